@@ -1,0 +1,39 @@
+/** Lambda for /v1/auth/* and /v1/me. */
+import { errors } from '../../shared/domain/errors.ts';
+import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import type { Container } from '../container.ts';
+import { lazyHandler } from './lazy-handler.ts';
+import { userOut } from './presenters.ts';
+import { routes } from './routes.ts';
+
+export function createAuthHandler(c: Container) {
+  return createApiHandler(
+    [
+      implement(routes.register, async ({ body }) => ({
+        status: 201,
+        body: userOut(await c.auth.register(body.email, body.password)),
+      })),
+      implement(routes.login, async ({ body }, req) => ({
+        status: 200,
+        body: await c.auth.login(body.email, body.password, req.sourceIp),
+      })),
+      implement(routes.refresh, async ({ body }) => ({
+        status: 200,
+        body: await c.auth.refresh(body.refreshToken),
+      })),
+      implement(routes.logout, async ({ body }, req) => {
+        if (!req.principal) throw errors.unauthorized();
+        await c.auth.logout(req.principal, body.refreshToken);
+        return { status: 204 };
+      }),
+      implement(routes.me, async (_input, req) => {
+        const user = req.principal && (await c.users.get(req.principal.userId));
+        if (!user) throw errors.unauthorized();
+        return { status: 200, body: userOut(user) };
+      }),
+    ],
+    c.apiDeps,
+  );
+}
+
+export const handler = lazyHandler(createAuthHandler);

@@ -1,0 +1,25 @@
+/** The route groups and the factory of each group's Lambda handler. */
+import type { RouteGroup } from '../../shared/http/route.ts';
+import type { Container } from '../container.ts';
+import { createAuthHandler } from './auth.ts';
+import { createFilesHandler } from './files.ts';
+import { createFoldersHandler } from './folders.ts';
+import { createSystemHandler } from './system.ts';
+import { createUploadsHandler } from './uploads.ts';
+
+export const handlerFactories: Record<RouteGroup, (c: Container) => ReturnType<typeof createAuthHandler>> = {
+  auth: createAuthHandler,
+  folders: createFoldersHandler,
+  files: createFilesHandler,
+  uploads: createUploadsHandler,
+  system: createSystemHandler,
+};
+
+/** Entry file of each group's Lambda, relative to the repo root (read by the CDK app). */
+export const handlerEntries: Record<RouteGroup, string> = {
+  auth: 'functions/api/auth.ts',
+  folders: 'functions/api/folders.ts',
+  files: 'functions/api/files.ts',
+  uploads: 'functions/api/uploads.ts',
+  system: 'functions/api/system.ts',
+};

@@ -1,0 +1,94 @@
+/** Wire schemas of the public API. Types come from these; OpenAPI is generated from them. */
+import { z } from 'zod';
+import { MAX_OBJECT, MAX_PARTS } from '../../shared/domain/upload-session.ts';
+
+export const Email = z.string().trim().toLowerCase().max(254).pipe(z.email());
+export const Password = z.string().min(8).max(256);
+export const Uuid = z.uuid();
+export const FolderRef = z
+  .union([z.literal('root'), z.uuid()])
+  .meta({ description: 'a folder id, or "root"' });
+export const Sha256Hex = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 as 64 hex digits')
+  .transform((s) => s.toLowerCase());
+export const ContentType = z
+  .string()
+  .max(255)
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/,
+    'a media type such as text/plain',
+  );
+
+export const Credentials = z.object({ email: Email, password: Password });
+export const TokenSet = z.object({
+  accessToken: z.string(),
+  refreshToken: z.string(),
+  expiresIn: z.number().int(),
+});
+export const RefreshBody = z.object({ refreshToken: z.string().min(16).max(1024) });
+export const LogoutBody = z.object({ refreshToken: z.string().min(16).max(1024).optional() });
+export const UserOut = z.object({
+  id: z.string(),
+  email: z.string(),
+  role: z.enum(['admin', 'user']),
+  rootFolderId: z.string(),
+});
+
+export const ItemOut = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.enum(['file', 'folder']),
+  parentId: z.string().nullable(),
+  size: z.number().int().optional(),
+  contentType: z.string().optional(),
+  revision: z.number().int(),
+  createdAt: z.string(),
+  modifiedAt: z.string(),
+});
+export const FileOut = ItemOut.extend({ versionId: z.string(), sha256: z.string() });
+
+export const CreateFolderBody = z.object({ parentId: FolderRef, name: z.string().min(1).max(1024) });
+export const IdParams = z.object({ id: Uuid });
+export const FolderParams = z.object({ id: FolderRef });
+export const ChildrenQuery = z.object({
+  cursor: z.string().max(1024).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export const ChildrenOut = z.object({ items: z.array(ItemOut), nextCursor: z.string().nullable() });
+
+export const PartUrl = z.object({
+  partNumber: z.number().int(),
+  url: z.string(),
+  headers: z.record(z.string(), z.string()),
+  expiresAt: z.string(),
+});
+export const CreateUploadBody = z.object({
+  parentId: FolderRef,
+  name: z.string().min(1).max(1024),
+  size: z.number().int().min(0).max(MAX_OBJECT),
+  sha256: Sha256Hex,
+  contentType: ContentType.default('application/octet-stream'),
+});
+export const CreateUploadOut = z.object({
+  uploadId: z.string(),
+  partSize: z.number().int(),
+  partCount: z.number().int(),
+  parts: z.array(PartUrl),
+  expiresAt: z.string(),
+});
+export const CompleteBody = z.object({
+  parts: z
+    .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), etag: z.string().min(1).max(200) }))
+    .max(MAX_PARTS),
+});
+export const CompleteOut = z.object({
+  fileId: z.string(),
+  versionId: z.string(),
+  name: z.string(),
+  size: z.number().int(),
+  sha256: z.string(),
+});
+export const DownloadQuery = z.object({ format: z.enum(['json', 'redirect']).default('redirect') });
+export const DownloadOut = z.object({ url: z.string(), expiresAt: z.string() });
+export const HealthOut = z.object({ status: z.literal('ok'), version: z.string() });

@@ -1,0 +1,29 @@
+/** Lambda for /v1/uploads/*. It signs and verifies; the bytes go straight to storage. */
+import { errors } from '../../shared/domain/errors.ts';
+import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import type { Container } from '../container.ts';
+import { lazyHandler } from './lazy-handler.ts';
+import { routes } from './routes.ts';
+
+export function createUploadsHandler(c: Container) {
+  return createApiHandler(
+    [
+      implement(routes.createUpload, async ({ body }, req) => {
+        if (!req.principal) throw errors.unauthorized();
+        return { status: 201, body: await c.files.createUpload(req.principal, body) };
+      }),
+      implement(routes.completeUpload, async ({ params, body }, req) => {
+        if (!req.principal) throw errors.unauthorized();
+        const { replayed, ...result } = await c.files.completeUpload(req.principal, params.id, body.parts);
+        return {
+          status: 201,
+          body: result,
+          ...(replayed ? { headers: { 'idempotent-replayed': 'true' } } : {}),
+        };
+      }),
+    ],
+    c.apiDeps,
+  );
+}
+
+export const handler = lazyHandler(createUploadsHandler);

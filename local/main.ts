@@ -1,0 +1,38 @@
+/** `npm start`: the whole of Stratus in one process, on embedded defaults. */
+import { createLocalContainer } from '../functions/container.ts';
+import { ConfigError, loadConfig } from '../shared/config/config.ts';
+import { startGateway } from './gateway.ts';
+
+async function main() {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`stratus: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (config.STRATUS_PROFILE !== 'local') {
+    process.stderr.write(
+      'stratus: npm start runs the local profile; unset STRATUS_PROFILE or set it to local\n',
+    );
+    process.exit(2);
+  }
+  const c = await createLocalContainer(config);
+  const gw = await startGateway(c, config.HOST, config.PORT);
+  process.stdout.write(`Stratus is running at ${gw.url} (data in ${config.STRATUS_DATA_DIR})\n`);
+  const stop = async () => {
+    await gw.close();
+    await c.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`stratus: failed to start: ${(err as Error)?.message ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,179 @@
+/**
+ * The HTTP face of local storage nodes: what S3's endpoint is to a bucket. It verifies its own
+ * HMAC signatures (never trusting the caller), streams request bodies through SHA-256 into a
+ * temporary file in constant memory, enforces the signed length and hash, and only then moves the
+ * data into place. Answers carry an ETag as S3 does, and CORS headers for browser uploads.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DomainError, errors } from '../../domain/errors.ts';
+import { problemBody } from '../../http/problem.ts';
+import { etagOf, type LocalFsBlobStore, type PartMeta, writeFileDurably } from './localfs-blob-store.ts';
+import { UrlSigner } from './url-signer.ts';
+
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, PUT, HEAD, OPTIONS',
+  'access-control-allow-headers': 'content-type, content-length, x-amz-checksum-sha256',
+  'access-control-expose-headers': 'etag, x-amz-checksum-sha256',
+  'access-control-max-age': '600',
+};
+
+export type NodeServerLog = (entry: Record<string, unknown>) => void;
+
+export class LocalStorageNodeServer {
+  private readonly nodes = new Map<string, LocalFsBlobStore>();
+
+  private readonly log: NodeServerLog;
+
+  constructor(nodes: readonly LocalFsBlobStore[], log: NodeServerLog = () => undefined) {
+    this.log = log;
+    for (const n of nodes) this.nodes.set(n.nodeId, n);
+  }
+
+  /** Handles /storage/<nodeId>/<op>?…; returns false when the path is not a storage path. */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    const m = /^\/storage\/([A-Za-z0-9_-]{1,64})\/(put|part|get)$/.exec(url.pathname);
+    if (!m) return false;
+    try {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, CORS).end();
+        return true;
+      }
+      const node = this.nodes.get(m[1] ?? '');
+      if (!node) throw errors.notFound('storage node');
+      const parsed = UrlSigner.parse(url.searchParams);
+      const nowS = Math.floor(Date.now() / 1000);
+      if (!parsed || parsed.fields.node !== node.nodeId || parsed.fields.op !== m[2])
+        throw errors.signatureInvalid();
+      if (!node.signer.verify(parsed.fields, parsed.sig, nowS)) throw errors.signatureInvalid();
+      const f = parsed.fields;
+      const expectedMethod = f.op === 'get' ? ['GET', 'HEAD'] : ['PUT'];
+      if (!expectedMethod.includes(req.method ?? ''))
+        throw errors.signatureInvalid('the signed URL is for another method');
+      if (f.op === 'get')
+        await this.serveGet(
+          node,
+          f.key,
+          f.name ?? 'download',
+          f.type ?? 'application/octet-stream',
+          req,
+          res,
+        );
+      else await this.receive(node, f, req, res);
+    } catch (err) {
+      const e = err instanceof DomainError ? err : undefined;
+      if (!e)
+        this.log({ level: 'error', msg: 'storage node failure', err: String((err as Error)?.stack ?? err) });
+      const status = e?.status ?? 500;
+      if (!res.headersSent) {
+        res.writeHead(status, { ...CORS, 'content-type': 'application/problem+json', connection: 'close' });
+        res.end(JSON.stringify(problemBody(e ?? errors.unavailable('storage'), url.pathname)));
+      } else {
+        res.destroy();
+      }
+      req.resume();
+    }
+    return true;
+  }
+
+  private async receive(
+    node: LocalFsBlobStore,
+    f: NonNullable<ReturnType<typeof UrlSigner.parse>>['fields'],
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) {
+    const declared = req.headers['content-length'];
+    if (f.len !== undefined && (declared === undefined || Number(declared) !== f.len)) {
+      throw errors.validation(`Content-Length must be ${f.len}, as the URL was signed for`);
+    }
+    // Destination checks before reading a byte.
+    let uploadDir: string | undefined;
+    if (f.op === 'part') {
+      if (!f.upload || !f.part || f.part < 1 || f.part > 10_000) throw errors.signatureInvalid();
+      uploadDir = node.uploadDir(f.upload);
+      try {
+        await fs.access(path.join(uploadDir, 'upload.json'));
+      } catch {
+        throw errors.notFound('upload');
+      }
+    }
+    const limit = f.len ?? Number.POSITIVE_INFINITY;
+    const hash = createHash('sha256');
+    let received = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        received += chunk.length;
+        if (received > limit) return cb(errors.validation('body is longer than the signed length'));
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    const tmp = node.tmpPath();
+    try {
+      await pipeline(req, meter, createWriteStream(tmp, { highWaterMark: 1024 * 1024 }));
+      if (received !== limit && f.len !== undefined)
+        throw errors.validation('body is shorter than the signed length');
+      const sha = hash.digest('hex');
+      if (f.sha !== undefined && sha !== f.sha) {
+        throw errors.checksumMismatch('the body does not match the SHA-256 the URL was signed for');
+      }
+      const fh = await fs.open(tmp, 'r+');
+      await fh.datasync();
+      await fh.close();
+      if (f.op === 'part' && uploadDir && f.part) {
+        const meta: PartMeta = { partNumber: f.part, size: received, sha256: sha };
+        await fs.rename(tmp, path.join(uploadDir, `part.${f.part}`));
+        await writeFileDurably(path.join(uploadDir, `part.${f.part}.json`), JSON.stringify(meta));
+      } else {
+        const dir = node.tmpPath();
+        await fs.mkdir(dir);
+        await fs.rename(tmp, path.join(dir, 'part.1'));
+        await writeFileDurably(
+          path.join(dir, 'manifest.json'),
+          JSON.stringify({ size: received, parts: [{ partNumber: 1, size: received }] }),
+        );
+        await node.moveIntoPlace(dir, f.key);
+      }
+      res.writeHead(200, {
+        ...CORS,
+        etag: etagOf(sha),
+        'x-amz-checksum-sha256': Buffer.from(sha, 'hex').toString('base64'),
+        'content-length': '0',
+      });
+      res.end();
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  private async serveGet(
+    node: LocalFsBlobStore,
+    key: string,
+    name: string,
+    type: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) {
+    const stat = await node.stat(key);
+    if (!stat) throw errors.notFound('object');
+    res.writeHead(200, {
+      ...CORS,
+      'content-type': type,
+      'content-length': String(stat.size),
+      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name)}`,
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'private, no-store',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    await pipeline(await node.read(key), res);
+  }
+}

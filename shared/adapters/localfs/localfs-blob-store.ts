@@ -1,0 +1,283 @@
+/**
+ * A storage node on the local filesystem. An object is a directory holding its part files and a
+ * manifest (as MinIO lays objects out), so completing a multipart upload is a rename, not a copy.
+ * Writes land in a temporary file, are fsynced, and are renamed into place: a crash leaves either
+ * the old state or the new, never half an object. Its HTTP face (signed PUT/GET) is
+ * `LocalStorageNodeServer`; the node checks its own signatures.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { errors } from '../../domain/errors.ts';
+import type {
+  BlobStat,
+  BlobStore,
+  PresignedRequest,
+  PutTarget,
+  UploadedPart,
+} from '../../ports/blob-store.ts';
+import { UrlSigner } from './url-signer.ts';
+
+export interface PartMeta {
+  partNumber: number;
+  size: number;
+  sha256: string;
+}
+
+interface Manifest {
+  size: number;
+  parts: { partNumber: number; size: number }[];
+}
+
+const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+const UPLOAD_ID = /^[0-9a-f-]{36}$/;
+
+export function assertKey(key: string): void {
+  if (!KEY.test(key) || key.length > 512) throw errors.validation('invalid object key');
+}
+
+export class LocalFsBlobStore implements BlobStore {
+  readonly signer: UrlSigner;
+
+  readonly nodeId: string;
+  readonly root: string;
+  /** Base URL at which the local runtime serves this node (…/storage/<nodeId>). */
+  private readonly baseUrl: string;
+
+  constructor(nodeId: string, root: string, baseUrl: string, secret: Buffer) {
+    this.nodeId = nodeId;
+    this.root = root;
+    this.baseUrl = baseUrl;
+    this.signer = new UrlSigner(secret);
+  }
+
+  objectDir(key: string): string {
+    assertKey(key);
+    return path.join(this.root, 'objects', key);
+  }
+
+  uploadDir(storageUploadId: string): string {
+    if (!UPLOAD_ID.test(storageUploadId)) throw errors.notFound('upload');
+    return path.join(this.root, 'multipart', storageUploadId);
+  }
+
+  tmpPath(): string {
+    return path.join(this.root, 'tmp', randomUUID());
+  }
+
+  async init(): Promise<this> {
+    for (const d of ['objects', 'multipart', 'tmp'])
+      await fs.mkdir(path.join(this.root, d), { recursive: true });
+    return this;
+  }
+
+  private url(fields: Parameters<UrlSigner['query']>[0]): string {
+    return `${this.baseUrl}/${fields.op}?${this.signer.query(fields)}`;
+  }
+
+  async presignPut(t: PutTarget): Promise<PresignedRequest> {
+    assertKey(t.key);
+    const exp = Math.floor(Date.now() / 1000) + t.expiresInSeconds;
+    const url = this.url({
+      op: 'put',
+      node: this.nodeId,
+      key: t.key,
+      len: t.contentLength,
+      sha: t.sha256,
+      exp,
+    });
+    return { url, method: 'PUT', headers: {}, expiresAt: new Date(exp * 1000) };
+  }
+
+  async createMultipartUpload(key: string): Promise<string> {
+    assertKey(key);
+    const id = randomUUID();
+    const dir = this.uploadDir(id);
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, 'upload.json'), JSON.stringify({ key }));
+    return id;
+  }
+
+  async presignUploadPart(t: PutTarget & { storageUploadId: string; partNumber: number }) {
+    assertKey(t.key);
+    const exp = Math.floor(Date.now() / 1000) + t.expiresInSeconds;
+    const url = this.url({
+      op: 'part',
+      node: this.nodeId,
+      key: t.key,
+      upload: t.storageUploadId,
+      part: t.partNumber,
+      len: t.contentLength,
+      sha: t.sha256,
+      exp,
+    });
+    return { url, method: 'PUT' as const, headers: {}, expiresAt: new Date(exp * 1000) };
+  }
+
+  async listParts(key: string, storageUploadId: string): Promise<UploadedPart[]> {
+    const dir = await this.openUpload(key, storageUploadId);
+    const names = await fs.readdir(dir);
+    const parts: UploadedPart[] = [];
+    for (const n of names.filter((f) => /^part\.\d+\.json$/.test(f))) {
+      const meta = JSON.parse(await fs.readFile(path.join(dir, n), 'utf8')) as PartMeta;
+      parts.push({
+        partNumber: meta.partNumber,
+        size: meta.size,
+        sha256: meta.sha256,
+        etag: etagOf(meta.sha256),
+      });
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  private async openUpload(key: string, storageUploadId: string): Promise<string> {
+    const dir = this.uploadDir(storageUploadId);
+    try {
+      const meta = JSON.parse(await fs.readFile(path.join(dir, 'upload.json'), 'utf8')) as { key: string };
+      if (meta.key !== key) throw errors.notFound('upload');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw errors.notFound('upload');
+      throw err;
+    }
+    return dir;
+  }
+
+  async completeMultipartUpload(
+    key: string,
+    storageUploadId: string,
+    parts: readonly { partNumber: number; etag: string }[],
+  ): Promise<void> {
+    const dir = await this.openUpload(key, storageUploadId);
+    const have = new Map((await this.listParts(key, storageUploadId)).map((p) => [p.partNumber, p]));
+    const manifest: Manifest = { size: 0, parts: [] };
+    for (const p of parts) {
+      const got = have.get(p.partNumber);
+      if (!got) throw errors.uploadIncomplete(`part ${p.partNumber} was not uploaded`);
+      if (normaliseEtag(got.etag) !== normaliseEtag(p.etag)) {
+        throw errors.checksumMismatch(`part ${p.partNumber}: ETag does not match the stored part`);
+      }
+      manifest.parts.push({ partNumber: p.partNumber, size: got.size });
+      manifest.size += got.size;
+    }
+    // Parts not named in the list are dropped, as S3 does.
+    for (const n of have.keys()) {
+      if (!manifest.parts.some((p) => p.partNumber === n)) {
+        await fs.rm(path.join(dir, `part.${n}`), { force: true });
+        await fs.rm(path.join(dir, `part.${n}.json`), { force: true });
+      }
+    }
+    await writeFileDurably(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+    await fs.rm(path.join(dir, 'upload.json'), { force: true });
+    await this.moveIntoPlace(dir, key);
+  }
+
+  /** Atomically publishes a prepared directory as the object `key`, replacing any previous one. */
+  async moveIntoPlace(dir: string, key: string): Promise<void> {
+    const target = this.objectDir(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const old = `${target}.old-${randomUUID()}`;
+    const had = await fs.rename(target, old).then(
+      () => true,
+      () => false,
+    );
+    await fs.rename(dir, target);
+    if (had) await fs.rm(old, { recursive: true, force: true });
+  }
+
+  async abortMultipartUpload(key: string, storageUploadId: string): Promise<void> {
+    const dir = this.uploadDir(storageUploadId);
+    try {
+      await this.openUpload(key, storageUploadId);
+    } catch {
+      return; // already completed or aborted: abort is idempotent
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  async presignGet(input: { key: string; expiresInSeconds: number; fileName: string; contentType: string }) {
+    assertKey(input.key);
+    const exp = Math.floor(Date.now() / 1000) + input.expiresInSeconds;
+    const url = this.url({
+      op: 'get',
+      node: this.nodeId,
+      key: input.key,
+      name: input.fileName,
+      type: input.contentType,
+      exp,
+    });
+    return { url, method: 'GET' as const, headers: {}, expiresAt: new Date(exp * 1000) };
+  }
+
+  private async manifest(key: string): Promise<Manifest | undefined> {
+    try {
+      return JSON.parse(
+        await fs.readFile(path.join(this.objectDir(key), 'manifest.json'), 'utf8'),
+      ) as Manifest;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async stat(key: string): Promise<BlobStat | undefined> {
+    const m = await this.manifest(key);
+    return m ? { size: m.size } : undefined;
+  }
+
+  async read(key: string): Promise<Readable> {
+    const m = await this.manifest(key);
+    if (!m) throw errors.notFound('object');
+    const dir = this.objectDir(key);
+    const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    // Parts are streamed one after another; back-pressure is kept by awaiting each pipe.
+    (async () => {
+      for (const p of m.parts) {
+        const src = createReadStream(path.join(dir, `part.${p.partNumber}`), { highWaterMark: 1024 * 1024 });
+        for await (const chunk of src) {
+          if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+        }
+      }
+      out.end();
+    })().catch((err: unknown) => out.destroy(err as Error));
+    return out;
+  }
+
+  async write(key: string, body: Buffer): Promise<void> {
+    const dir = this.tmpPath();
+    await fs.mkdir(dir, { recursive: true });
+    await writeFileDurably(path.join(dir, 'part.1'), body);
+    await writeFileDurably(
+      path.join(dir, 'manifest.json'),
+      JSON.stringify({ size: body.length, parts: [{ partNumber: 1, size: body.length }] }),
+    );
+    await this.moveIntoPlace(dir, key);
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.objectDir(key), { recursive: true, force: true });
+  }
+
+  async ping(): Promise<void> {
+    await fs.access(path.join(this.root, 'objects'), fs.constants.W_OK);
+  }
+}
+
+export function etagOf(sha256Hex: string): string {
+  return `"${sha256Hex}"`;
+}
+
+function normaliseEtag(e: string): string {
+  return e.replace(/^W\//, '').replace(/"/g, '');
+}
+
+export async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
+  const fh = await fs.open(file, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}

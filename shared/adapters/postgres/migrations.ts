@@ -1,0 +1,99 @@
+/**
+ * Schema migrations, applied at start-up and idempotent. Kept inside Aurora DSQL's subset: one DDL
+ * statement at a time and never mixed with DML in a transaction; no triggers, sequences,
+ * extensions, temp tables, TRUNCATE or SAVEPOINT; UUID keys; references enforced by the code.
+ * (test/unit/migrations.test.ts checks every statement for the forbidden constructs.)
+ */
+import type { Database } from '../../ports/database.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'users, credentials, items, versions',
+    statements: [
+      `create table if not exists users (
+        id uuid primary key,
+        email text not null,
+        email_key text not null,
+        role text not null,
+        root_folder_id uuid not null,
+        quota_bytes bigint not null,
+        used_bytes bigint not null default 0,
+        created_at timestamptz not null default now(),
+        constraint users_email_unique unique (email_key)
+      )`,
+      `create table if not exists local_credentials (
+        user_id uuid primary key,
+        email_key text not null,
+        password_hash text not null,
+        constraint local_credentials_email_unique unique (email_key)
+      )`,
+      // Files and folders share one table so a folder page is one keyset scan. name_key is NULL
+      // while an item is in the trash: NULLs never collide, so trashed items free their name.
+      `create table if not exists items (
+        id uuid primary key,
+        owner_id uuid not null,
+        parent_id uuid,
+        kind text not null,
+        name text not null,
+        name_key text,
+        content_type text,
+        size bigint not null default 0,
+        current_version_id uuid,
+        revision integer not null default 1,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        deleted_at timestamptz,
+        constraint items_name_unique unique (parent_id, name_key)
+      )`,
+      `create table if not exists versions (
+        id uuid primary key,
+        file_id uuid not null,
+        node_id text not null,
+        blob_key text not null,
+        size bigint not null,
+        sha256 text not null,
+        content_type text not null,
+        created_by uuid not null,
+        created_at timestamptz not null default now()
+      )`,
+      'create index if not exists versions_by_file on versions (file_id, created_at)',
+      // The local profile's StateStore (DynamoDB's stand-in). data is JSON text: DSQL stores no jsonb.
+      `create table if not exists state_items (
+        pk text not null,
+        sk text not null,
+        data text not null,
+        expires_at bigint,
+        version integer not null,
+        primary key (pk, sk)
+      )`,
+    ],
+  },
+];
+
+export async function migrate(db: Database, list: readonly Migration[] = migrations): Promise<number> {
+  await db.exec(`create table if not exists schema_migrations (
+    version integer primary key,
+    name text not null,
+    applied_at timestamptz not null default now()
+  )`);
+  const rows = await db.query<{ version: number }>('select version from schema_migrations');
+  const applied = new Set(rows.map((r) => Number(r.version)));
+  let count = 0;
+  for (const m of [...list].sort((a, b) => a.version - b.version)) {
+    if (applied.has(m.version)) continue;
+    for (const statement of m.statements) await db.exec(statement);
+    await db.query('insert into schema_migrations (version, name) values ($1, $2) on conflict do nothing', [
+      m.version,
+      m.name,
+    ]);
+    count++;
+  }
+  return count;
+}

@@ -1,0 +1,93 @@
+/**
+ * The local adapter of the StateStore port: a table in the embedded database, so sessions and
+ * revocations survive restarts of the local runtime. Conditional writes are single statements.
+ */
+import { ConditionFailedError } from '../../domain/errors.ts';
+import type { Database } from '../../ports/database.ts';
+import type { StateItem, StateStore } from '../../ports/state-store.ts';
+
+interface Row {
+  pk: string;
+  sk: string;
+  data: string;
+  expires_at: number | string | null;
+  version: number;
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+function toItem<T>(r: Row): StateItem<T> {
+  return {
+    pk: r.pk,
+    sk: r.sk,
+    data: JSON.parse(r.data) as T,
+    ...(r.expires_at === null ? {} : { expiresAt: Number(r.expires_at) }),
+    version: Number(r.version),
+  };
+}
+
+export class SqlStateStore implements StateStore {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  async get<T>(pk: string, sk: string) {
+    const rows = await this.db.query<Row>(
+      'select * from state_items where pk = $1 and sk = $2 and (expires_at is null or expires_at > $3)',
+      [pk, sk, nowSeconds()],
+    );
+    return rows[0] ? toItem<T>(rows[0]) : undefined;
+  }
+
+  async put<T>(
+    item: { pk: string; sk: string; data: T; expiresAt?: number },
+    condition?: { kind: 'absent' } | { kind: 'version'; version: number },
+  ) {
+    const data = JSON.stringify(item.data);
+    const exp = item.expiresAt ?? null;
+    let rows: Row[];
+    if (condition?.kind === 'version') {
+      rows = await this.db.query<Row>(
+        `update state_items set data = $3, expires_at = $4, version = version + 1
+         where pk = $1 and sk = $2 and version = $5 and (expires_at is null or expires_at > $6) returning *`,
+        [item.pk, item.sk, data, exp, condition.version, nowSeconds()],
+      );
+    } else {
+      // An expired row still present counts as absent, as with DynamoDB TTL lag.
+      const guard =
+        condition?.kind === 'absent'
+          ? 'where state_items.expires_at is not null and state_items.expires_at <= $5'
+          : '';
+      rows = await this.db.query<Row>(
+        `insert into state_items (pk, sk, data, expires_at, version) values ($1, $2, $3, $4, 1)
+         on conflict (pk, sk) do update set data = excluded.data, expires_at = excluded.expires_at,
+           version = state_items.version + 1 ${guard} returning *`,
+        condition?.kind === 'absent'
+          ? [item.pk, item.sk, data, exp, nowSeconds()]
+          : [item.pk, item.sk, data, exp],
+      );
+    }
+    const row = rows[0];
+    if (!row) throw new ConditionFailedError(`condition failed for ${item.pk}/${item.sk}`);
+    return toItem<T>(row);
+  }
+
+  async delete(pk: string, sk: string) {
+    await this.db.query('delete from state_items where pk = $1 and sk = $2', [pk, sk]);
+  }
+
+  async query<T>(pk: string, opts: { skPrefix?: string; limit?: number } = {}) {
+    const rows = await this.db.query<Row>(
+      `select * from state_items where pk = $1 and starts_with(sk, $2) and (expires_at is null or expires_at > $3)
+       order by sk limit $4`,
+      [pk, opts.skPrefix ?? '', nowSeconds(), opts.limit ?? 1000],
+    );
+    return rows.map((r) => toItem<T>(r));
+  }
+
+  async ping() {
+    await this.db.ping();
+  }
+}

@@ -1,0 +1,70 @@
+/** Users in the system of record. A user row and its root folder are created together. */
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../../ports/database.ts';
+
+export interface User {
+  id: string;
+  email: string;
+  role: 'admin' | 'user';
+  rootFolderId: string;
+  quotaBytes: number;
+  usedBytes: number;
+}
+
+interface Row {
+  id: string;
+  email: string;
+  role: string;
+  root_folder_id: string;
+  quota_bytes: number | string;
+  used_bytes: number | string;
+}
+
+const toUser = (r: Row): User => ({
+  id: r.id,
+  email: r.email,
+  role: r.role === 'admin' ? 'admin' : 'user',
+  rootFolderId: r.root_folder_id,
+  quotaBytes: Number(r.quota_bytes),
+  usedBytes: Number(r.used_bytes),
+});
+
+export class UserRepository {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  async get(id: string): Promise<User | undefined> {
+    const rows = await this.db.query<Row>('select * from users where id = $1', [id]);
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  /** Creates the user and root folder unless they exist (idempotent: safe on every login). */
+  async ensure(input: {
+    id: string;
+    email: string;
+    role: 'admin' | 'user';
+    quotaBytes: number;
+  }): Promise<User> {
+    const existing = await this.get(input.id);
+    if (existing) return existing;
+    const rootId = randomUUID();
+    await this.db.transaction(async (tx) => {
+      const inserted = await tx.query(
+        `insert into users (id, email, email_key, role, root_folder_id, quota_bytes)
+         values ($1, $2, $3, $4, $5, $6) on conflict (id) do nothing returning id`,
+        [input.id, input.email, input.email.toLowerCase(), input.role, rootId, input.quotaBytes],
+      );
+      if (inserted.length === 0) return;
+      await tx.query(
+        `insert into items (id, owner_id, parent_id, kind, name, name_key) values ($1, $2, null, 'folder', '', null)`,
+        [rootId, input.id],
+      );
+    });
+    const user = await this.get(input.id);
+    if (!user) throw new Error('user vanished after creation');
+    return user;
+  }
+}

@@ -1,0 +1,46 @@
+/** The Redis/Valkey adapter of the ThrottleStore port (ElastiCache in AWS, real Redis in tests). */
+import type { Redis } from 'ioredis';
+import { errors } from '../../domain/errors.ts';
+import type { ThrottleStore } from '../../ports/throttle-store.ts';
+
+export class RedisThrottleStore implements ThrottleStore {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+
+  constructor(redis: Redis, prefix = 'stratus:throttle:') {
+    this.redis = redis;
+    this.prefix = prefix;
+  }
+
+  private async call<R>(op: () => Promise<R>): Promise<R> {
+    try {
+      return await op();
+    } catch {
+      throw errors.unavailable('cache');
+    }
+  }
+
+  async increment(key: string, windowSeconds: number) {
+    const k = this.prefix + key;
+    // INCR and EXPIRE NX in one MULTI: the window starts at the first failure and is not extended.
+    const res = await this.call(() => this.redis.multi().incr(k).expire(k, windowSeconds, 'NX').exec());
+    const first = res?.[0];
+    if (!first || first[0]) throw errors.unavailable('cache');
+    return Number(first[1]);
+  }
+
+  async lock(key: string, seconds: number) {
+    await this.call(() =>
+      this.redis.set(`${this.prefix}lock:${key}`, '1', 'EX', Math.max(1, Math.ceil(seconds))),
+    );
+  }
+
+  async lockedFor(key: string) {
+    const ttl = await this.call(() => this.redis.ttl(`${this.prefix}lock:${key}`));
+    return Math.max(ttl, 0);
+  }
+
+  async clear(key: string) {
+    await this.call(() => this.redis.del(this.prefix + key, `${this.prefix}lock:${key}`));
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The S3 adapter of the BlobStore port (AWS, the emulator, any S3-compatible endpoint). Clients
+ * PUT straight to S3 through presigned URLs; a declared SHA-256 is signed into the URL as
+ * x-amz-checksum-sha256, so S3 itself refuses a body that does not match. SDK errors become
+ * domain errors here.
+ */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListPartsCommand,
+  NoSuchKey,
+  NoSuchUpload,
+  NotFound,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { DomainError, errors } from '../../domain/errors.ts';
+import type { BlobStore, PresignedRequest, PutTarget, UploadedPart } from '../../ports/blob-store.ts';
+
+const hexToB64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+const b64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
+
+export class S3BlobStore implements BlobStore {
+  readonly nodeId: string;
+  /** Must be created with requestChecksumCalculation 'WHEN_REQUIRED' so presigned URLs carry only what we sign. */
+  private readonly s3: S3Client;
+  private readonly bucket: string;
+
+  constructor(nodeId: string, s3: S3Client, bucket: string) {
+    this.nodeId = nodeId;
+    this.s3 = s3;
+    this.bucket = bucket;
+  }
+
+  private async call<R>(op: () => Promise<R>, what = 'object'): Promise<R> {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof DomainError) throw err;
+      if (err instanceof NoSuchKey || err instanceof NotFound) throw errors.notFound(what);
+      if (err instanceof NoSuchUpload) throw errors.notFound('upload');
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode ?? 0;
+      if (e.name === 'InvalidPart' || e.name === 'InvalidPartOrder')
+        throw errors.uploadIncomplete('a part is missing or its ETag does not match');
+      if (e.name === 'BadDigest' || e.name === 'InvalidDigest')
+        throw errors.checksumMismatch('checksum mismatch');
+      if (status === 404) throw errors.notFound(what);
+      if (status >= 500 || status === 0) throw errors.unavailable(`storage node ${this.nodeId}`);
+      throw err;
+    }
+  }
+
+  private async presign(
+    sign: (opts: { expiresIn: number; unhoistableHeaders: Set<string> }) => Promise<string>,
+    expiresIn: number,
+    headers: Record<string, string>,
+  ) {
+    // Checksum headers stay signed headers: the client must send them and S3 enforces them.
+    const url = await sign({ expiresIn, unhoistableHeaders: new Set(Object.keys(headers)) });
+    return { url, headers, expiresAt: new Date(Date.now() + expiresIn * 1000) };
+  }
+
+  async presignPut(t: PutTarget): Promise<PresignedRequest> {
+    const headers: Record<string, string> = t.sha256 ? { 'x-amz-checksum-sha256': hexToB64(t.sha256) } : {};
+    const cmd = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: t.key,
+      ContentLength: t.contentLength,
+      ...(t.sha256 ? { ChecksumSHA256: hexToB64(t.sha256) } : {}),
+    });
+    return {
+      method: 'PUT',
+      ...(await this.presign((o) => getSignedUrl(this.s3, cmd, o), t.expiresInSeconds, headers)),
+    };
+  }
+
+  async createMultipartUpload(key: string, opts: { partChecksums: boolean }): Promise<string> {
+    const res = await this.call(() =>
+      this.s3.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(opts.partChecksums ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
+        }),
+      ),
+    );
+    if (!res.UploadId) throw errors.unavailable(`storage node ${this.nodeId}`);
+    return res.UploadId;
+  }
+
+  async presignUploadPart(t: PutTarget & { storageUploadId: string; partNumber: number }) {
+    const headers: Record<string, string> = t.sha256 ? { 'x-amz-checksum-sha256': hexToB64(t.sha256) } : {};
+    const cmd = new UploadPartCommand({
+      Bucket: this.bucket,
+      Key: t.key,
+      UploadId: t.storageUploadId,
+      PartNumber: t.partNumber,
+      ContentLength: t.contentLength,
+      ...(t.sha256 ? { ChecksumSHA256: hexToB64(t.sha256) } : {}),
+    });
+    return {
+      method: 'PUT' as const,
+      ...(await this.presign((o) => getSignedUrl(this.s3, cmd, o), t.expiresInSeconds, headers)),
+    };
+  }
+
+  async listParts(key: string, storageUploadId: string): Promise<UploadedPart[]> {
+    const parts: UploadedPart[] = [];
+    let marker: string | undefined;
+    do {
+      const res = await this.call(
+        () =>
+          this.s3.send(
+            new ListPartsCommand({
+              Bucket: this.bucket,
+              Key: key,
+              UploadId: storageUploadId,
+              PartNumberMarker: marker,
+            }),
+          ),
+        'upload',
+      );
+      for (const p of res.Parts ?? []) {
+        if (p.PartNumber === undefined || !p.ETag) continue;
+        parts.push({
+          partNumber: p.PartNumber,
+          etag: p.ETag,
+          size: p.Size ?? 0,
+          ...(p.ChecksumSHA256 ? { sha256: b64ToHex(p.ChecksumSHA256) } : {}),
+        });
+      }
+      marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
+    } while (marker);
+    return parts;
+  }
+
+  async completeMultipartUpload(
+    key: string,
+    storageUploadId: string,
+    parts: readonly { partNumber: number; etag: string; sha256?: string }[],
+  ): Promise<void> {
+    await this.call(
+      () =>
+        this.s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: storageUploadId,
+            MultipartUpload: {
+              Parts: parts.map((p) => ({
+                PartNumber: p.partNumber,
+                ETag: p.etag,
+                ...(p.sha256 ? { ChecksumSHA256: hexToB64(p.sha256) } : {}),
+              })),
+            },
+          }),
+        ),
+      'upload',
+    );
+  }
+
+  async abortMultipartUpload(key: string, storageUploadId: string): Promise<void> {
+    try {
+      await this.call(
+        () =>
+          this.s3.send(
+            new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: storageUploadId }),
+          ),
+        'upload',
+      );
+    } catch (err) {
+      if (!(err instanceof DomainError && err.status === 404)) throw err; // idempotent
+    }
+  }
+
+  async presignGet(input: { key: string; expiresInSeconds: number; fileName: string; contentType: string }) {
+    const cmd = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: input.key,
+      ResponseContentType: input.contentType,
+      ResponseContentDisposition: `attachment; filename*=UTF-8''${encodeURIComponent(input.fileName)}`,
+    });
+    return {
+      method: 'GET' as const,
+      ...(await this.presign((o) => getSignedUrl(this.s3, cmd, o), input.expiresInSeconds, {})),
+    };
+  }
+
+  async stat(key: string) {
+    try {
+      const res = await this.call(() =>
+        this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })),
+      );
+      return { size: res.ContentLength ?? 0 };
+    } catch (err) {
+      if (err instanceof DomainError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async read(key: string): Promise<Readable> {
+    const res = await this.call(() => this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
+    return res.Body as Readable;
+  }
+
+  async write(key: string, body: Buffer): Promise<void> {
+    const sha = createHash('sha256').update(body).digest('base64');
+    await this.call(() =>
+      this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ChecksumSHA256: sha })),
+    );
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call(() => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+  }
+
+  async ping(): Promise<void> {
+    await this.call(() => this.s3.send(new HeadBucketCommand({ Bucket: this.bucket })), 'bucket');
+  }
+}

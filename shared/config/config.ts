@@ -1,0 +1,88 @@
+/**
+ * One zod-checked configuration object, built once at start-up from the environment.
+ * A bad value stops start-up with a single line naming the setting (see `loadConfig`).
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const common = {
+  STRATUS_ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email()).optional(),
+  /** log2 of the scrypt cost parameter N; 17 is OWASP's recommendation (128 MiB with r=8). */
+  STRATUS_KDF_COST: intFrom(10, 20).default(17),
+  STRATUS_ACCESS_TOKEN_TTL_SECONDS: intFrom(60, 86_400).default(900),
+  STRATUS_REFRESH_TOKEN_TTL_SECONDS: intFrom(300, 90 * 86_400).default(30 * 86_400),
+  STRATUS_URL_TTL_SECONDS: intFrom(10, 7 * 86_400).default(900),
+  STRATUS_UPLOAD_TTL_SECONDS: intFrom(60, 30 * 86_400).default(86_400),
+  STRATUS_PART_SIZE_BYTES: intFrom(5 * MiB, 5 * 1024 * MiB).default(16 * MiB),
+  STRATUS_MAX_FILE_BYTES: intFrom(0, 5 * 1024 * 1024 * MiB).default(5 * 1024 * 1024 * MiB),
+  STRATUS_MAX_BODY_BYTES: intFrom(1024, 10 * MiB).default(256 * 1024),
+  STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+};
+
+const localSchema = z.object({
+  STRATUS_PROFILE: z.literal('local'),
+  PORT: intFrom(0, 65_535).default(8787),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  STRATUS_DATA_DIR: z.string().min(1).default('./.stratus'),
+  /** The URL clients use to reach this process; defaults to http://HOST:PORT. */
+  STRATUS_PUBLIC_URL: z.url().optional(),
+  /** Use this PostgreSQL instead of the embedded PGlite. */
+  STRATUS_DATABASE_URL: z.string().startsWith('postgres').optional(),
+  ...common,
+});
+
+const awsSchema = z.object({
+  STRATUS_PROFILE: z.literal('aws'),
+  AWS_REGION: z.string().min(1),
+  STRATUS_BUCKET: z.string().min(3),
+  STRATUS_TABLE: z.string().min(1),
+  STRATUS_DATABASE_URL: z.string().startsWith('postgres'),
+  STRATUS_USER_POOL_ID: z.string().min(1),
+  STRATUS_USER_POOL_CLIENT_ID: z.string().min(1),
+  STRATUS_REDIS_URL: z.string().startsWith('redis').optional(),
+  ...common,
+});
+
+const schema = z.discriminatedUnion('STRATUS_PROFILE', [localSchema, awsSchema]);
+
+export type LocalConfig = ReturnType<typeof toLocal>;
+export type AwsConfig = z.infer<typeof awsSchema>;
+export type Config = LocalConfig | AwsConfig;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function toLocal(env: z.infer<typeof localSchema>) {
+  const dataDir = path.resolve(env.STRATUS_DATA_DIR);
+  return {
+    ...env,
+    STRATUS_DATA_DIR: dataDir,
+    publicUrl: (env.STRATUS_PUBLIC_URL ?? `http://${env.HOST}:${env.PORT}`).replace(/\/$/, ''),
+  };
+}
+
+/** Parse the environment into a Config. Throws ConfigError whose message is one readable line. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, string> = { STRATUS_PROFILE: 'local', ...stripEmpty(env) };
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = issue?.path.join('.') || 'config';
+    const shown = typeof issue?.path[0] === 'string' ? input[issue.path[0]] : undefined;
+    throw new ConfigError(
+      `invalid configuration: ${key}${shown === undefined ? '' : `=${JSON.stringify(shown)}`}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  return parsed.data.STRATUS_PROFILE === 'local' ? toLocal(parsed.data) : parsed.data;
+}
+
+function stripEmpty(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  return out;
+}

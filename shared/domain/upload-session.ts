@@ -1,0 +1,54 @@
+/**
+ * An upload session: created -> uploading -> committed | aborted | expired. The part plan follows
+ * S3's rules: parts of 5 MiB to 5 GiB, at most 10,000 of them, objects up to 5 TiB; an object
+ * that fits in one part is sent with a single PUT.
+ */
+export const MiB = 1024 * 1024;
+export const MIN_PART = 5 * MiB;
+export const MAX_PART = 5 * 1024 * MiB;
+export const MAX_PARTS = 10_000;
+export const MAX_OBJECT = 5 * 1024 * 1024 * MiB;
+
+export type UploadState = 'uploading' | 'committed' | 'aborted' | 'expired';
+
+export interface UploadSession {
+  uploadId: string;
+  ownerId: string;
+  parentId: string;
+  name: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  mode: 'single' | 'multipart';
+  partSize: number;
+  partCount: number;
+  nodeId: string;
+  blobKey: string;
+  storageUploadId?: string;
+  versionId: string;
+  fileId: string;
+  state: UploadState;
+  createdAt: string;
+  result?: { fileId: string; versionId: string };
+}
+
+export interface PartPlan {
+  mode: 'single' | 'multipart';
+  partSize: number;
+  partCount: number;
+}
+
+/** Chooses single PUT or multipart, growing the part size so no upload needs over 10,000 parts. */
+export function planParts(size: number, preferredPartSize: number): PartPlan {
+  if (!Number.isSafeInteger(size) || size < 0 || size > MAX_OBJECT) throw new RangeError('size out of range');
+  let partSize = Math.min(MAX_PART, Math.max(MIN_PART, preferredPartSize));
+  if (Math.ceil(size / partSize) > MAX_PARTS) partSize = Math.ceil(size / MAX_PARTS / MiB) * MiB;
+  if (size <= partSize) return { mode: 'single', partSize: Math.max(size, 0), partCount: 1 };
+  return { mode: 'multipart', partSize, partCount: Math.ceil(size / partSize) };
+}
+
+/** Byte length of part `n` (1-based) under a plan. */
+export function partLength(size: number, plan: PartPlan, n: number): number {
+  if (plan.mode === 'single') return size;
+  return n < plan.partCount ? plan.partSize : size - plan.partSize * (plan.partCount - 1);
+}

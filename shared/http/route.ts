@@ -1,0 +1,46 @@
+/**
+ * A route is the public contract of one operation: method, path, whether it needs a token, and the
+ * zod schemas of its inputs and outputs. Routes carry no behaviour, so the CDK app, the local
+ * gateway and the OpenAPI generator can all read them without loading a service.
+ */
+import type { z } from 'zod';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** The Lambda that serves a route: one function per route group. */
+export type RouteGroup = 'auth' | 'folders' | 'files' | 'uploads' | 'system';
+
+export interface RouteResponse {
+  description: string;
+  schema?: z.ZodType;
+  contentType?: string;
+}
+
+export interface Route<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
+  id: string;
+  group: RouteGroup;
+  method: Method;
+  path: string;
+  auth: boolean;
+  summary: string;
+  tags: string[];
+  params?: P;
+  query?: Q;
+  body?: B;
+  responses: Record<number, RouteResponse>;
+}
+
+export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+  r: Route<P, Q, B>,
+): Route<P, Q, B> {
+  return r;
+}
+
+/** API Gateway's route key, e.g. "GET /v1/files/{id}". */
+export function routeKey(r: Pick<Route, 'method' | 'path'>): string {
+  return `${r.method} ${r.path}`;
+}

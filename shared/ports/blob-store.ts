@@ -1,0 +1,68 @@
+/**
+ * A storage node: an S3 bucket, an S3-compatible endpoint or a local directory. Clients move bytes
+ * to and from a node directly through presigned (S3) or HMAC-signed (local) URLs; the service only
+ * signs, verifies and commits. Keys are opaque to the node.
+ */
+import type { Readable } from 'node:stream';
+
+export interface PresignedRequest {
+  url: string;
+  method: 'PUT' | 'GET';
+  /** Headers the client must send exactly as given (they are part of the signature). */
+  headers: Record<string, string>;
+  expiresAt: Date;
+}
+
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+  /** Hex SHA-256 of the part when the node knows it. */
+  sha256?: string;
+}
+
+export interface BlobStat {
+  size: number;
+}
+
+export interface PutTarget {
+  key: string;
+  contentLength: number;
+  /** Hex SHA-256 the node must enforce, when the client declared it. */
+  sha256?: string;
+  expiresInSeconds: number;
+}
+
+export interface BlobStore {
+  readonly nodeId: string;
+
+  /** A URL for a single PUT of a whole object (small files). */
+  presignPut(target: PutTarget): Promise<PresignedRequest>;
+
+  createMultipartUpload(key: string, opts: { partChecksums: boolean }): Promise<string>;
+  presignUploadPart(
+    target: PutTarget & { storageUploadId: string; partNumber: number },
+  ): Promise<PresignedRequest>;
+  listParts(key: string, storageUploadId: string): Promise<UploadedPart[]>;
+  completeMultipartUpload(
+    key: string,
+    storageUploadId: string,
+    parts: readonly { partNumber: number; etag: string; sha256?: string }[],
+  ): Promise<void>;
+  abortMultipartUpload(key: string, storageUploadId: string): Promise<void>;
+
+  presignGet(input: {
+    key: string;
+    expiresInSeconds: number;
+    fileName: string;
+    contentType: string;
+  }): Promise<PresignedRequest>;
+
+  /** undefined when the object does not exist. */
+  stat(key: string): Promise<BlobStat | undefined>;
+  /** Streams the object; throws a not-found DomainError when absent. */
+  read(key: string): Promise<Readable>;
+  write(key: string, body: Buffer): Promise<void>;
+  delete(key: string): Promise<void>;
+  ping(): Promise<void>;
+}
