@@ -1,0 +1,107 @@
+/**
+ * Runs before `npm test`: makes sure what the suite needs is there, installing what it can.
+ * - PostgreSQL 15 and Redis must answer (they are machine services); if not, one line says so.
+ * - The AWS API emulator (moto server, pinned) is installed into .venv if missing.
+ * Exits non-zero with one clear line on the first thing it cannot fix. It never skips.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import {
+  hostPort,
+  MOTO_SERVER,
+  PG_URL,
+  REDIS_URL,
+  ROOT,
+  tcpReachable,
+  VENV,
+} from '../test/support/services.ts';
+
+function fail(line: string): never {
+  process.stderr.write(`test prerequisites: ${line}\n`);
+  process.exit(1);
+}
+
+async function checkPostgres() {
+  const { host, port } = hostPort(PG_URL, 5432);
+  await tcpReachable(host, port).catch(() =>
+    fail(
+      `PostgreSQL is not answering at ${host}:${port} (set STRATUS_TEST_DATABASE_URL, or start it: pg_ctlcluster 15 main start)`,
+    ),
+  );
+  const client = new pg.Client({ connectionString: PG_URL });
+  try {
+    await client.connect();
+    const res = await client.query<{ v: string }>('show server_version_num');
+    const major = Math.floor(Number(res.rows[0]?.v) / 10000);
+    if (major < 15) fail(`PostgreSQL at ${host}:${port} is version ${major}; 15 or newer is needed`);
+  } catch (err) {
+    fail(`PostgreSQL at ${host}:${port} refused the test connection (${PG_URL}): ${(err as Error).message}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function checkRedis() {
+  const { host, port } = hostPort(REDIS_URL, 6379);
+  const redis = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  try {
+    await redis.connect();
+    const pong = await redis.ping();
+    if (pong !== 'PONG') throw new Error(pong);
+  } catch {
+    fail(`Redis is not answering at ${host}:${port} (set STRATUS_TEST_REDIS_URL, or start redis-server)`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function ensureEmulator() {
+  const reqFile = path.join(ROOT, 'test', 'support', 'emulator-requirements.txt');
+  const stamp = path.join(VENV, '.stratus-requirements');
+  const wanted = readFileSync(reqFile, 'utf8');
+  if (existsSync(MOTO_SERVER) && existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) return;
+  let python = '';
+  for (const candidate of ['python3', 'python']) {
+    try {
+      execFileSync(candidate, ['-c', 'import sys, venv; assert sys.version_info >= (3, 9)'], {
+        stdio: 'ignore',
+      });
+      python = candidate;
+      break;
+    } catch {
+      // try the next
+    }
+  }
+  if (!python)
+    fail(
+      'Python 3.9+ with the venv module is needed for the AWS API emulator (moto); install python3 and python3-venv',
+    );
+  process.stdout.write('test prerequisites: installing the AWS API emulator (moto) into .venv …\n');
+  try {
+    if (!existsSync(path.join(VENV, 'bin', 'pip')))
+      execFileSync(python, ['-m', 'venv', VENV], { stdio: 'inherit' });
+    execFileSync(
+      path.join(VENV, 'bin', 'pip'),
+      ['install', '--quiet', '--disable-pip-version-check', '-r', reqFile],
+      {
+        stdio: 'inherit',
+      },
+    );
+  } catch {
+    fail('could not install moto[server] into .venv (pip failed; is PyPI reachable?)');
+  }
+  if (!existsSync(MOTO_SERVER)) fail('moto_server is missing from .venv after installing moto[server]');
+  writeFileSync(stamp, wanted);
+}
+
+await checkPostgres();
+await checkRedis();
+ensureEmulator();
+process.stdout.write('test prerequisites: PostgreSQL, Redis and the AWS API emulator are ready\n');

@@ -1,0 +1,257 @@
+/**
+ * One contract for BlobStore: S3 on the emulator, and the local-filesystem node served over real
+ * HTTP. Bytes travel through the presigned URLs exactly as a client sends them.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalStorageNodeServer } from '../../shared/adapters/localfs/local-storage-node-server.ts';
+import { LocalFsBlobStore } from '../../shared/adapters/localfs/localfs-blob-store.ts';
+import { S3BlobStore } from '../../shared/adapters/s3/s3-blob-store.ts';
+import type { BlobStore, PresignedRequest } from '../../shared/ports/blob-store.ts';
+import { createBucket, s3Client } from '../support/fixtures.ts';
+
+const MiB = 1024 * 1024;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function send(req: PresignedRequest, body: Buffer) {
+  return fetch(req.url, { method: req.method, headers: req.headers, body });
+}
+
+async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+interface Backend {
+  name: string;
+  open(): Promise<{ store: BlobStore; dispose(): Promise<void> }>;
+}
+
+const s3 = s3Client();
+afterAll(() => s3.destroy());
+
+export async function openLocalNode() {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-node-'));
+  let node: LocalFsBlobStore | undefined;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    void new LocalStorageNodeServer(node ? [node] : []).handle(req, res, url).then((handled) => {
+      if (!handled) res.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  node = await new LocalFsBlobStore(
+    'n1',
+    root,
+    `http://127.0.0.1:${port}/storage/n1`,
+    randomBytes(32),
+  ).init();
+  return {
+    node,
+    async dispose() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await fs.rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+const backends: Backend[] = [
+  {
+    name: 's3 (emulator)',
+    async open() {
+      const bucket = await createBucket(s3);
+      return { store: new S3BlobStore('s3-test', s3, bucket), dispose: async () => undefined };
+    },
+  },
+  {
+    name: 'localfs',
+    async open() {
+      const { node, dispose } = await openLocalNode();
+      return { store: node, dispose };
+    },
+  },
+];
+
+describe.each(backends)('BlobStore contract: $name', (backend) => {
+  let store: BlobStore;
+  let dispose: () => Promise<void>;
+  beforeEach(async () => {
+    ({ store, dispose } = await backend.open());
+  });
+  afterEach(async () => {
+    await dispose();
+  });
+
+  it('takes a single presigned PUT and serves the object back', async () => {
+    const body = randomBytes(300 * 1024);
+    const put = await store.presignPut({
+      key: 'v/one',
+      contentLength: body.length,
+      sha256: sha(body),
+      expiresInSeconds: 60,
+    });
+    const res = await send(put, body);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('etag')).toBeTruthy();
+    expect(await store.stat('v/one')).toEqual({ size: body.length });
+    expect(sha(await readAll(await store.read('v/one')))).toBe(sha(body));
+  });
+
+  it('assembles a multipart upload from parts sent out of order', async () => {
+    const p1 = randomBytes(5 * MiB);
+    const p2 = randomBytes(123_457);
+    const id = await store.createMultipartUpload('v/multi', { partChecksums: false });
+    const u2 = await store.presignUploadPart({
+      key: 'v/multi',
+      storageUploadId: id,
+      partNumber: 2,
+      contentLength: p2.length,
+      expiresInSeconds: 60,
+    });
+    const u1 = await store.presignUploadPart({
+      key: 'v/multi',
+      storageUploadId: id,
+      partNumber: 1,
+      contentLength: p1.length,
+      expiresInSeconds: 60,
+    });
+    const r2 = await send(u2, p2);
+    const r1 = await send(u1, p1);
+    expect([r1.status, r2.status]).toEqual([200, 200]);
+    const listed = await store.listParts('v/multi', id);
+    expect(listed.map((p) => [p.partNumber, p.size])).toEqual([
+      [1, p1.length],
+      [2, p2.length],
+    ]);
+    await store.completeMultipartUpload('v/multi', id, [
+      { partNumber: 1, etag: r1.headers.get('etag') ?? '' },
+      { partNumber: 2, etag: r2.headers.get('etag') ?? '' },
+    ]);
+    expect(await store.stat('v/multi')).toEqual({ size: p1.length + p2.length });
+    expect(sha(await readAll(await store.read('v/multi')))).toBe(sha(Buffer.concat([p1, p2])));
+  });
+
+  it('aborts a multipart upload and forgets its parts', async () => {
+    const id = await store.createMultipartUpload('v/aborted', { partChecksums: false });
+    const part = randomBytes(1024);
+    await send(
+      await store.presignUploadPart({
+        key: 'v/aborted',
+        storageUploadId: id,
+        partNumber: 1,
+        contentLength: part.length,
+        expiresInSeconds: 60,
+      }),
+      part,
+    );
+    await store.abortMultipartUpload('v/aborted', id);
+    await expect(store.listParts('v/aborted', id)).rejects.toMatchObject({ status: 404 });
+    expect(await store.stat('v/aborted')).toBeUndefined();
+    await store.abortMultipartUpload('v/aborted', id); // idempotent
+  });
+
+  it('signs downloads that carry the file name', async () => {
+    const body = Buffer.from('hello, stratus');
+    await store.write('v/dl', body);
+    const get = await store.presignGet({
+      key: 'v/dl',
+      expiresInSeconds: 60,
+      fileName: 'résumé 1.txt',
+      contentType: 'text/plain',
+    });
+    const res = await fetch(get.url);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(body);
+    expect(res.headers.get('content-disposition')).toContain("filename*=UTF-8''r%C3%A9sum%C3%A9%201.txt");
+  });
+
+  it('deletes, and reports missing objects as absent', async () => {
+    await store.write('v/gone', Buffer.from('x'));
+    await store.delete('v/gone');
+    expect(await store.stat('v/gone')).toBeUndefined();
+    await expect(store.read('v/gone')).rejects.toMatchObject({ status: 404 });
+    await store.ping();
+  });
+});
+
+describe('local node: its own signature checks', () => {
+  let node: LocalFsBlobStore;
+  let dispose: () => Promise<void>;
+  beforeEach(async () => {
+    ({ node, dispose } = await openLocalNode());
+  });
+  afterEach(async () => {
+    await dispose();
+  });
+
+  const body = Buffer.from('0123456789');
+
+  it('refuses a URL with any signed field changed', async () => {
+    const put = await node.presignPut({
+      key: 'v/k',
+      contentLength: body.length,
+      sha256: sha(body),
+      expiresInSeconds: 60,
+    });
+    for (const [field, value] of [
+      ['key', 'v/other'],
+      ['len', '11'],
+      ['sha', sha(Buffer.from('evil'))],
+      ['exp', String(Math.floor(Date.now() / 1000) + 9999)],
+      ['sig', 'AAAA'],
+    ] as const) {
+      const u = new URL(put.url);
+      u.searchParams.set(field, value);
+      const res = await fetch(u, { method: 'PUT', body });
+      expect(res.status, field).toBe(403);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+    }
+    expect(await node.stat('v/k')).toBeUndefined();
+  });
+
+  it('refuses an expired URL even with a valid signature', async () => {
+    const exp = Math.floor(Date.now() / 1000) - 1;
+    const q = node.signer.query({ op: 'get', node: 'n1', key: 'v/k', exp });
+    await node.write('v/k', body);
+    const res = await fetch(
+      `${(await node.presignGet({ key: 'v/k', expiresInSeconds: 5, fileName: 'a', contentType: 'text/plain' })).url.split('/get?')[0]}/get?${q}`,
+    );
+    expect(res.status).toBe(403);
+  });
+
+  it('refuses a body that does not match the signed length or hash, keeping nothing', async () => {
+    const put = await node.presignPut({
+      key: 'v/k',
+      contentLength: body.length,
+      sha256: sha(body),
+      expiresInSeconds: 60,
+    });
+    const wrongHash = await fetch(put.url, { method: 'PUT', body: Buffer.from('9876543210') });
+    expect(wrongHash.status).toBe(422);
+    const tooShort = await fetch(put.url, { method: 'PUT', body: Buffer.from('0123') });
+    expect(tooShort.status).toBe(400);
+    expect(await node.stat('v/k')).toBeUndefined();
+    const tmp = await fs.readdir(path.join(node.root, 'tmp'));
+    expect(tmp).toEqual([]);
+  });
+
+  it('refuses a GET URL used to PUT', async () => {
+    await node.write('v/k', body);
+    const get = await node.presignGet({
+      key: 'v/k',
+      expiresInSeconds: 60,
+      fileName: 'a',
+      contentType: 'text/plain',
+    });
+    const res = await fetch(get.url, { method: 'PUT', body });
+    expect(res.status).toBe(403);
+  });
+});

@@ -1,0 +1,122 @@
+/** Starts the local runtime in-process on a free port with its own data directory, and an HTTP client for it. */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type Container, createLocalContainer } from '../../functions/container.ts';
+import { type Gateway, startGateway } from '../../local/gateway.ts';
+import { type LocalConfig, loadConfig } from '../../shared/config/config.ts';
+import { freePort } from './services.ts';
+
+export interface Runtime {
+  url: string;
+  dataDir: string;
+  container: Container;
+  stop(): Promise<void>;
+}
+
+export async function startRuntime(env: Record<string, string> = {}, dataDir?: string): Promise<Runtime> {
+  const dir = dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-e2e-')));
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const config = loadConfig({
+    STRATUS_DATA_DIR: dir,
+    PORT: String(port),
+    STRATUS_KDF_COST: '10',
+    STRATUS_LOG_LEVEL: 'silent',
+    ...env,
+  }) as LocalConfig;
+  const container = await createLocalContainer(config);
+  const gw: Gateway = await startGateway(container, '127.0.0.1', port);
+  return {
+    url: gw.url,
+    dataDir: dir,
+    container,
+    async stop() {
+      await gw.close();
+      await container.close();
+    },
+  };
+}
+
+export const sha256 = (b: Buffer | Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+export interface Json {
+  [k: string]: unknown;
+}
+
+export class Client {
+  accessToken?: string;
+  refreshToken?: string;
+  constructor(readonly base: string) {}
+
+  async call(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
+    const res = await fetch(this.base + p, {
+      method,
+      redirect: 'manual',
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(this.accessToken ? { authorization: `Bearer ${this.accessToken}` } : {}),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    let json: Json = {};
+    try {
+      json = text ? (JSON.parse(text) as Json) : {};
+    } catch {
+      json = { text };
+    }
+    return { status: res.status, headers: res.headers, json };
+  }
+
+  async signUp(email: string, password = 'correct horse battery') {
+    const reg = await this.call('POST', '/v1/auth/register', { email, password });
+    if (reg.status !== 201) throw new Error(`register ${reg.status} ${JSON.stringify(reg.json)}`);
+    await this.login(email, password);
+    return reg.json as { id: string; rootFolderId: string; role: string };
+  }
+
+  async login(email: string, password = 'correct horse battery') {
+    const res = await this.call('POST', '/v1/auth/login', { email, password });
+    if (res.status !== 200) throw new Error(`login ${res.status} ${JSON.stringify(res.json)}`);
+    this.accessToken = res.json.accessToken as string;
+    this.refreshToken = res.json.refreshToken as string;
+    return res;
+  }
+
+  /** Uploads through presigned URLs, parts in parallel, then completes. */
+  async upload(parentId: string, name: string, data: Buffer, contentType = 'application/octet-stream') {
+    const created = await this.call('POST', '/v1/uploads', {
+      parentId,
+      name,
+      size: data.length,
+      sha256: sha256(data),
+      contentType,
+    });
+    if (created.status !== 201) return { created, complete: undefined };
+    const { partSize, parts, uploadId } = created.json as {
+      partSize: number;
+      uploadId: string;
+      parts: { partNumber: number; url: string; headers: Record<string, string> }[];
+    };
+    const etags = await Promise.all(
+      parts.map(async (p) => {
+        const slice = data.subarray((p.partNumber - 1) * partSize, p.partNumber * partSize);
+        const res = await fetch(p.url, { method: 'PUT', headers: p.headers, body: slice });
+        if (res.status !== 200) throw new Error(`part ${p.partNumber}: ${res.status} ${await res.text()}`);
+        return { partNumber: p.partNumber, etag: res.headers.get('etag') ?? '' };
+      }),
+    );
+    const complete = await this.call('POST', `/v1/uploads/${uploadId}/complete`, { parts: etags });
+    return { created, complete, uploadId };
+  }
+
+  async download(fileId: string): Promise<{ status: number; body?: Buffer; location?: string }> {
+    const res = await this.call('GET', `/v1/files/${fileId}/download`);
+    if (res.status !== 302) return { status: res.status };
+    const location = res.headers.get('location') ?? '';
+    const got = await fetch(location);
+    return { status: got.status, body: Buffer.from(await got.arrayBuffer()), location };
+  }
+}
