@@ -47,7 +47,11 @@ export interface Json {
 export class Client {
   accessToken?: string;
   refreshToken?: string;
-  constructor(readonly base: string) {}
+  readonly base: string;
+
+  constructor(base: string) {
+    this.base = base;
+  }
 
   async call(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
     const res = await fetch(this.base + p, {
