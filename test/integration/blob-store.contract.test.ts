@@ -4,16 +4,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalStorageNodeServer } from '../../shared/adapters/localfs/local-storage-node-server.ts';
-import { LocalFsBlobStore } from '../../shared/adapters/localfs/localfs-blob-store.ts';
+import type { LocalFsBlobStore } from '../../shared/adapters/localfs/localfs-blob-store.ts';
 import { S3BlobStore } from '../../shared/adapters/s3/s3-blob-store.ts';
 import type { BlobStore, PresignedRequest } from '../../shared/ports/blob-store.ts';
 import { createBucket, s3Client } from '../support/fixtures.ts';
+import { openLocalNode } from '../support/local-node.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -35,33 +32,6 @@ interface Backend {
 
 const s3 = s3Client();
 afterAll(() => s3.destroy());
-
-export async function openLocalNode() {
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-node-'));
-  let node: LocalFsBlobStore | undefined;
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    void new LocalStorageNodeServer(node ? [node] : []).handle(req, res, url).then((handled) => {
-      if (!handled) res.writeHead(404).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as AddressInfo).port;
-  node = await new LocalFsBlobStore(
-    'n1',
-    root,
-    `http://127.0.0.1:${port}/storage/n1`,
-    randomBytes(32),
-  ).init();
-  return {
-    node,
-    async dispose() {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-      await fs.rm(root, { recursive: true, force: true });
-    },
-  };
-}
 
 const backends: Backend[] = [
   {

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../shared/config/config.ts';
+
+describe('config', () => {
+  it('defaults to the local profile on embedded settings', () => {
+    const c = loadConfig({});
+    expect(c.STRATUS_PROFILE).toBe('local');
+    if (c.STRATUS_PROFILE !== 'local') throw new Error('unreachable');
+    expect(c.PORT).toBe(8787);
+    expect(c.publicUrl).toBe('http://127.0.0.1:8787');
+    expect(c.STRATUS_DATA_DIR.endsWith('.stratus')).toBe(true);
+    expect(c.STRATUS_KDF_COST).toBe(17);
+  });
+
+  it('reads PORT, STRATUS_DATA_DIR and the admin email (normalised)', () => {
+    const c = loadConfig({
+      PORT: '9000',
+      STRATUS_DATA_DIR: '/tmp/x',
+      STRATUS_ADMIN_EMAIL: ' Boss@Example.COM ',
+    });
+    expect(c).toMatchObject({
+      PORT: 9000,
+      STRATUS_DATA_DIR: '/tmp/x',
+      STRATUS_ADMIN_EMAIL: 'boss@example.com',
+    });
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /^invalid configuration: PORT="eighty": /],
+    [{ PORT: '70000' }, /^invalid configuration: PORT="70000": /],
+    [{ STRATUS_PART_SIZE_BYTES: '1024' }, /STRATUS_PART_SIZE_BYTES="1024"/],
+    [{ STRATUS_ADMIN_EMAIL: 'not-an-email' }, /STRATUS_ADMIN_EMAIL/],
+    [{ STRATUS_PROFILE: 'cloud' }, /STRATUS_PROFILE/],
+    [{ STRATUS_PROFILE: 'aws' }, /^invalid configuration: AWS_REGION: /],
+  ])('stops with one line naming the bad setting: %j', (env, message) => {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '' })).toMatchObject({ PORT: 8787 });
+  });
+});
