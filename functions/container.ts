@@ -1,35 +1,18 @@
 /**
- * The composition root: builds every adapter and service once per process (Lambda container or
- * local runtime) from the validated config. Nothing else reads the environment.
+ * The composition root's common half: given a profile's adapters, wires the services once per
+ * process. The profiles live apart (aws-container.ts for Lambda, local/local-container.ts for the
+ * embedded runtime) so that a Lambda bundle carries no local adapter and the local runtime no SDK
+ * it does not use.
  */
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { Redis } from 'ioredis';
-import { DynamoDbStateStore } from '../shared/adapters/dynamodb/dynamodb-state-store.ts';
-import { LocalIdentityProvider } from '../shared/adapters/local-idp/local-identity-provider.ts';
-import { loadOrCreateSigningKey } from '../shared/adapters/local-idp/signing-keys.ts';
-import { LocalFsBlobStore } from '../shared/adapters/localfs/localfs-blob-store.ts';
-import { MemoryThrottleStore } from '../shared/adapters/memory/memory-throttle-store.ts';
+
+import type { LocalFsBlobStore } from '../shared/adapters/localfs/localfs-blob-store.ts';
 import { ItemRepository } from '../shared/adapters/postgres/item-repository.ts';
-import { migrate } from '../shared/adapters/postgres/migrations.ts';
-import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
-import { openPgliteDatabase } from '../shared/adapters/postgres/pglite-database.ts';
-import { SqlStateStore } from '../shared/adapters/postgres/sql-state-store.ts';
 import { UserRepository } from '../shared/adapters/postgres/user-repository.ts';
-import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
-import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
-import {
-  type AccessTokenVerifier,
-  cognitoIssuer,
-  createAccessTokenVerifier,
-} from '../shared/auth/access-token-verifier.ts';
-import { type AwsConfig, type Config, type LocalConfig, loadConfig } from '../shared/config/config.ts';
+import type { AccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
+import type { Config } from '../shared/config/config.ts';
 import { errors } from '../shared/domain/errors.ts';
 import type { ApiHandlerDeps } from '../shared/http/api-handler.ts';
-import { createLogger, type Logger } from '../shared/observability/logger.ts';
+import type { Logger } from '../shared/observability/logger.ts';
 import type { BlobStore } from '../shared/ports/blob-store.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { IdentityProvider } from '../shared/ports/identity-provider.ts';
@@ -62,7 +45,7 @@ export interface Container {
   close(): Promise<void>;
 }
 
-interface Parts {
+export interface Parts {
   db: Database;
   state: StateStore;
   blobs: BlobStore;
@@ -71,7 +54,7 @@ interface Parts {
   log: Logger;
 }
 
-function assemble(
+export function assemble(
   config: Config,
   p: Parts,
   extra: Partial<Container>,
@@ -112,120 +95,4 @@ function assemble(
     ...extra,
     close,
   };
-}
-
-async function secretFile(file: string): Promise<Buffer> {
-  try {
-    return await fs.readFile(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  await fs
-    .writeFile(file, randomBytes(32), { mode: 0o600, flag: 'wx' })
-    .catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-  return fs.readFile(file);
-}
-
-export interface LocalOverrides {
-  db?: Database;
-  throttleStore?: ThrottleStore;
-  log?: Logger;
-}
-
-/** The embedded profile: PGlite (or STRATUS_DATABASE_URL), local nodes and state under the data dir. */
-export async function createLocalContainer(config: LocalConfig, o: LocalOverrides = {}): Promise<Container> {
-  const log = o.log ?? createLogger(config.STRATUS_LOG_LEVEL, { service: 'stratus' });
-  const dir = config.STRATUS_DATA_DIR;
-  await fs.mkdir(dir, { recursive: true });
-  const db =
-    o.db ??
-    (config.STRATUS_DATABASE_URL
-      ? await openPgDatabase({ connectionString: config.STRATUS_DATABASE_URL })
-      : await openPgliteDatabase(path.join(dir, 'pglite')));
-  await migrate(db);
-  const state = new SqlStateStore(db);
-  const secret = await secretFile(path.join(dir, 'keys', 'url-signing.key'));
-  const node = await new LocalFsBlobStore(
-    'local-1',
-    path.join(dir, 'nodes', 'local-1'),
-    `${config.publicUrl}/storage/local-1`,
-    secret,
-  ).init();
-  const key = await loadOrCreateSigningKey(dir);
-  const issuer = config.publicUrl;
-  const idp = new LocalIdentityProvider(db, state, key, {
-    issuer,
-    clientId: LOCAL_CLIENT_ID,
-    accessTokenTtlSeconds: config.STRATUS_ACCESS_TOKEN_TTL_SECONDS,
-    refreshTokenTtlSeconds: config.STRATUS_REFRESH_TOKEN_TTL_SECONDS,
-    kdfCost: config.STRATUS_KDF_COST,
-  });
-  const jwks = idp.jwks();
-  const verifier = createAccessTokenVerifier({
-    issuer,
-    clientId: LOCAL_CLIENT_ID,
-    jwksUri: `${issuer}/.well-known/jwks.json`,
-    jwks,
-  });
-  return assemble(
-    config,
-    { db, state, blobs: node, throttleStore: o.throttleStore ?? new MemoryThrottleStore(), idp, log },
-    { verifier, jwks, localNodes: [node] },
-    () => (o.db ? Promise.resolve() : db.close()),
-  );
-}
-
-/** The aws profile: S3, DynamoDB, the Postgres-compatible store, Redis, Cognito's tokens. */
-export async function createAwsContainer(config: AwsConfig): Promise<Container> {
-  const log = createLogger(config.STRATUS_LOG_LEVEL, { service: 'stratus' });
-  const db = await openPgDatabase({ connectionString: config.STRATUS_DATABASE_URL, max: 2 });
-  const s3 = new S3Client({ region: config.AWS_REGION, requestChecksumCalculation: 'WHEN_REQUIRED' });
-  const state = new DynamoDbStateStore(
-    new DynamoDBClient({ region: config.AWS_REGION }),
-    config.STRATUS_TABLE,
-  );
-  const redis = config.STRATUS_REDIS_URL
-    ? new Redis(config.STRATUS_REDIS_URL, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 1,
-        enableOfflineQueue: false,
-      })
-    : undefined;
-  const issuer = cognitoIssuer(config.AWS_REGION, config.STRATUS_USER_POOL_ID);
-  return assemble(
-    config,
-    {
-      db,
-      state,
-      blobs: new S3BlobStore(`s3-${config.AWS_REGION}`, s3, config.STRATUS_BUCKET),
-      throttleStore: redis ? new RedisThrottleStore(redis) : new MemoryThrottleStore(),
-      idp: undefined,
-      log,
-    },
-    {
-      verifier: createAccessTokenVerifier({
-        issuer,
-        clientId: config.STRATUS_USER_POOL_CLIENT_ID,
-        jwksUri: `${issuer}/.well-known/jwks.json`,
-      }),
-    },
-    async () => {
-      await db.close();
-      redis?.disconnect();
-    },
-  );
-}
-
-let cached: Promise<Container> | undefined;
-
-/** The process-wide container, built on first use from the environment (Lambda cold start). */
-export function container(): Promise<Container> {
-  cached ??= (async () => {
-    const config = loadConfig();
-    return config.STRATUS_PROFILE === 'local' ? createLocalContainer(config) : createAwsContainer(config);
-  })();
-  return cached;
 }

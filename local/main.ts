@@ -1,7 +1,8 @@
 /** `npm start`: the whole of Stratus in one process, on embedded defaults. */
-import { createLocalContainer } from '../functions/container.ts';
+
 import { ConfigError, loadConfig } from '../shared/config/config.ts';
 import { startGateway } from './gateway.ts';
+import { createLocalContainer } from './local-container.ts';
 
 async function main() {
   let config: ReturnType<typeof loadConfig>;

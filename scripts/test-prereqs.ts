@@ -37,6 +37,7 @@ async function checkPostgres() {
     const res = await client.query<{ v: string }>('show server_version_num');
     const major = Math.floor(Number(res.rows[0]?.v) / 10000);
     if (major < 15) fail(`PostgreSQL at ${host}:${port} is version ${major}; 15 or newer is needed`);
+    process.stdout.write(`test prerequisites: PostgreSQL ${major} answers at ${host}:${port}\n`);
   } catch (err) {
     fail(`PostgreSQL at ${host}:${port} refused the test connection (${PG_URL}): ${(err as Error).message}`);
   } finally {
@@ -55,6 +56,8 @@ async function checkRedis() {
     await redis.connect();
     const pong = await redis.ping();
     if (pong !== 'PONG') throw new Error(pong);
+    const version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?';
+    process.stdout.write(`test prerequisites: Redis ${version} answers at ${host}:${port}\n`);
   } catch {
     fail(`Redis is not answering at ${host}:${port} (set STRATUS_TEST_REDIS_URL, or start redis-server)`);
   } finally {

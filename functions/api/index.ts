@@ -14,12 +14,3 @@ export const handlerFactories: Record<RouteGroup, (c: Container) => ReturnType<t
   uploads: createUploadsHandler,
   system: createSystemHandler,
 };
-
-/** Entry file of each group's Lambda, relative to the repo root (read by the CDK app). */
-export const handlerEntries: Record<RouteGroup, string> = {
-  auth: 'functions/api/auth.ts',
-  folders: 'functions/api/folders.ts',
-  files: 'functions/api/files.ts',
-  uploads: 'functions/api/uploads.ts',
-  system: 'functions/api/system.ts',
-};

@@ -3,8 +3,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Container, createLocalContainer } from '../../functions/container.ts';
+import type { Container } from '../../functions/container.ts';
 import { type Gateway, startGateway } from '../../local/gateway.ts';
+import { createLocalContainer } from '../../local/local-container.ts';
 import { type LocalConfig, loadConfig } from '../../shared/config/config.ts';
 import { freePort } from './services.ts';
 

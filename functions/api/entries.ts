@@ -1,0 +1,10 @@
+/** Entry file of each route group's Lambda, relative to the repo root (read by the CDK app). */
+import type { RouteGroup } from '../../shared/http/route.ts';
+
+export const handlerEntries: Record<RouteGroup, string> = {
+  auth: 'functions/api/auth.ts',
+  folders: 'functions/api/folders.ts',
+  files: 'functions/api/files.ts',
+  uploads: 'functions/api/uploads.ts',
+  system: 'functions/api/system.ts',
+};

@@ -1,0 +1,66 @@
+/** The aws profile's adapters: S3, DynamoDB, the Postgres-compatible store, Redis, Cognito's tokens. */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Redis } from 'ioredis';
+import { DynamoDbStateStore } from '../shared/adapters/dynamodb/dynamodb-state-store.ts';
+import { MemoryThrottleStore } from '../shared/adapters/memory/memory-throttle-store.ts';
+import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
+import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
+import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
+import { cognitoIssuer, createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
+import { type AwsConfig, loadConfig } from '../shared/config/config.ts';
+import { createLogger } from '../shared/observability/logger.ts';
+import { assemble, type Container } from './container.ts';
+
+export async function createAwsContainer(config: AwsConfig): Promise<Container> {
+  const log = createLogger(config.STRATUS_LOG_LEVEL, { service: 'stratus' });
+  const db = await openPgDatabase({ connectionString: config.STRATUS_DATABASE_URL, max: 2 });
+  const s3 = new S3Client({ region: config.AWS_REGION, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  const state = new DynamoDbStateStore(
+    new DynamoDBClient({ region: config.AWS_REGION }),
+    config.STRATUS_TABLE,
+  );
+  const redis = config.STRATUS_REDIS_URL
+    ? new Redis(config.STRATUS_REDIS_URL, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+      })
+    : undefined;
+  const issuer = cognitoIssuer(config.AWS_REGION, config.STRATUS_USER_POOL_ID);
+  return assemble(
+    config,
+    {
+      db,
+      state,
+      blobs: new S3BlobStore(`s3-${config.AWS_REGION}`, s3, config.STRATUS_BUCKET),
+      throttleStore: redis ? new RedisThrottleStore(redis) : new MemoryThrottleStore(),
+      idp: undefined,
+      log,
+    },
+    {
+      verifier: createAccessTokenVerifier({
+        issuer,
+        clientId: config.STRATUS_USER_POOL_CLIENT_ID,
+        jwksUri: `${issuer}/.well-known/jwks.json`,
+      }),
+    },
+    async () => {
+      await db.close();
+      redis?.disconnect();
+    },
+  );
+}
+
+let cached: Promise<Container> | undefined;
+
+/** The Lambda container, built on first use from the environment (cold start). */
+export function awsContainer(): Promise<Container> {
+  cached ??= (async () => {
+    const config = loadConfig();
+    if (config.STRATUS_PROFILE !== 'aws')
+      throw new Error('Lambda handlers run the aws profile (STRATUS_PROFILE=aws)');
+    return createAwsContainer(config);
+  })();
+  return cached;
+}

@@ -1,0 +1,81 @@
+/** Data that outlives deploys: blobs (S3), state (DynamoDB), metadata (Aurora DSQL), identities (Cognito). */
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as dsql from 'aws-cdk-lib/aws-dsql';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+
+export interface StatefulStackProps extends StackProps {
+  stage: string;
+}
+
+export class StatefulStack extends Stack {
+  readonly bucket: s3.Bucket;
+  readonly table: dynamodb.TableV2;
+  readonly userPool: cognito.UserPool;
+  readonly userPoolClient: cognito.UserPoolClient;
+  readonly metadataCluster: dsql.CfnCluster;
+
+  constructor(scope: Construct, id: string, props: StatefulStackProps) {
+    super(scope, id, props);
+    const retain = props.stage === 'prod' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.bucket = new s3.Bucket(this, 'Blobs', {
+      versioned: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      removalPolicy: retain,
+      autoDeleteObjects: false,
+      cors: [
+        {
+          // Browsers PUT parts and GET downloads straight to S3 with presigned URLs.
+          allowedMethods: [s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+          allowedOrigins: ['*'],
+          allowedHeaders: ['content-type', 'content-length', 'x-amz-checksum-sha256'],
+          exposedHeaders: ['ETag', 'x-amz-checksum-sha256'],
+          maxAge: 600,
+        },
+      ],
+      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(7) }],
+    });
+
+    this.table = new dynamodb.TableV2(this, 'State', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: 'ttl',
+      dynamoStream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      billing: dynamodb.Billing.onDemand(),
+      removalPolicy: retain,
+    });
+
+    this.metadataCluster = new dsql.CfnCluster(this, 'Metadata', {
+      deletionProtectionEnabled: props.stage === 'prod',
+    });
+
+    this.userPool = new cognito.UserPool(this, 'Users', {
+      selfSignUpEnabled: true,
+      signInAliases: { email: true },
+      autoVerify: { email: true },
+      passwordPolicy: { minLength: 8, requireSymbols: false, requireUppercase: false, requireDigits: false },
+      accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
+      removalPolicy: retain,
+    });
+    this.userPoolClient = this.userPool.addClient('Api', {
+      authFlows: { userPassword: true },
+      accessTokenValidity: Duration.minutes(15),
+      refreshTokenValidity: Duration.days(30),
+      preventUserExistenceErrors: true,
+      enableTokenRevocation: true,
+    });
+    for (const group of ['admin', 'user']) {
+      new cognito.CfnUserPoolGroup(this, `Group-${group}`, {
+        userPoolId: this.userPool.userPoolId,
+        groupName: group,
+      });
+    }
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The API and its compute: one Lambda per route group (nodejs24.x, arm64, bundled by local
+ * esbuild), an HTTP API whose routes come from the same table the local gateway serves, and a
+ * JWT authorizer on the Cognito issuer for every route that needs a token.
+ */
+import path from 'node:path';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { handlerEntries } from '../functions/api/entries.ts';
+import { allRoutes } from '../functions/api/routes.ts';
+import type { RouteGroup } from '../shared/http/route.ts';
+import type { StatefulStack } from './stateful-stack.ts';
+
+export interface StatelessStackProps extends StackProps {
+  stage: string;
+  stateful: StatefulStack;
+}
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+export class StatelessStack extends Stack {
+  readonly api: apigw.HttpApi;
+  readonly functions: Record<RouteGroup, NodejsFunction>;
+
+  constructor(scope: Construct, id: string, props: StatelessStackProps) {
+    super(scope, id, props);
+    const s = props.stateful;
+    const issuer = `https://cognito-idp.${this.region}.amazonaws.com/${s.userPool.userPoolId}`;
+    const environment = {
+      STRATUS_PROFILE: 'aws',
+      STRATUS_BUCKET: s.bucket.bucketName,
+      STRATUS_TABLE: s.table.tableName,
+      STRATUS_DATABASE_URL: `postgres://admin@${s.metadataCluster.attrEndpoint}:5432/postgres?sslmode=require`,
+      STRATUS_USER_POOL_ID: s.userPool.userPoolId,
+      STRATUS_USER_POOL_CLIENT_ID: s.userPoolClient.userPoolClientId,
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+
+    const make = (group: RouteGroup) => {
+      const fn = new NodejsFunction(this, `Fn-${group}`, {
+        entry: path.join(ROOT, handlerEntries[group]),
+        handler: 'handler',
+        runtime: lambda.Runtime.NODEJS_24_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: group === 'uploads' ? 1024 : 512,
+        timeout: Duration.seconds(group === 'uploads' ? 60 : 15),
+        environment,
+        logGroup: new logs.LogGroup(this, `Logs-${group}`, { retention: logs.RetentionDays.ONE_MONTH }),
+        tracing: lambda.Tracing.ACTIVE,
+        projectRoot: ROOT,
+        depsLockFilePath: path.join(ROOT, 'package-lock.json'),
+        bundling: {
+          format: OutputFormat.ESM,
+          target: 'node24',
+          minify: true,
+          sourceMap: true,
+          // ESM bundles need a require shim for CommonJS dependencies.
+          banner:
+            "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+          externalModules: ['@aws-sdk/*', 'pg-native'],
+        },
+      });
+      return fn;
+    };
+    this.functions = {
+      auth: make('auth'),
+      folders: make('folders'),
+      files: make('files'),
+      uploads: make('uploads'),
+      system: make('system'),
+    };
+
+    // Least privilege per group.
+    const dsqlConnect = new iam.PolicyStatement({
+      actions: ['dsql:DbConnectAdmin'],
+      resources: [s.metadataCluster.attrResourceArn],
+    });
+    for (const fn of Object.values(this.functions)) fn.addToRolePolicy(dsqlConnect);
+    s.table.grantReadWriteData(this.functions.auth);
+    s.table.grantReadData(this.functions.folders);
+    s.table.grantReadData(this.functions.files);
+    s.table.grantReadWriteData(this.functions.uploads);
+    s.table.grantReadData(this.functions.system);
+    s.bucket.grantRead(this.functions.files);
+    s.bucket.grantReadWrite(this.functions.uploads);
+
+    this.api = new apigw.HttpApi(this, 'Api', {
+      corsPreflight: {
+        allowOrigins: ['*'],
+        allowMethods: [apigw.CorsHttpMethod.ANY],
+        allowHeaders: ['authorization', 'content-type', 'if-match', 'x-correlation-id'],
+        exposeHeaders: ['etag', 'location', 'x-request-id', 'retry-after'],
+        maxAge: Duration.minutes(10),
+      },
+    });
+    const authorizer = new HttpJwtAuthorizer('Cognito', issuer, {
+      jwtAudience: [s.userPoolClient.userPoolClientId],
+    });
+    const integrations = new Map<RouteGroup, HttpLambdaIntegration>();
+    for (const r of allRoutes) {
+      let integration = integrations.get(r.group);
+      if (!integration) {
+        integration = new HttpLambdaIntegration(`Int-${r.group}`, this.functions[r.group]);
+        integrations.set(r.group, integration);
+      }
+      this.api.addRoutes({
+        path: r.path,
+        methods: [r.method as apigw.HttpMethod],
+        integration,
+        ...(r.auth ? { authorizer } : {}),
+      });
+    }
+    new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
+  }
+}
