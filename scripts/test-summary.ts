@@ -14,5 +14,7 @@ if (r.numPassedTests + r.numFailedTests === 0) {
   process.exit(1);
 }
 const skipped = r.numPendingTests + r.numTodoTests;
-process.stdout.write(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+process.stdout.write(
+  `tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
+);
 process.exit(r.numFailedTests > 0 ? 1 : 0);
