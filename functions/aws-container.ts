@@ -3,8 +3,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { DynamoDbStateStore } from '../shared/adapters/dynamodb/dynamodb-state-store.ts';
+import { MemoryCache } from '../shared/adapters/memory/memory-cache.ts';
 import { MemoryThrottleStore } from '../shared/adapters/memory/memory-throttle-store.ts';
 import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
+import { RedisCache } from '../shared/adapters/redis/redis-cache.ts';
 import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
 import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
 import { cognitoIssuer, createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
@@ -35,6 +37,7 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
       state,
       blobs: new S3BlobStore(`s3-${config.AWS_REGION}`, s3, config.STRATUS_BUCKET),
       throttleStore: redis ? new RedisThrottleStore(redis) : new MemoryThrottleStore(),
+      cache: redis ? new RedisCache(redis) : new MemoryCache(),
       idp: undefined,
       log,
     },

@@ -6,7 +6,9 @@
  */
 
 import type { LocalFsBlobStore } from '../shared/adapters/localfs/localfs-blob-store.ts';
+import { AuditRepository } from '../shared/adapters/postgres/audit-repository.ts';
 import { ItemRepository } from '../shared/adapters/postgres/item-repository.ts';
+import { PermissionRepository } from '../shared/adapters/postgres/permission-repository.ts';
 import { UserRepository } from '../shared/adapters/postgres/user-repository.ts';
 import type { AccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import type { Config } from '../shared/config/config.ts';
@@ -14,18 +16,22 @@ import { errors } from '../shared/domain/errors.ts';
 import type { ApiHandlerDeps } from '../shared/http/api-handler.ts';
 import type { Logger } from '../shared/observability/logger.ts';
 import type { BlobStore } from '../shared/ports/blob-store.ts';
+import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { IdentityProvider } from '../shared/ports/identity-provider.ts';
 import type { StateStore } from '../shared/ports/state-store.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
+import { AccessControl } from '../shared/services/access-control.ts';
 import { AuthService } from '../shared/services/auth-service.ts';
-import { FileService } from '../shared/services/file-service.ts';
 import { LoginThrottle } from '../shared/services/login-throttle.ts';
+import { MetadataCache } from '../shared/services/metadata-cache.ts';
+import { Purger } from '../shared/services/purger.ts';
 import { RevocationList } from '../shared/services/revocation-list.ts';
+import { TreeService } from '../shared/services/tree-service.ts';
+import { UploadService } from '../shared/services/upload-service.ts';
 
 export const VERSION = '0.1.0';
 export const LOCAL_CLIENT_ID = 'stratus-local';
-const DEFAULT_QUOTA = 10 * 1024 ** 3;
 
 export interface Container {
   config: Config;
@@ -35,7 +41,9 @@ export interface Container {
   blobs: BlobStore;
   users: UserRepository;
   auth: AuthService;
-  files: FileService;
+  tree: TreeService;
+  uploads: UploadService;
+  metadataCache: MetadataCache;
   revocations: RevocationList;
   apiDeps: ApiHandlerDeps;
   /** Local profile only: verifies bearer tokens in the local gateway (API Gateway does it in AWS). */
@@ -50,6 +58,7 @@ export interface Parts {
   state: StateStore;
   blobs: BlobStore;
   throttleStore: ThrottleStore;
+  cache: Cache;
   idp: IdentityProvider | undefined;
   log: Logger;
 }
@@ -71,14 +80,42 @@ export function assemble(
   };
   const auth = new AuthService(idp, users, new LoginThrottle(p.throttleStore), revocations, p.log, {
     adminEmail: config.STRATUS_ADMIN_EMAIL,
-    defaultQuotaBytes: DEFAULT_QUOTA,
+    defaultQuotaBytes: config.STRATUS_DEFAULT_QUOTA_BYTES,
     accessTokenTtlSeconds: config.STRATUS_ACCESS_TOKEN_TTL_SECONDS,
   });
-  const files = new FileService(p.db, items, users, p.state, p.blobs, p.log, {
-    partSizeBytes: config.STRATUS_PART_SIZE_BYTES,
-    maxFileBytes: config.STRATUS_MAX_FILE_BYTES,
-    urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,
-    uploadTtlSeconds: config.STRATUS_UPLOAD_TTL_SECONDS,
+  const permissions = new PermissionRepository(p.db);
+  const audit = new AuditRepository(p.db);
+  const metadataCache = new MetadataCache(p.cache, items, p.log);
+  const access = new AccessControl(metadataCache, permissions);
+  const blobFor = (nodeId: string) => (nodeId === p.blobs.nodeId ? p.blobs : undefined);
+  const purger = new Purger(p.db, items, permissions, audit, blobFor, metadataCache, p.log);
+  const tree = new TreeService({
+    db: p.db,
+    items,
+    users,
+    permissions,
+    audit,
+    access,
+    cache: metadataCache,
+    purger,
+    log: p.log,
+  });
+  const uploads = new UploadService({
+    db: p.db,
+    items,
+    users,
+    audit,
+    sessions: p.state,
+    blobs: p.blobs,
+    tree,
+    cache: metadataCache,
+    log: p.log,
+    opts: {
+      partSizeBytes: config.STRATUS_PART_SIZE_BYTES,
+      maxFileBytes: config.STRATUS_MAX_FILE_BYTES,
+      urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,
+      uploadTtlSeconds: config.STRATUS_UPLOAD_TTL_SECONDS,
+    },
   });
   return {
     config,
@@ -88,7 +125,9 @@ export function assemble(
     blobs: p.blobs,
     users,
     auth,
-    files,
+    tree,
+    uploads,
+    metadataCache,
     revocations,
     apiDeps: { log: p.log, revocations, maxBodyBytes: config.STRATUS_MAX_BODY_BYTES },
     localNodes: [],

@@ -74,6 +74,8 @@ export class StatelessStack extends Stack {
       folders: make('folders'),
       files: make('files'),
       uploads: make('uploads'),
+      account: make('account'),
+      admin: make('admin'),
       system: make('system'),
     };
 
@@ -88,7 +90,12 @@ export class StatelessStack extends Stack {
     s.table.grantReadData(this.functions.files);
     s.table.grantReadWriteData(this.functions.uploads);
     s.table.grantReadData(this.functions.system);
+    s.table.grantReadData(this.functions.account);
+    s.table.grantReadData(this.functions.admin);
+    // Purging (trash, retention) deletes blobs.
     s.bucket.grantRead(this.functions.files);
+    s.bucket.grantDelete(this.functions.files);
+    s.bucket.grantDelete(this.functions.admin);
     s.bucket.grantReadWrite(this.functions.uploads);
 
     this.api = new apigw.HttpApi(this, 'Api', {

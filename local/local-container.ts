@@ -6,6 +6,7 @@ import { assemble, type Container, LOCAL_CLIENT_ID } from '../functions/containe
 import { LocalIdentityProvider } from '../shared/adapters/local-idp/local-identity-provider.ts';
 import { loadOrCreateSigningKey } from '../shared/adapters/local-idp/signing-keys.ts';
 import { LocalFsBlobStore } from '../shared/adapters/localfs/localfs-blob-store.ts';
+import { MemoryCache } from '../shared/adapters/memory/memory-cache.ts';
 import { MemoryThrottleStore } from '../shared/adapters/memory/memory-throttle-store.ts';
 import { migrate } from '../shared/adapters/postgres/migrations.ts';
 import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
@@ -14,6 +15,7 @@ import { SqlStateStore } from '../shared/adapters/postgres/sql-state-store.ts';
 import { createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import type { LocalConfig } from '../shared/config/config.ts';
 import { createLogger, type Logger } from '../shared/observability/logger.ts';
+import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
 
@@ -35,6 +37,7 @@ async function secretFile(file: string): Promise<Buffer> {
 export interface LocalOverrides {
   db?: Database;
   throttleStore?: ThrottleStore;
+  cache?: Cache;
   log?: Logger;
 }
 
@@ -74,7 +77,15 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
   });
   return assemble(
     config,
-    { db, state, blobs: node, throttleStore: o.throttleStore ?? new MemoryThrottleStore(), idp, log },
+    {
+      db,
+      state,
+      blobs: node,
+      throttleStore: o.throttleStore ?? new MemoryThrottleStore(),
+      cache: o.cache ?? new MemoryCache(),
+      idp,
+      log,
+    },
     { verifier, jwks, localNodes: [node] },
     () => (o.db ? Promise.resolve() : db.close()),
   );

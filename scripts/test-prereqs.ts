@@ -34,8 +34,9 @@ async function checkPostgres() {
   const client = new pg.Client({ connectionString: PG_URL });
   try {
     await client.connect();
-    const res = await client.query<{ v: string }>('show server_version_num');
+    const res = await client.query<{ v: string }>("select current_setting('server_version_num') as v");
     const major = Math.floor(Number(res.rows[0]?.v) / 10000);
+    if (!Number.isFinite(major)) fail(`PostgreSQL at ${host}:${port} did not report its version`);
     if (major < 15) fail(`PostgreSQL at ${host}:${port} is version ${major}; 15 or newer is needed`);
     process.stdout.write(`test prerequisites: PostgreSQL ${major} answers at ${host}:${port}\n`);
   } catch (err) {

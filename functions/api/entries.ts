@@ -6,5 +6,7 @@ export const handlerEntries: Record<RouteGroup, string> = {
   folders: 'functions/api/folders.ts',
   files: 'functions/api/files.ts',
   uploads: 'functions/api/uploads.ts',
+  account: 'functions/api/account.ts',
+  admin: 'functions/api/admin.ts',
   system: 'functions/api/system.ts',
 };

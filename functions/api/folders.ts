@@ -1,23 +1,58 @@
-/** Lambda for /v1/folders/*. */
+/** Lambda for /v1/folders/* and /v1/paths. */
 import { errors } from '../../shared/domain/errors.ts';
-import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import { revisionFromIfMatch } from '../../shared/domain/etag.ts';
+import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
-import { itemOut } from './presenters.ts';
+import { etagFor, itemOut } from './presenters.ts';
 import { routes } from './routes.ts';
+
+const principal = (req: RequestInfo) => {
+  if (!req.principal) throw errors.unauthorized();
+  return req.principal;
+};
 
 export function createFoldersHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.createFolder, async ({ body }, req) => {
-        if (!req.principal) throw errors.unauthorized();
-        const folder = await c.files.createFolder(req.principal, body.parentId, body.name);
-        return { status: 201, body: itemOut(folder), headers: { location: `/v1/folders/${folder.id}` } };
+        const folder = await c.tree.createFolder(principal(req), body.parentId, body.name);
+        return {
+          status: 201,
+          body: itemOut(folder),
+          headers: { location: `/v1/folders/${folder.id}`, etag: etagFor(folder) },
+        };
+      }),
+      implement(routes.getFolder, async ({ params }, req) => {
+        const p = principal(req);
+        const { item } = await c.tree.folder(p, params.id, 'read');
+        return { status: 200, body: itemOut(item), headers: { etag: etagFor(item) } };
       }),
       implement(routes.listChildren, async ({ params, query }, req) => {
-        if (!req.principal) throw errors.unauthorized();
-        const page = await c.files.listChildren(req.principal, params.id, query.cursor, query.limit);
+        const page = await c.tree.listChildren(principal(req), params.id, {
+          sort: { by: query.sort, dir: query.dir },
+          ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+          limit: query.limit,
+        });
         return { status: 200, body: { items: page.items.map(itemOut), nextCursor: page.nextCursor } };
+      }),
+      implement(routes.patchFolder, async ({ params, body }, req) => {
+        const base = revisionFromIfMatch(req.headers['if-match'], params.id);
+        const moved = await c.tree.relocate(principal(req), params.id, 'folder', body, base);
+        return { status: 200, body: itemOut(moved), headers: { etag: etagFor(moved) } };
+      }),
+      implement(routes.deleteFolder, async ({ params }, req) => {
+        await c.tree.trash(
+          principal(req),
+          params.id,
+          'folder',
+          revisionFromIfMatch(req.headers['if-match'], params.id),
+        );
+        return { status: 204 };
+      }),
+      implement(routes.resolvePath, async ({ query }, req) => {
+        const item = await c.tree.resolvePath(principal(req), query.path);
+        return { status: 200, body: itemOut(item), headers: { etag: etagFor(item) } };
       }),
     ],
     c.apiDeps,

@@ -1,6 +1,8 @@
 /** The route groups and the factory of each group's Lambda handler. */
 import type { RouteGroup } from '../../shared/http/route.ts';
 import type { Container } from '../container.ts';
+import { createAccountHandler } from './account.ts';
+import { createAdminHandler } from './admin.ts';
 import { createAuthHandler } from './auth.ts';
 import { createFilesHandler } from './files.ts';
 import { createFoldersHandler } from './folders.ts';
@@ -12,5 +14,7 @@ export const handlerFactories: Record<RouteGroup, (c: Container) => ReturnType<t
   folders: createFoldersHandler,
   files: createFilesHandler,
   uploads: createUploadsHandler,
+  account: createAccountHandler,
+  admin: createAdminHandler,
   system: createSystemHandler,
 };

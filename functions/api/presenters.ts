@@ -1,6 +1,9 @@
 /** Domain objects to wire shapes. */
+import type { AuditEvent } from '../../shared/adapters/postgres/audit-repository.ts';
 import type { Item, Version } from '../../shared/adapters/postgres/item-repository.ts';
+import type { Grant } from '../../shared/adapters/postgres/permission-repository.ts';
 import type { User } from '../../shared/adapters/postgres/user-repository.ts';
+import { etagFor } from '../../shared/domain/etag.ts';
 
 export const userOut = (u: User) => ({
   id: u.id,
@@ -16,11 +19,48 @@ export const itemOut = (i: Item) => ({
   parentId: i.parentId,
   ...(i.kind === 'file' ? { size: i.size, contentType: i.contentType ?? 'application/octet-stream' } : {}),
   revision: i.revision,
+  etag: etagFor(i),
   createdAt: i.createdAt.toISOString(),
   modifiedAt: i.updatedAt.toISOString(),
 });
 
 export const fileOut = (i: Item, v: Version) => ({ ...itemOut(i), versionId: v.id, sha256: v.sha256 });
 
-/** A strong ETag naming the item's revision, for If-Match. */
-export const etagOf = (i: Item) => `"${i.id}:${i.revision}"`;
+export const versionOut = (v: Version, currentId: string | null) => ({
+  versionId: v.id,
+  size: v.size,
+  sha256: v.sha256,
+  createdAt: v.createdAt.toISOString(),
+  createdBy: v.createdBy,
+  current: v.id === currentId,
+});
+
+export const trashOut = (i: Item) => ({
+  id: i.id,
+  name: i.name,
+  type: i.kind,
+  deletedAt: (i.deletedAt ?? new Date(0)).toISOString(),
+  ...(i.kind === 'file' ? { size: i.size } : {}),
+  originalParentId: i.originalParentId,
+});
+
+export const permissionOut = (g: Grant, email?: string) => ({
+  id: g.id,
+  itemId: g.itemId,
+  granteeId: g.granteeId,
+  ...(email ? { email } : {}),
+  role: g.role,
+  createdAt: g.createdAt.toISOString(),
+});
+
+export const auditOut = (e: AuditEvent) => ({
+  id: e.id,
+  at: e.at.toISOString(),
+  actorId: e.actorId,
+  ownerId: e.ownerId,
+  itemId: e.itemId,
+  action: e.action,
+  detail: e.detail,
+});
+
+export { etagFor };

@@ -43,6 +43,7 @@ export const ItemOut = z.object({
   size: z.number().int().optional(),
   contentType: z.string().optional(),
   revision: z.number().int(),
+  etag: z.string(),
   createdAt: z.string(),
   modifiedAt: z.string(),
 });
@@ -54,6 +55,8 @@ export const FolderParams = z.object({ id: FolderRef });
 export const ChildrenQuery = z.object({
   cursor: z.string().max(1024).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  sort: z.enum(['name', 'size', 'modified']).default('name'),
+  dir: z.enum(['asc', 'desc']).default('asc'),
 });
 export const ChildrenOut = z.object({ items: z.array(ItemOut), nextCursor: z.string().nullable() });
 
@@ -69,6 +72,10 @@ export const CreateUploadBody = z.object({
   size: z.number().int().min(0).max(MAX_OBJECT),
   sha256: Sha256Hex,
   contentType: ContentType.default('application/octet-stream'),
+  /** The current version this upload replaces; null: "I expect no file at this name". */
+  baseVersionId: z.uuid().nullable().optional(),
+  /** On a stale base or a folder at the name: fail with 409 (default) or commit a conflict copy. */
+  onConflict: z.enum(['fail', 'copy']).optional(),
 });
 export const CreateUploadOut = z.object({
   uploadId: z.string(),
@@ -81,6 +88,7 @@ export const CompleteBody = z.object({
   parts: z
     .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), etag: z.string().min(1).max(200) }))
     .max(MAX_PARTS),
+  onConflict: z.enum(['fail', 'copy']).optional(),
 });
 export const CompleteOut = z.object({
   fileId: z.string(),
@@ -89,6 +97,100 @@ export const CompleteOut = z.object({
   size: z.number().int(),
   sha256: z.string(),
 });
-export const DownloadQuery = z.object({ format: z.enum(['json', 'redirect']).default('redirect') });
+export const DownloadQuery = z.object({
+  format: z.enum(['json', 'redirect']).default('redirect'),
+  versionId: z.uuid().optional(),
+});
 export const DownloadOut = z.object({ url: z.string(), expiresAt: z.string() });
 export const HealthOut = z.object({ status: z.literal('ok'), version: z.string() });
+
+export const PatchItemBody = z
+  .object({ name: z.string().min(1).max(1024).optional(), parentId: FolderRef.optional() })
+  .refine(
+    (b) => b.name !== undefined || b.parentId !== undefined,
+    'give a new name, a new parentId, or both',
+  );
+export const PathQuery = z.object({ path: z.string().min(1).max(4096) });
+export const CopyBody = z.object({
+  parentId: FolderRef,
+  name: z.string().min(1).max(1024).optional(),
+  autorename: z.boolean().default(false),
+});
+export const VersionParams = z.object({ id: Uuid, versionId: Uuid });
+export const VersionsOut = z.object({
+  items: z.array(
+    z.object({
+      versionId: z.string(),
+      size: z.number().int(),
+      sha256: z.string(),
+      createdAt: z.string(),
+      createdBy: z.string(),
+      current: z.boolean(),
+    }),
+  ),
+});
+export const RestoredVersionOut = z.object({
+  fileId: z.string(),
+  versionId: z.string(),
+  restoredFrom: z.string(),
+  etag: z.string(),
+});
+export const TrashItemOut = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.enum(['file', 'folder']),
+  deletedAt: z.string(),
+  size: z.number().int().optional(),
+  originalParentId: z.string().nullable(),
+});
+export const TrashOut = z.object({ items: z.array(TrashItemOut) });
+export const PurgeOut = z.object({
+  items: z.number().int(),
+  versions: z.number().int(),
+  bytes: z.number().int(),
+  blobsReclaimed: z.number().int(),
+});
+export const GrantRole = z.enum(['viewer', 'editor']);
+export const PermissionBody = z.object({ itemId: Uuid, email: Email, role: GrantRole });
+export const PermissionOut = z.object({
+  id: z.string(),
+  itemId: z.string(),
+  granteeId: z.string(),
+  email: z.string().optional(),
+  role: GrantRole,
+  createdAt: z.string(),
+});
+export const PermissionsQuery = z.object({ itemId: Uuid });
+export const PermissionsOut = z.object({ items: z.array(PermissionOut) });
+export const SharedOut = z.object({ items: z.array(ItemOut.extend({ role: GrantRole })) });
+export const UsageOut = z.object({ usedBytes: z.number().int(), quotaBytes: z.number().int() });
+export const AuditQuery = z.object({
+  itemId: Uuid.optional(),
+  cursor: z.string().max(1024).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+export const AuditOut = z.object({
+  items: z.array(
+    z.object({
+      id: z.string(),
+      at: z.string(),
+      actorId: z.string().nullable(),
+      ownerId: z.string().nullable(),
+      itemId: z.string().nullable(),
+      action: z.string(),
+      detail: z.record(z.string(), z.unknown()),
+    }),
+  ),
+  nextCursor: z.string().nullable(),
+});
+export const RetentionBody = z.object({
+  keepVersions: z.number().int().min(1).max(100_000).nullable(),
+  keepDays: z.number().int().min(1).max(36_500).nullable(),
+  trashDays: z.number().int().min(1).max(3650).default(30),
+});
+export const RetentionOut = z.object({
+  keepVersions: z.number().int().nullable(),
+  keepDays: z.number().int().nullable(),
+  trashDays: z.number().int(),
+});
+export const SweepOut = PurgeOut.extend({ trashRoots: z.number().int() });

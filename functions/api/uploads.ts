@@ -10,11 +10,16 @@ export function createUploadsHandler(c: Container) {
     [
       implement(routes.createUpload, async ({ body }, req) => {
         if (!req.principal) throw errors.unauthorized();
-        return { status: 201, body: await c.files.createUpload(req.principal, body) };
+        return { status: 201, body: await c.uploads.createUpload(req.principal, body) };
       }),
       implement(routes.completeUpload, async ({ params, body }, req) => {
         if (!req.principal) throw errors.unauthorized();
-        const { replayed, ...result } = await c.files.completeUpload(req.principal, params.id, body.parts);
+        const { replayed, ...result } = await c.uploads.completeUpload(
+          req.principal,
+          params.id,
+          body.parts,
+          body.onConflict,
+        );
         return {
           status: 201,
           body: result,

@@ -18,6 +18,8 @@ export type ProblemSlug =
   | 'email-taken'
   | 'conflict'
   | 'precondition-failed'
+  | 'precondition-required'
+  | 'quota-exceeded'
   | 'checksum-mismatch'
   | 'upload-incomplete'
   | 'too-many-attempts'
@@ -69,6 +71,13 @@ export const errors = {
   emailTaken: () => new DomainError('email-taken', 409, 'an account with this email already exists'),
   conflict: (message: string, extra: Record<string, unknown> = {}) =>
     new DomainError('conflict', 409, message, extra),
+  preconditionRequired: () =>
+    new DomainError(
+      'precondition-required',
+      428,
+      'send If-Match with the ETag of the version this change is based on',
+    ),
+  quotaExceeded: () => new DomainError('quota-exceeded', 507, 'this would exceed the storage quota'),
   checksumMismatch: (message: string) => new DomainError('checksum-mismatch', 422, message),
   uploadIncomplete: (message: string) => new DomainError('upload-incomplete', 422, message),
   tooManyAttempts: (retryAfterSeconds: number) =>

@@ -13,7 +13,10 @@ export type UploadState = 'uploading' | 'committed' | 'aborted' | 'expired';
 
 export interface UploadSession {
   uploadId: string;
+  /** Owner of the destination folder (whose quota pays). */
   ownerId: string;
+  /** Who started the upload (an owner, or an editor of a shared folder). */
+  createdBy: string;
   parentId: string;
   name: string;
   size: number;
@@ -27,9 +30,12 @@ export interface UploadSession {
   storageUploadId?: string;
   versionId: string;
   fileId: string;
+  /** The version the client based this upload on; null means "I expect no file here". */
+  baseVersionId?: string | null;
+  onConflict: 'fail' | 'copy';
   state: UploadState;
   createdAt: string;
-  result?: { fileId: string; versionId: string };
+  result?: { fileId: string; versionId: string; name: string };
 }
 
 export interface PartPlan {

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** The Lambda that serves a route: one function per route group. */
-export type RouteGroup = 'auth' | 'folders' | 'files' | 'uploads' | 'system';
+export type RouteGroup = 'auth' | 'folders' | 'files' | 'uploads' | 'account' | 'admin' | 'system';
 
 export interface RouteResponse {
   description: string;

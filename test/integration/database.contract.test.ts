@@ -73,17 +73,17 @@ describe.each(sqlBackends)('SQL contract: $name', (backend) => {
         nameKey: nameKey(name),
       });
     }
-    const seen: string[] = [];
-    let after: { nameKey: string; id: string } | undefined;
-    for (;;) {
-      const page = await items.listChildren(u.rootFolderId, after, 5);
-      if (page.length === 0) break;
-      seen.push(...page.map((p) => p.item.name));
-      const last = page[page.length - 1];
-      if (!last) break;
-      after = { nameKey: last.nameKey, id: last.item.id };
+    for (const dir of ['asc', 'desc'] as const) {
+      const seen: string[] = [];
+      let after: { value: string; id: string } | undefined;
+      for (;;) {
+        const page = await items.listChildren(u.rootFolderId, { by: 'name', dir }, after, 5);
+        if (page.length === 0) break;
+        seen.push(...page.map((p) => p.item.name));
+        after = page[page.length - 1]?.cursor;
+      }
+      expect(seen).toEqual(dir === 'asc' ? names : [...names].reverse());
     }
-    expect(seen).toEqual(names);
   });
 
   it('rolls a failed transaction back completely', async () => {

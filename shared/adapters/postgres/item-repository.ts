@@ -1,5 +1,15 @@
 /** Files, folders and versions in the system of record. */
-import type { SqlExecutor } from '../../ports/database.ts';
+import type { SqlExecutor, SqlValue } from '../../ports/database.ts';
+
+export interface ChildSort {
+  by: 'name' | 'size' | 'modified';
+  dir: 'asc' | 'desc';
+}
+
+export interface ChildCursor {
+  value: string;
+  id: string;
+}
 
 export interface Item {
   id: string;
@@ -14,6 +24,7 @@ export interface Item {
   createdAt: Date;
   updatedAt: Date;
   deletedAt: Date | null;
+  originalParentId: string | null;
 }
 
 export interface Version {
@@ -42,6 +53,7 @@ interface ItemRow {
   created_at: Date | string;
   updated_at: Date | string;
   deleted_at: Date | string | null;
+  original_parent_id?: string | null;
 }
 
 interface VersionRow {
@@ -71,6 +83,7 @@ export const toItem = (r: ItemRow): Item => ({
   createdAt: date(r.created_at),
   updatedAt: date(r.updated_at),
   deletedAt: r.deleted_at === null ? null : date(r.deleted_at),
+  originalParentId: r.original_parent_id ?? null,
 });
 
 const toVersion = (r: VersionRow): Version => ({
@@ -174,19 +187,140 @@ export class ItemRepository {
     return rows[0] ? toVersion(rows[0]) : undefined;
   }
 
-  /** Live children in name order, after the keyset cursor (nameKey, id). */
-  async listChildren(parentId: string, after: { nameKey: string; id: string } | undefined, limit: number) {
-    const rows = after
-      ? await this.q.query<ItemRow>(
-          `select * from items where parent_id = $1 and name_key is not null and (name_key, id) > ($2, $3)
-           order by name_key, id limit $4`,
-          [parentId, after.nameKey, after.id, limit],
-        )
-      : await this.q.query<ItemRow>(
-          'select * from items where parent_id = $1 and name_key is not null order by name_key, id limit $2',
-          [parentId, limit],
-        );
-    return rows.map((r) => ({ item: toItem(r), nameKey: r.name_key as string }));
+  /** Live children of a folder in a keyset order: by name, size or modified time. */
+  async listChildren(parentId: string, sort: ChildSort, after: ChildCursor | undefined, limit: number) {
+    const col = { name: 'name_key', size: 'size', modified: 'updated_at' }[sort.by];
+    const cast = { name: 'text', size: 'bigint', modified: 'timestamptz' }[sort.by];
+    const dir = sort.dir === 'desc' ? 'desc' : 'asc';
+    const cmp = dir === 'desc' ? '<' : '>';
+    const params: SqlValue[] = [parentId, limit];
+    let where = '';
+    if (after) {
+      params.push(after.value, after.id);
+      where = `and (${col}, id) ${cmp} ($3::${cast}, $4::uuid)`;
+    }
+    const rows = await this.q.query<ItemRow & { sort_value: string }>(
+      `select *, ${col}::text as sort_value from items
+       where parent_id = $1 and deleted_at is null ${where}
+       order by ${col} ${dir}, id ${dir} limit $2`,
+      params,
+    );
+    return rows.map((r) => ({ item: toItem(r), cursor: { value: r.sort_value, id: r.id } }));
+  }
+
+  /** Renames and/or moves, only if the item is still at `revision` (optimistic concurrency). */
+  async relocate(id: string, to: { parentId: string; name: string; nameKey: string }, revision: number) {
+    const rows = await this.q.query<ItemRow>(
+      `update items set parent_id = $2, name = $3, name_key = $4, revision = revision + 1, updated_at = now()
+       where id = $1 and revision = $5 and deleted_at is null returning *`,
+      [id, to.parentId, to.name, to.nameKey, revision],
+    );
+    return rows[0] ? toItem(rows[0]) : undefined;
+  }
+
+  /** Marks a trash root. Its name is freed; its descendants are hidden by it. */
+  async trash(id: string, by: string, revision?: number) {
+    const rows = await this.q.query<ItemRow>(
+      `update items set deleted_at = now(), deleted_by = $2, name_key = null, original_parent_id = parent_id,
+         revision = revision + 1, updated_at = now()
+       where id = $1 and deleted_at is null ${revision === undefined ? '' : 'and revision = $3'} returning *`,
+      revision === undefined ? [id, by] : [id, by, revision],
+    );
+    return rows[0] ? toItem(rows[0]) : undefined;
+  }
+
+  async untrash(id: string, to: { parentId: string; name: string; nameKey: string }) {
+    const rows = await this.q.query<ItemRow>(
+      `update items set deleted_at = null, deleted_by = null, original_parent_id = null, parent_id = $2, name = $3,
+         name_key = $4, revision = revision + 1, updated_at = now()
+       where id = $1 and deleted_at is not null returning *`,
+      [id, to.parentId, to.name, to.nameKey],
+    );
+    return rows[0] ? toItem(rows[0]) : undefined;
+  }
+
+  /** Trash roots of an owner, newest first. */
+  async listTrash(ownerId: string, limit: number) {
+    const rows = await this.q.query<ItemRow>(
+      'select * from items where owner_id = $1 and deleted_at is not null order by deleted_at desc, id limit $2',
+      [ownerId, limit],
+    );
+    return rows.map(toItem);
+  }
+
+  async trashRootsBefore(cutoff: Date, limit: number) {
+    const rows = await this.q.query<ItemRow>(
+      'select * from items where deleted_at is not null and deleted_at < $1 order by deleted_at limit $2',
+      [cutoff, limit],
+    );
+    return rows.map(toItem);
+  }
+
+  /** The item and everything under it, whatever its state. */
+  async subtree(rootId: string): Promise<Item[]> {
+    const rows = await this.q.query<ItemRow>(
+      `with recursive t (id) as (
+         select id from items where id = $1
+         union all
+         select i.id from items i join t on i.parent_id = t.id
+       )
+       select items.* from items join t on items.id = t.id`,
+      [rootId],
+    );
+    return rows.map(toItem);
+  }
+
+  async listVersions(fileId: string, limit = 10_000): Promise<Version[]> {
+    const rows = await this.q.query<VersionRow>(
+      'select * from versions where file_id = $1 order by created_at desc, id desc limit $2',
+      [fileId, limit],
+    );
+    return rows.map(toVersion);
+  }
+
+  async versionsOfFiles(fileIds: readonly string[], limit: number): Promise<Version[]> {
+    if (fileIds.length === 0) return [];
+    const rows = await this.q.query<VersionRow>(
+      'select * from versions where file_id = any($1::uuid[]) limit $2',
+      [fileIds as unknown as string, limit],
+    );
+    return rows.map(toVersion);
+  }
+
+  async deleteVersions(ids: readonly string[]) {
+    if (ids.length)
+      await this.q.query('delete from versions where id = any($1::uuid[])', [ids as unknown as string]);
+  }
+
+  async deleteItems(ids: readonly string[]) {
+    if (ids.length)
+      await this.q.query('delete from items where id = any($1::uuid[])', [ids as unknown as string]);
+  }
+
+  async blobReferenced(nodeId: string, blobKey: string): Promise<boolean> {
+    const rows = await this.q.query('select 1 from versions where node_id = $1 and blob_key = $2 limit 1', [
+      nodeId,
+      blobKey,
+    ]);
+    return rows.length > 0;
+  }
+
+  /** Sum of the sizes of every retained version of an owner's files (the usage invariant). */
+  async sumVersionSizes(ownerId: string): Promise<number> {
+    const rows = await this.q.query<{ total: string | number | null }>(
+      'select coalesce(sum(v.size), 0)::text as total from versions v join items i on i.id = v.file_id where i.owner_id = $1',
+      [ownerId],
+    );
+    return Number(rows[0]?.total ?? 0);
+  }
+
+  /** Adds to usage unless it would pass the quota; false when refused. Negative deltas always apply. */
+  async chargeUsage(userId: string, delta: number): Promise<boolean> {
+    const rows = await this.q.query(
+      'update users set used_bytes = used_bytes + $2 where id = $1 and ($2 <= 0 or used_bytes + $2 <= quota_bytes) returning id',
+      [userId, delta],
+    );
+    return rows.length > 0;
   }
 
   async addUsage(userId: string, delta: number) {

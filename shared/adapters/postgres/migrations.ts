@@ -75,6 +75,45 @@ export const migrations: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'permissions, trash, retention, audit',
+    statements: [
+      'alter table users add column if not exists keep_versions integer',
+      'alter table users add column if not exists keep_days integer',
+      'alter table users add column if not exists trash_days integer',
+      // Only the item a user deleted is marked (the trash root): descendants are hidden because an
+      // ancestor is deleted. Deleting a tree of any size changes one row (DSQL: <= 3,000 per tx).
+      'alter table items add column if not exists deleted_by uuid',
+      'alter table items add column if not exists original_parent_id uuid',
+      `create table if not exists permissions (
+        id uuid primary key,
+        item_id uuid not null,
+        owner_id uuid not null,
+        grantee_id uuid not null,
+        role text not null,
+        granted_by uuid not null,
+        created_at timestamptz not null default now(),
+        constraint permissions_item_grantee_unique unique (item_id, grantee_id)
+      )`,
+      'create index if not exists permissions_by_grantee on permissions (grantee_id)',
+      `create table if not exists audit_events (
+        id uuid primary key,
+        at timestamptz not null default now(),
+        actor_id uuid,
+        owner_id uuid,
+        item_id uuid,
+        action text not null,
+        detail text not null
+      )`,
+      'create index if not exists audit_by_owner on audit_events (owner_id, at)',
+      'create index if not exists audit_by_item on audit_events (item_id, at)',
+      'create index if not exists items_trash on items (owner_id, deleted_at)',
+      'create index if not exists versions_by_blob on versions (node_id, blob_key)',
+      'create index if not exists items_by_parent_size on items (parent_id, size, id)',
+      'create index if not exists items_by_parent_updated on items (parent_id, updated_at, id)',
+    ],
+  },
 ];
 
 export async function migrate(db: Database, list: readonly Migration[] = migrations): Promise<number> {
@@ -88,7 +127,7 @@ export async function migrate(db: Database, list: readonly Migration[] = migrati
   let count = 0;
   for (const m of [...list].sort((a, b) => a.version - b.version)) {
     if (applied.has(m.version)) continue;
-    for (const statement of m.statements) await db.exec(statement);
+    for (const statement of m.statements) await db.exec(forDialect(statement, db.dialect));
     await db.query('insert into schema_migrations (version, name) values ($1, $2) on conflict do nothing', [
       m.version,
       m.name,
@@ -96,4 +135,13 @@ export async function migrate(db: Database, list: readonly Migration[] = migrati
     count++;
   }
   return count;
+}
+
+/** Aurora DSQL builds indexes on existing tables asynchronously and wants it said. */
+export function forDialect(statement: string, dialect: Database['dialect']): string {
+  if (dialect !== 'dsql') return statement;
+  return statement.replace(
+    /^create (unique )?index if not exists/i,
+    (_m, u: string | undefined) => `create ${u ?? ''}index async if not exists`,
+  );
 }

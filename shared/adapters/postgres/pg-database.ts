@@ -15,6 +15,8 @@ export interface PgOptions {
   max?: number;
   /** Supplies a fresh password per connection (Aurora DSQL IAM tokens). */
   password?: () => Promise<string>;
+  /** 'dsql' when the server is Aurora DSQL (index DDL differs). */
+  dialect?: 'postgres' | 'dsql';
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -40,7 +42,7 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
   };
   if (opts.schema) await run(pool, `create schema if not exists ${opts.schema}`);
   return {
-    dialect: 'postgres',
+    dialect: opts.dialect ?? 'postgres',
     query: (sql, params) => run(pool, sql, params),
     async transaction(work) {
       let client: pg.PoolClient;

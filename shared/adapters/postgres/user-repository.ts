@@ -9,6 +9,9 @@ export interface User {
   rootFolderId: string;
   quotaBytes: number;
   usedBytes: number;
+  keepVersions: number | null;
+  keepDays: number | null;
+  trashDays: number | null;
 }
 
 interface Row {
@@ -18,6 +21,9 @@ interface Row {
   root_folder_id: string;
   quota_bytes: number | string;
   used_bytes: number | string;
+  keep_versions?: number | null;
+  keep_days?: number | null;
+  trash_days?: number | null;
 }
 
 const toUser = (r: Row): User => ({
@@ -27,6 +33,9 @@ const toUser = (r: Row): User => ({
   rootFolderId: r.root_folder_id,
   quotaBytes: Number(r.quota_bytes),
   usedBytes: Number(r.used_bytes),
+  keepVersions: r.keep_versions ?? null,
+  keepDays: r.keep_days ?? null,
+  trashDays: r.trash_days ?? null,
 });
 
 export class UserRepository {
@@ -38,6 +47,13 @@ export class UserRepository {
 
   async get(id: string): Promise<User | undefined> {
     const rows = await this.db.query<Row>('select * from users where id = $1', [id]);
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  async byEmail(email: string): Promise<User | undefined> {
+    const rows = await this.db.query<Row>('select * from users where email_key = $1', [
+      email.trim().toLowerCase(),
+    ]);
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 

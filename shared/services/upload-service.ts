@@ -1,9 +1,10 @@
 /**
- * Use cases of files and folders: create and list folders, upload through presigned URLs, commit
- * versions, and sign downloads. Bytes never pass through here except to verify a whole-file hash.
- * Authorisation: the owner, or an admin; anyone else gets 404, so existence never leaks.
+ * Uploads and downloads. Clients move bytes straight to storage through signed URLs; this service
+ * plans the parts, signs, verifies the whole-file hash and commits the version (with the file row,
+ * usage and the audit record in one transaction). Bytes pass through only to be hashed.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
 import type { Item, ItemRepository } from '../adapters/postgres/item-repository.ts';
 import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { ConditionFailedError, DomainError, errors, UniqueViolationError } from '../domain/errors.ts';
@@ -14,8 +15,10 @@ import type { Logger } from '../observability/logger.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { Database } from '../ports/database.ts';
 import type { StateStore } from '../ports/state-store.ts';
+import type { MetadataCache } from './metadata-cache.ts';
+import type { TreeService } from './tree-service.ts';
 
-export interface FileServiceOptions {
+export interface UploadServiceOptions {
   partSizeBytes: number;
   maxFileBytes: number;
   urlTtlSeconds: number;
@@ -29,97 +32,66 @@ export interface PartUrl {
   expiresAt: string;
 }
 
+export type OnConflict = 'fail' | 'copy';
+
 const MAX_URLS_PER_RESPONSE = 1000;
 
-export class FileService {
+export class UploadService {
   private readonly db: Database;
   private readonly items: ItemRepository;
   private readonly users: UserRepository;
+  private readonly audit: AuditRepository;
   private readonly sessions: StateStore;
   private readonly blobs: BlobStore;
+  private readonly tree: TreeService;
+  private readonly cache: MetadataCache;
   private readonly log: Logger;
-  private readonly opts: FileServiceOptions;
+  private readonly opts: UploadServiceOptions;
 
-  constructor(
-    db: Database,
-    items: ItemRepository,
-    users: UserRepository,
-    sessions: StateStore,
-    blobs: BlobStore,
-    log: Logger,
-    opts: FileServiceOptions,
-  ) {
-    this.db = db;
-    this.items = items;
-    this.users = users;
-    this.sessions = sessions;
-    this.blobs = blobs;
-    this.log = log;
-    this.opts = opts;
-  }
-
-  private async visible(p: Principal, id: string): Promise<Item> {
-    const item = await this.items.get(id);
-    if (!item || item.deletedAt || (item.ownerId !== p.userId && p.role !== 'admin')) throw errors.notFound();
-    return item;
-  }
-
-  private async folder(p: Principal, id: string): Promise<Item> {
-    const folderId = id === 'root' ? (await this.users.get(p.userId))?.rootFolderId : id;
-    if (!folderId) throw errors.notFound('folder');
-    const f = await this.visible(p, folderId).catch(() => {
-      throw errors.notFound('folder');
-    });
-    if (f.kind !== 'folder') throw errors.notFound('folder');
-    return f;
-  }
-
-  async createFolder(p: Principal, parentId: string, rawName: string): Promise<Item> {
-    const parent = await this.folder(p, parentId);
-    const name = normaliseName(rawName);
-    try {
-      return await this.items.insertFolder({
-        id: randomUUID(),
-        ownerId: parent.ownerId,
-        parentId: parent.id,
-        name,
-        nameKey: nameKey(name),
-      });
-    } catch (err) {
-      if (err instanceof UniqueViolationError) throw errors.nameConflict(name);
-      throw err;
-    }
-  }
-
-  async listChildren(p: Principal, folderId: string, cursor: string | undefined, limit: number) {
-    const folder = await this.folder(p, folderId);
-    const after = cursor === undefined ? undefined : decodeCursor(cursor);
-    const rows = await this.items.listChildren(folder.id, after, limit + 1);
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    return {
-      folder,
-      items: page.map((r) => r.item),
-      nextCursor:
-        rows.length > limit && last ? encodeCursor({ nameKey: last.nameKey, id: last.item.id }) : null,
-    };
-  }
-
-  async getFile(p: Principal, id: string): Promise<Item> {
-    const item = await this.visible(p, id);
-    if (item.kind !== 'file') throw errors.notFound('file');
-    return item;
+  constructor(deps: {
+    db: Database;
+    items: ItemRepository;
+    users: UserRepository;
+    audit: AuditRepository;
+    sessions: StateStore;
+    blobs: BlobStore;
+    tree: TreeService;
+    cache: MetadataCache;
+    log: Logger;
+    opts: UploadServiceOptions;
+  }) {
+    this.db = deps.db;
+    this.items = deps.items;
+    this.users = deps.users;
+    this.audit = deps.audit;
+    this.sessions = deps.sessions;
+    this.blobs = deps.blobs;
+    this.tree = deps.tree;
+    this.cache = deps.cache;
+    this.log = deps.log;
+    this.opts = deps.opts;
   }
 
   async createUpload(
     p: Principal,
-    input: { parentId: string; name: string; size: number; sha256: string; contentType: string },
+    input: {
+      parentId: string;
+      name: string;
+      size: number;
+      sha256: string;
+      contentType: string;
+      baseVersionId?: string | null | undefined;
+      onConflict?: OnConflict | undefined;
+    },
   ) {
-    const parent = await this.folder(p, input.parentId);
+    const { item: parent } = await this.tree.folder(p, input.parentId, 'write');
     const name = normaliseName(input.name);
     if (input.size > this.opts.maxFileBytes) throw errors.payloadTooLarge(this.opts.maxFileBytes);
+    const owner = await this.users.get(parent.ownerId);
+    if (!owner) throw errors.notFound('folder');
+    if (owner.usedBytes + input.size > owner.quotaBytes) throw errors.quotaExceeded();
     const existing = await this.items.findLiveChild(parent.id, nameKey(name));
-    if (existing?.kind === 'folder') throw errors.nameConflict(name);
+    if (existing?.kind === 'folder' && input.onConflict !== 'copy') throw errors.nameConflict(name);
     const plan = planParts(input.size, this.opts.partSizeBytes);
     const uploadId = randomUUID();
     const versionId = randomUUID();
@@ -131,6 +103,7 @@ export class FileService {
     const session: UploadSession = {
       uploadId,
       ownerId: parent.ownerId,
+      createdBy: p.userId,
       parentId: parent.id,
       name,
       size: input.size,
@@ -143,7 +116,9 @@ export class FileService {
       blobKey,
       ...(storageUploadId ? { storageUploadId } : {}),
       versionId,
-      fileId: existing?.id ?? randomUUID(),
+      fileId: randomUUID(),
+      ...(input.baseVersionId !== undefined ? { baseVersionId: input.baseVersionId } : {}),
+      onConflict: input.onConflict ?? 'fail',
       state: 'uploading',
       createdAt: new Date().toISOString(),
     };
@@ -191,15 +166,20 @@ export class FileService {
 
   private async session(p: Principal, uploadId: string) {
     const s = await this.sessions.get<UploadSession>(`upload#${uploadId}`, 's');
-    if (!s || (s.data.ownerId !== p.userId && p.role !== 'admin')) throw errors.notFound('upload');
+    if (!s || (s.data.createdBy !== p.userId && p.role !== 'admin')) throw errors.notFound('upload');
     return s;
   }
 
-  async completeUpload(p: Principal, uploadId: string, parts: { partNumber: number; etag: string }[]) {
+  async completeUpload(
+    p: Principal,
+    uploadId: string,
+    parts: { partNumber: number; etag: string }[],
+    onConflict?: OnConflict,
+  ) {
     const rec = await this.session(p, uploadId);
-    const s = rec.data;
+    const s = onConflict ? { ...rec.data, onConflict } : rec.data;
     if (s.state === 'committed' && s.result)
-      return { ...s.result, name: s.name, size: s.size, sha256: s.sha256, replayed: true };
+      return { ...s.result, size: s.size, sha256: s.sha256, replayed: true };
     if (s.state !== 'uploading') throw errors.conflict(`the upload is ${s.state}`, { state: s.state });
 
     if (s.mode === 'multipart') {
@@ -211,7 +191,7 @@ export class FileService {
       try {
         await this.blobs.completeMultipartUpload(s.blobKey, s.storageUploadId as string, sorted);
       } catch (err) {
-        // A retry after a crash between storage completion and commit finds the object already whole.
+        // A retry after a crash (or a refused commit) finds the object already assembled.
         const alreadyDone =
           err instanceof DomainError && err.status === 404 && (await this.blobs.stat(s.blobKey));
         if (!alreadyDone) throw err;
@@ -228,8 +208,8 @@ export class FileService {
       await this.discard(rec.version, s, 'sha256 mismatch');
       throw errors.checksumMismatch('the uploaded data does not match the declared SHA-256');
     }
-    const fileId = await this.commit(s);
-    const result = { fileId, versionId: s.versionId };
+    const committed = await this.commit(s, p);
+    const result = { fileId: committed.file.id, versionId: s.versionId, name: committed.file.name };
     try {
       await this.sessions.put(
         {
@@ -243,47 +223,95 @@ export class FileService {
     } catch (err) {
       if (!(err instanceof ConditionFailedError)) throw err; // a concurrent complete recorded the same result
     }
-    this.log.info('upload committed', { uploadId, fileId, versionId: s.versionId, size: s.size });
-    return { ...result, name: s.name, size: s.size, sha256: s.sha256, replayed: false };
+    await this.cache.invalidate([committed.file.id], [s.parentId]);
+    await this.tree.applyRetention(committed.file);
+    this.log.info('upload committed', {
+      uploadId,
+      fileId: committed.file.id,
+      versionId: s.versionId,
+      size: s.size,
+    });
+    return { ...result, size: s.size, sha256: s.sha256, replayed: false };
   }
 
-  /** Metadata commit: the version row, the file's current version and the owner's usage, atomically. */
-  private async commit(s: UploadSession): Promise<string> {
+  /**
+   * The metadata commit. Conflicts: a folder at the name, or a file whose current version is not the
+   * base the client named, either fail (409, the session stays open so the client can retry with a
+   * conflict copy) or commit as "name (conflicted copy <user> <date>).ext".
+   */
+  private async commit(s: UploadSession, p: Principal): Promise<{ file: Item }> {
     return this.db.transaction(async (tx) => {
       const items = this.items.with(tx);
-      const existingVersion = await items.getVersion(s.versionId);
-      if (existingVersion) return existingVersion.fileId; // committed before a crash; idempotent
+      const already = await items.getVersion(s.versionId);
+      if (already) return { file: (await items.get(already.fileId)) as Item }; // committed before a crash
       const parent = await items.get(s.parentId);
       if (!parent || parent.deletedAt) throw errors.notFound('folder');
-      const key = nameKey(s.name);
-      const existing = await items.findLiveChild(s.parentId, key);
-      if (existing?.kind === 'folder') throw errors.nameConflict(s.name);
-      let fileId: string;
+      let name = s.name;
+      let existing = await items.findLiveChild(s.parentId, nameKey(name));
+      const clash =
+        existing &&
+        (existing.kind === 'folder' ||
+          (s.baseVersionId !== undefined && existing.currentVersionId !== s.baseVersionId));
+      if (existing && clash) {
+        if (s.onConflict !== 'copy') {
+          throw errors.conflict('the file changed since the version this upload is based on', {
+            current: {
+              fileId: existing.id,
+              kind: existing.kind,
+              versionId: existing.currentVersionId,
+              revision: existing.revision,
+            },
+          });
+        }
+        name = await this.tree.freeName(tx, s.parentId, await this.conflictCopyName(s.name, p));
+        existing = undefined;
+      } else if (!existing && s.baseVersionId) {
+        throw errors.conflict('the file this upload is based on no longer exists here', { current: null });
+      }
+      if (!(await items.chargeUsage(s.ownerId, s.size))) throw errors.quotaExceeded();
+      let file: Item;
       if (existing) {
-        fileId = existing.id;
-        await items.insertVersion(this.versionRow(s, fileId));
-        await items.setCurrentVersion(fileId, {
+        await items.insertVersion(this.versionRow(s, existing.id));
+        file = await items.setCurrentVersion(existing.id, {
           versionId: s.versionId,
           size: s.size,
           contentType: s.contentType,
         });
       } else {
-        fileId = s.fileId;
-        await items.insertFile({
-          id: fileId,
-          ownerId: s.ownerId,
-          parentId: s.parentId,
-          name: s.name,
-          nameKey: key,
-          contentType: s.contentType,
-          size: s.size,
-          versionId: s.versionId,
-        });
-        await items.insertVersion(this.versionRow(s, fileId));
+        try {
+          file = await items.insertFile({
+            id: s.fileId,
+            ownerId: s.ownerId,
+            parentId: s.parentId,
+            name,
+            nameKey: nameKey(name),
+            contentType: s.contentType,
+            size: s.size,
+            versionId: s.versionId,
+          });
+        } catch (err) {
+          if (err instanceof UniqueViolationError) throw errors.nameConflict(name);
+          throw err;
+        }
+        await items.insertVersion(this.versionRow(s, file.id));
       }
-      await items.addUsage(s.ownerId, s.size);
-      return fileId;
+      await this.audit.with(tx).record({
+        actorId: s.createdBy,
+        ownerId: s.ownerId,
+        itemId: file.id,
+        action: 'file.commit',
+        detail: { versionId: s.versionId, size: s.size, name },
+      });
+      return { file };
     });
+  }
+
+  private async conflictCopyName(name: string, p: Principal): Promise<string> {
+    const who = ((await this.users.get(p.userId))?.email ?? 'someone').split('@')[0] ?? 'someone';
+    const date = new Date().toISOString().slice(0, 10);
+    const dot = name.lastIndexOf('.');
+    const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+    return normaliseName(`${stem} (conflicted copy ${who.replace(/[^\p{L}\p{N}._-]/gu, '')} ${date})${ext}`);
   }
 
   private versionRow(s: UploadSession, fileId: string) {
@@ -295,7 +323,7 @@ export class FileService {
       size: s.size,
       sha256: s.sha256,
       contentType: s.contentType,
-      createdBy: s.ownerId,
+      createdBy: s.createdBy,
     };
   }
 
@@ -311,11 +339,15 @@ export class FileService {
     this.log.warn('upload discarded', { uploadId: s.uploadId, reason });
   }
 
-  async downloadUrl(p: Principal, fileId: string): Promise<{ url: string; expiresAt: string }> {
-    const file = await this.getFile(p, fileId);
-    if (!file.currentVersionId) throw errors.notFound('file');
-    const v = await this.items.getVersion(file.currentVersionId);
-    if (!v) throw errors.notFound('file');
+  async downloadUrl(
+    p: Principal,
+    fileId: string,
+    versionId?: string,
+  ): Promise<{ url: string; expiresAt: string }> {
+    const { item: file } = await this.tree.item(p, fileId, 'file');
+    const wanted = versionId ?? file.currentVersionId;
+    const v = wanted ? await this.items.getVersion(wanted) : undefined;
+    if (!v || v.fileId !== file.id) throw errors.notFound(versionId ? 'version' : 'file');
     const req = await this.blobs.presignGet({
       key: v.blobKey,
       expiresInSeconds: this.opts.urlTtlSeconds,
@@ -325,9 +357,11 @@ export class FileService {
     return { url: req.url, expiresAt: req.expiresAt.toISOString() };
   }
 
-  async currentVersion(p: Principal, fileId: string) {
-    const file = await this.getFile(p, fileId);
-    return file.currentVersionId ? this.items.getVersion(file.currentVersionId) : undefined;
+  async fileWithVersion(p: Principal, fileId: string) {
+    const { item: file, role } = await this.tree.item(p, fileId, 'file');
+    const version = file.currentVersionId ? await this.items.getVersion(file.currentVersionId) : undefined;
+    if (!version) throw errors.notFound('file');
+    return { file, version, role };
   }
 }
 
@@ -335,27 +369,4 @@ async function sha256Of(stream: AsyncIterable<Buffer>): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of stream) h.update(chunk);
   return h.digest('hex');
-}
-
-function encodeCursor(c: { nameKey: string; id: string }): string {
-  return Buffer.from(JSON.stringify([c.nameKey, c.id])).toString('base64url');
-}
-
-function decodeCursor(raw: string): { nameKey: string; id: string } {
-  try {
-    const v = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
-    if (
-      Array.isArray(v) &&
-      typeof v[0] === 'string' &&
-      typeof v[1] === 'string' &&
-      /^[0-9a-f-]{36}$/.test(v[1])
-    ) {
-      return { nameKey: v[0], id: v[1] };
-    }
-  } catch {
-    // fall through
-  }
-  throw errors.validation('invalid cursor', [
-    { path: 'query.cursor', message: 'not a cursor this API issued' },
-  ]);
 }

@@ -1,0 +1,63 @@
+/** Lambda for sharing (/v1/permissions, /v1/shared), usage, audit and settings. */
+import { errors } from '../../shared/domain/errors.ts';
+import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
+import type { Container } from '../container.ts';
+import { lazyHandler } from './lazy-handler.ts';
+import { auditOut, itemOut, permissionOut } from './presenters.ts';
+import { routes } from './routes.ts';
+
+const principal = (req: RequestInfo) => {
+  if (!req.principal) throw errors.unauthorized();
+  return req.principal;
+};
+
+export function createAccountHandler(c: Container) {
+  return createApiHandler(
+    [
+      implement(routes.grant, async ({ body }, req) => {
+        const { grant, email } = await c.tree.grant(principal(req), body.itemId, body.email, body.role);
+        return { status: 201, body: permissionOut(grant, email) };
+      }),
+      implement(routes.listPermissions, async ({ query }, req) => ({
+        status: 200,
+        body: { items: (await c.tree.listGrants(principal(req), query.itemId)).map((g) => permissionOut(g)) },
+      })),
+      implement(routes.revoke, async ({ params }, req) => {
+        await c.tree.revoke(principal(req), params.id);
+        return { status: 204 };
+      }),
+      implement(routes.shared, async (_input, req) => ({
+        status: 200,
+        body: {
+          items: (await c.tree.sharedWithMe(principal(req))).map((s) => ({
+            ...itemOut(s.item),
+            role: s.role,
+          })),
+        },
+      })),
+      implement(routes.usage, async (_input, req) => ({
+        status: 200,
+        body: await c.tree.usage(principal(req)),
+      })),
+      implement(routes.audit, async ({ query }, req) => {
+        const page = await c.tree.auditTrail(principal(req), {
+          ...(query.itemId ? { itemId: query.itemId } : {}),
+          ...(query.cursor ? { cursor: query.cursor } : {}),
+          limit: query.limit,
+        });
+        return { status: 200, body: { items: page.items.map(auditOut), nextCursor: page.nextCursor } };
+      }),
+      implement(routes.getRetention, async (_input, req) => ({
+        status: 200,
+        body: await c.tree.retention(principal(req)),
+      })),
+      implement(routes.setRetention, async ({ body }, req) => ({
+        status: 200,
+        body: await c.tree.setRetention(principal(req), body),
+      })),
+    ],
+    c.apiDeps,
+  );
+}
+
+export const handler = lazyHandler(createAccountHandler);

@@ -1,0 +1,42 @@
+/** The Redis/Valkey adapter of the Cache port. */
+import type { Redis } from 'ioredis';
+import { errors } from '../../domain/errors.ts';
+import type { Cache } from '../../ports/cache.ts';
+
+export class RedisCache implements Cache {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+
+  constructor(redis: Redis, prefix = 'stratus:cache:') {
+    this.redis = redis;
+    this.prefix = prefix;
+  }
+
+  private async call<R>(op: () => Promise<R>): Promise<R> {
+    try {
+      return await op();
+    } catch {
+      throw errors.unavailable('cache');
+    }
+  }
+
+  async get(key: string) {
+    return (await this.call(() => this.redis.get(this.prefix + key))) ?? undefined;
+  }
+
+  async set(key: string, value: string, ttlSeconds: number) {
+    await this.call(() => this.redis.set(this.prefix + key, value, 'EX', ttlSeconds));
+  }
+
+  async setIfAbsent(key: string, value: string, ttlSeconds: number) {
+    // SET NX GET (Redis 7): returns the old value when one existed.
+    const old = await this.call(() =>
+      this.redis.set(this.prefix + key, value, 'EX', ttlSeconds, 'NX', 'GET'),
+    );
+    return old ?? value;
+  }
+
+  async del(keys: readonly string[]) {
+    if (keys.length) await this.call(() => this.redis.del(...keys.map((k) => this.prefix + k)));
+  }
+}

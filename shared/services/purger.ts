@@ -1,0 +1,172 @@
+/**
+ * Purging: the only path that removes versions and items for good. Work is cut into transactions of
+ * at most BATCH rows (Aurora DSQL allows 3,000 changed rows per transaction), each of which deletes
+ * versions, gives their bytes back to the owner's usage and records the purge. Blobs are reclaimed
+ * after the commit, and only when no remaining version references them (copies share blobs).
+ * Every step is idempotent, so an interrupted purge is finished by running it again.
+ */
+import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
+import type { Item, ItemRepository, Version } from '../adapters/postgres/item-repository.ts';
+import type { PermissionRepository } from '../adapters/postgres/permission-repository.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
+import type { Database } from '../ports/database.ts';
+import type { MetadataCache } from './metadata-cache.ts';
+
+export const BATCH = 1000;
+export const DEFAULT_TRASH_DAYS = 30;
+
+export interface PurgeReport {
+  items: number;
+  versions: number;
+  bytes: number;
+  blobsReclaimed: number;
+}
+
+export interface RetentionPolicy {
+  keepVersions: number | null;
+  keepDays: number | null;
+}
+
+export class Purger {
+  private readonly db: Database;
+  private readonly items: ItemRepository;
+  private readonly permissions: PermissionRepository;
+  private readonly audit: AuditRepository;
+  private readonly blobFor: (nodeId: string) => BlobStore | undefined;
+  private readonly cache: MetadataCache;
+  private readonly log: Logger;
+
+  constructor(
+    db: Database,
+    items: ItemRepository,
+    permissions: PermissionRepository,
+    audit: AuditRepository,
+    blobFor: (nodeId: string) => BlobStore | undefined,
+    cache: MetadataCache,
+    log: Logger,
+  ) {
+    this.db = db;
+    this.items = items;
+    this.permissions = permissions;
+    this.audit = audit;
+    this.blobFor = blobFor;
+    this.cache = cache;
+    this.log = log;
+  }
+
+  private empty(): PurgeReport {
+    return { items: 0, versions: 0, bytes: 0, blobsReclaimed: 0 };
+  }
+
+  /** Deletes versions (never a file's current one unless the file goes too), in bounded batches. */
+  async purgeVersions(
+    versions: readonly Version[],
+    ownerOf: Map<string, string>,
+    actorId: string | null,
+    reason: string,
+  ) {
+    const report = this.empty();
+    for (let i = 0; i < versions.length; i += BATCH) {
+      const batch = versions.slice(i, i + BATCH);
+      await this.db.transaction(async (tx) => {
+        const items = this.items.with(tx);
+        await items.deleteVersions(batch.map((v) => v.id));
+        const perOwner = new Map<string, number>();
+        for (const v of batch) {
+          const owner = ownerOf.get(v.fileId);
+          if (owner) perOwner.set(owner, (perOwner.get(owner) ?? 0) + v.size);
+        }
+        for (const [owner, bytes] of perOwner) await items.chargeUsage(owner, -bytes);
+        await this.audit.with(tx).record({
+          actorId,
+          ownerId: [...perOwner.keys()][0] ?? null,
+          itemId: batch.length === 1 ? (batch[0]?.fileId ?? null) : null,
+          action: 'purge.versions',
+          detail: { reason, versions: batch.length, bytes: batch.reduce((a, v) => a + v.size, 0) },
+        });
+      });
+      report.versions += batch.length;
+      report.bytes += batch.reduce((a, v) => a + v.size, 0);
+      report.blobsReclaimed += await this.reclaim(batch);
+    }
+    return report;
+  }
+
+  /** Deletes blobs that no version references any more. */
+  async reclaim(versions: readonly Version[]): Promise<number> {
+    const seen = new Set<string>();
+    let reclaimed = 0;
+    for (const v of versions) {
+      const key = `${v.nodeId}\u0000${v.blobKey}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (await this.items.blobReferenced(v.nodeId, v.blobKey)) continue;
+      const store = this.blobFor(v.nodeId);
+      if (!store) {
+        this.log.warn('blob on an unknown node left for the reconciler', {
+          nodeId: v.nodeId,
+          blobKey: v.blobKey,
+        });
+        continue;
+      }
+      await store.delete(v.blobKey);
+      reclaimed++;
+    }
+    return reclaimed;
+  }
+
+  /** Purges an item and everything under it. */
+  async purgeSubtree(root: Item, actorId: string | null, reason: string): Promise<PurgeReport> {
+    const tree = await this.items.subtree(root.id);
+    const ownerOf = new Map(tree.map((i) => [i.id, i.ownerId]));
+    const fileIds = tree.filter((i) => i.kind === 'file').map((i) => i.id);
+    const report = this.empty();
+    for (;;) {
+      const versions = await this.items.versionsOfFiles(fileIds, BATCH);
+      if (versions.length === 0) break;
+      const r = await this.purgeVersions(versions, ownerOf, actorId, reason);
+      report.versions += r.versions;
+      report.bytes += r.bytes;
+      report.blobsReclaimed += r.blobsReclaimed;
+    }
+    const ids = tree.map((i) => i.id);
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const batch = ids.slice(i, i + BATCH);
+      await this.db.transaction(async (tx) => {
+        await this.permissions.with(tx).deleteForItems(batch);
+        await this.items.with(tx).deleteItems(batch);
+      });
+    }
+    await this.db.transaction((tx) =>
+      this.audit
+        .with(tx)
+        .record({
+          actorId,
+          ownerId: root.ownerId,
+          itemId: root.id,
+          action: 'purge.item',
+          detail: { reason, name: root.name, items: ids.length },
+        }),
+    );
+    report.items = ids.length;
+    await this.cache.invalidate(ids, [root.parentId, root.originalParentId]);
+    this.log.info('purged', { rootId: root.id, reason, ...report });
+    return report;
+  }
+
+  /** Non-current versions outside the policy: beyond the newest `keepVersions`, or older than `keepDays`. */
+  async applyRetention(file: Item, policy: RetentionPolicy, now = new Date()): Promise<PurgeReport> {
+    if (policy.keepVersions === null && policy.keepDays === null) return this.empty();
+    const versions = await this.items.listVersions(file.id);
+    const cutoff = policy.keepDays === null ? null : now.getTime() - policy.keepDays * 86_400_000;
+    const doomed = versions.filter(
+      (v, rank) =>
+        v.id !== file.currentVersionId &&
+        ((policy.keepVersions !== null && rank >= policy.keepVersions) ||
+          (cutoff !== null && v.createdAt.getTime() < cutoff)),
+    );
+    if (doomed.length === 0) return this.empty();
+    return this.purgeVersions(doomed, new Map([[file.id, file.ownerId]]), null, 'retention');
+  }
+}

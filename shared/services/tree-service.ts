@@ -1,0 +1,622 @@
+/**
+ * The metadata tree: folders, listing, paths, rename and move, copy, trash, versions, sharing,
+ * usage, audit and retention. The SQL store is the system of record; every change and its audit
+ * record commit in one transaction, and the cache is invalidated after the commit.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
+import type {
+  ChildCursor,
+  ChildSort,
+  Item,
+  ItemRepository,
+  Version,
+} from '../adapters/postgres/item-repository.ts';
+import type { GrantRole, PermissionRepository } from '../adapters/postgres/permission-repository.ts';
+import type { UserRepository } from '../adapters/postgres/user-repository.ts';
+import { errors, UniqueViolationError } from '../domain/errors.ts';
+import { etagFor } from '../domain/etag.ts';
+import { nameKey, normaliseName } from '../domain/names.ts';
+import type { Principal } from '../http/api-handler.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Database, SqlExecutor } from '../ports/database.ts';
+import type { AccessControl } from './access-control.ts';
+import type { MetadataCache } from './metadata-cache.ts';
+import { DEFAULT_TRASH_DAYS, type PurgeReport, type Purger } from './purger.ts';
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+const encode = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+function decode<T>(raw: string, check: (v: unknown) => v is T): T {
+  try {
+    const v = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
+    if (check(v)) return v;
+  } catch {
+    // fall through
+  }
+  throw errors.validation('invalid cursor', [
+    { path: 'query.cursor', message: 'not a cursor this API issued' },
+  ]);
+}
+
+const UUID = /^[0-9a-f-]{36}$/;
+const isChildCursor = (v: unknown): v is ChildCursor & { by: string; dir: string } =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as ChildCursor).value === 'string' &&
+  UUID.test(String((v as ChildCursor).id));
+
+/** "name (n).ext" for the first n that is free in the folder. */
+export function numberedName(name: string, n: number): string {
+  const dot = name.lastIndexOf('.');
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+  return `${stem} (${n})${ext}`;
+}
+
+export class TreeService {
+  private readonly db: Database;
+  private readonly items: ItemRepository;
+  private readonly users: UserRepository;
+  private readonly permissions: PermissionRepository;
+  private readonly audit: AuditRepository;
+  private readonly access: AccessControl;
+  private readonly cache: MetadataCache;
+  private readonly purger: Purger;
+  private readonly log: Logger;
+
+  constructor(deps: {
+    db: Database;
+    items: ItemRepository;
+    users: UserRepository;
+    permissions: PermissionRepository;
+    audit: AuditRepository;
+    access: AccessControl;
+    cache: MetadataCache;
+    purger: Purger;
+    log: Logger;
+  }) {
+    this.db = deps.db;
+    this.items = deps.items;
+    this.users = deps.users;
+    this.permissions = deps.permissions;
+    this.audit = deps.audit;
+    this.access = deps.access;
+    this.cache = deps.cache;
+    this.purger = deps.purger;
+    this.log = deps.log;
+  }
+
+  /** Resolves "root" to the principal's root folder id. */
+  async folderId(p: Principal, ref: string): Promise<string> {
+    if (ref !== 'root') return ref;
+    const user = await this.users.get(p.userId);
+    if (!user) throw errors.notFound('folder');
+    return user.rootFolderId;
+  }
+
+  async folder(p: Principal, ref: string, need: 'read' | 'write') {
+    const access = await this.access.require(p, await this.folderId(p, ref), need, 'folder');
+    if (access.item.kind !== 'folder') throw errors.notFound('folder');
+    return access;
+  }
+
+  async item(p: Principal, id: string, kind?: 'file' | 'folder') {
+    const access = await this.access.require(p, id, 'read', kind ?? 'item');
+    if (kind && access.item.kind !== kind) throw errors.notFound(kind);
+    return access;
+  }
+
+  /** The first free name in a folder: the name itself, or "name (n).ext". */
+  async freeName(q: SqlExecutor, parentId: string, name: string): Promise<string> {
+    const items = this.items.with(q);
+    for (let n = 0; n < 1000; n++) {
+      const candidate = n === 0 ? name : numberedName(name, n);
+      if (Buffer.byteLength(candidate) > 255) break;
+      if (!(await items.findLiveChild(parentId, nameKey(candidate)))) return candidate;
+    }
+    throw errors.conflict(`no free name like ${JSON.stringify(name)} in this folder`);
+  }
+
+  async createFolder(p: Principal, parentRef: string, rawName: string): Promise<Item> {
+    const { item: parent } = await this.folder(p, parentRef, 'write');
+    const name = normaliseName(rawName);
+    const folder = await this.db.transaction(async (tx) => {
+      try {
+        const created = await this.items
+          .with(tx)
+          .insertFolder({
+            id: randomUUID(),
+            ownerId: parent.ownerId,
+            parentId: parent.id,
+            name,
+            nameKey: nameKey(name),
+          });
+        await this.audit
+          .with(tx)
+          .record({
+            actorId: p.userId,
+            ownerId: parent.ownerId,
+            itemId: created.id,
+            action: 'folder.create',
+            detail: { name },
+          });
+        return created;
+      } catch (err) {
+        if (err instanceof UniqueViolationError) throw errors.nameConflict(name);
+        throw err;
+      }
+    });
+    await this.cache.invalidate([], [parent.id]);
+    return folder;
+  }
+
+  async listChildren(
+    p: Principal,
+    ref: string,
+    opts: { sort: ChildSort; cursor?: string; limit: number },
+  ): Promise<Page<Item>> {
+    const { item: folder } = await this.folder(p, ref, 'read');
+    const after = opts.cursor === undefined ? undefined : decode(opts.cursor, isChildCursor);
+    if (after && (after.by !== opts.sort.by || after.dir !== opts.sort.dir)) {
+      throw errors.validation('the cursor belongs to another sort order', [
+        { path: 'query.cursor', message: 'sort changed' },
+      ]);
+    }
+    const pageKey = `${opts.sort.by}:${opts.sort.dir}:${opts.limit}:${opts.cursor ?? ''}`;
+    const page = await this.cache.page(folder.id, pageKey, async () => {
+      const rows = await this.items.listChildren(folder.id, opts.sort, after, opts.limit + 1);
+      const shown = rows.slice(0, opts.limit);
+      const last = shown[shown.length - 1];
+      return {
+        items: shown.map((r) => r.item),
+        nextCursor:
+          rows.length > opts.limit && last
+            ? encode({ ...last.cursor, by: opts.sort.by, dir: opts.sort.dir })
+            : null,
+      };
+    });
+    // Pages come back from the cache as JSON: restore the dates.
+    return {
+      items: page.items.map((i) => ({
+        ...i,
+        createdAt: new Date(i.createdAt),
+        updatedAt: new Date(i.updatedAt),
+        deletedAt: i.deletedAt ? new Date(i.deletedAt) : null,
+      })),
+      nextCursor: page.nextCursor,
+    };
+  }
+
+  /** "/Docs/2026/report.pdf" in the principal's own tree. */
+  async resolvePath(p: Principal, path: string): Promise<Item> {
+    if (!path.startsWith('/')) throw errors.validation('a path starts with "/"');
+    const segments = path.split('/').filter((s) => s !== '');
+    if (segments.length > 256) throw errors.validation('the path is too deep');
+    const root = await this.users.get(p.userId);
+    if (!root) throw errors.notFound('path');
+    let cur = await this.cache.item(root.rootFolderId);
+    for (const seg of segments) {
+      if (!cur || cur.kind !== 'folder') throw errors.notFound('path');
+      cur = await this.items.findLiveChild(cur.id, nameKey(seg.normalize('NFC')));
+    }
+    if (!cur) throw errors.notFound('path');
+    return (await this.access.require(p, cur.id, 'read', 'path')).item;
+  }
+
+  /** Rename and/or move, based on the revision the client saw. */
+  async relocate(
+    p: Principal,
+    id: string,
+    kind: 'file' | 'folder',
+    change: { name?: string; parentId?: string },
+    baseRevision: number | undefined,
+  ) {
+    if (baseRevision === undefined) throw errors.preconditionRequired();
+    const { item, ancestors } = await this.access.require(p, id, 'write', kind);
+    if (item.kind !== kind) throw errors.notFound(kind);
+    if (!item.parentId) throw errors.forbidden('the root folder cannot be renamed or moved');
+    if (baseRevision !== item.revision) throw this.stale(item);
+    const name = change.name === undefined ? item.name : normaliseName(change.name);
+    let parentId = item.parentId;
+    if (change.parentId !== undefined) {
+      const { item: dest, ancestors: destAncestors } = await this.folder(p, change.parentId, 'write');
+      if (dest.ownerId !== item.ownerId)
+        throw errors.validation('items move only within one owner\u2019s tree; copy instead');
+      if (dest.id === item.id || destAncestors.some((a) => a.id === item.id)) {
+        throw errors.conflict('a folder cannot move into itself or its own subfolder', { reason: 'cycle' });
+      }
+      parentId = dest.id;
+    }
+    const moved = await this.db.transaction(async (tx) => {
+      try {
+        const updated = await this.items
+          .with(tx)
+          .relocate(item.id, { parentId, name, nameKey: nameKey(name) }, baseRevision);
+        if (!updated) throw this.stale((await this.items.with(tx).get(item.id)) ?? item);
+        await this.audit.with(tx).record({
+          actorId: p.userId,
+          ownerId: item.ownerId,
+          itemId: item.id,
+          action: parentId === item.parentId ? 'item.rename' : 'item.move',
+          detail: { from: { parentId: item.parentId, name: item.name }, to: { parentId, name } },
+        });
+        return updated;
+      } catch (err) {
+        if (err instanceof UniqueViolationError) throw errors.nameConflict(name);
+        throw err;
+      }
+    });
+    await this.cache.invalidate([item.id], [item.parentId, parentId]);
+    void ancestors;
+    return moved;
+  }
+
+  private stale(current: Item) {
+    return errors.conflict('the item changed since the version you based this on', {
+      current: {
+        id: current.id,
+        name: current.name,
+        parentId: current.parentId,
+        revision: current.revision,
+        etag: etagFor(current),
+      },
+    });
+  }
+
+  /** A new file sharing the source's current blob. */
+  async copyFile(p: Principal, id: string, to: { parentId: string; name?: string; autorename: boolean }) {
+    const { item: src } = await this.item(p, id, 'file');
+    const { item: dest } = await this.folder(p, to.parentId, 'write');
+    const version = src.currentVersionId ? await this.items.getVersion(src.currentVersionId) : undefined;
+    if (!version) throw errors.notFound('file');
+    const wanted = normaliseName(to.name ?? src.name);
+    const copy = await this.db.transaction(async (tx) => {
+      const items = this.items.with(tx);
+      const name = to.autorename ? await this.freeName(tx, dest.id, wanted) : wanted;
+      const fileId = randomUUID();
+      const versionId = randomUUID();
+      if (!(await items.chargeUsage(dest.ownerId, version.size))) throw errors.quotaExceeded();
+      try {
+        await items.insertFile({
+          id: fileId,
+          ownerId: dest.ownerId,
+          parentId: dest.id,
+          name,
+          nameKey: nameKey(name),
+          contentType: version.contentType,
+          size: version.size,
+          versionId,
+        });
+      } catch (err) {
+        if (err instanceof UniqueViolationError) throw errors.nameConflict(name);
+        throw err;
+      }
+      await items.insertVersion({ ...version, id: versionId, fileId, createdBy: p.userId });
+      await this.audit
+        .with(tx)
+        .record({
+          actorId: p.userId,
+          ownerId: dest.ownerId,
+          itemId: fileId,
+          action: 'file.copy',
+          detail: { from: src.id },
+        });
+      return (await items.get(fileId)) as Item;
+    });
+    await this.cache.invalidate([], [dest.id]);
+    return copy;
+  }
+
+  /** Soft delete: the item becomes a trash root; its subtree goes with it. */
+  async trash(p: Principal, id: string, kind: 'file' | 'folder', baseRevision: number | undefined) {
+    const { item } = await this.access.require(p, id, 'write', kind);
+    if (item.kind !== kind) throw errors.notFound(kind);
+    if (!item.parentId) throw errors.forbidden('the root folder cannot be deleted');
+    if (baseRevision !== undefined && baseRevision !== item.revision) throw this.stale(item);
+    const trashed = await this.db.transaction(async (tx) => {
+      const done = await this.items.with(tx).trash(item.id, p.userId, baseRevision);
+      if (!done) throw this.stale((await this.items.with(tx).get(item.id)) ?? item);
+      await this.audit
+        .with(tx)
+        .record({
+          actorId: p.userId,
+          ownerId: item.ownerId,
+          itemId: item.id,
+          action: 'item.trash',
+          detail: { name: item.name },
+        });
+      return done;
+    });
+    await this.cache.invalidate([item.id], [item.parentId]);
+    return trashed;
+  }
+
+  async listTrash(p: Principal, limit: number): Promise<Item[]> {
+    return this.items.listTrash(p.userId, limit);
+  }
+
+  /** Puts a trash root back where it was (or in the root when that place is gone), under a free name. */
+  async restoreFromTrash(p: Principal, id: string): Promise<Item> {
+    const item = await this.access.requireTrashed(p, id);
+    const owner = await this.users.get(item.ownerId);
+    if (!owner) throw errors.notFound('trashed item');
+    let parentId = owner.rootFolderId;
+    if (item.originalParentId) {
+      const parent = await this.cache.item(item.originalParentId);
+      const chain = parent ? await this.access.chain(parent) : undefined;
+      if (parent && chain && !parent.deletedAt && !chain.some((a) => a.deletedAt)) parentId = parent.id;
+    }
+    const restored = await this.db.transaction(async (tx) => {
+      const name = await this.freeName(tx, parentId, item.name);
+      const back = await this.items.with(tx).untrash(item.id, { parentId, name, nameKey: nameKey(name) });
+      if (!back) throw errors.notFound('trashed item');
+      await this.audit
+        .with(tx)
+        .record({
+          actorId: p.userId,
+          ownerId: item.ownerId,
+          itemId: item.id,
+          action: 'item.restore',
+          detail: { parentId, name },
+        });
+      return back;
+    });
+    await this.cache.invalidate([item.id], [parentId]);
+    return restored;
+  }
+
+  async purge(p: Principal, id: string): Promise<PurgeReport> {
+    const item = await this.access.requireTrashed(p, id);
+    return this.purger.purgeSubtree(item, p.userId, 'explicit');
+  }
+
+  async emptyTrash(p: Principal): Promise<PurgeReport> {
+    const total: PurgeReport = { items: 0, versions: 0, bytes: 0, blobsReclaimed: 0 };
+    for (;;) {
+      const roots = await this.items.listTrash(p.userId, 100);
+      if (roots.length === 0) return total;
+      for (const r of roots) {
+        const rep = await this.purger.purgeSubtree(r, p.userId, 'explicit');
+        total.items += rep.items;
+        total.versions += rep.versions;
+        total.bytes += rep.bytes;
+        total.blobsReclaimed += rep.blobsReclaimed;
+      }
+    }
+  }
+
+  async versions(p: Principal, fileId: string): Promise<{ file: Item; versions: Version[] }> {
+    const { item } = await this.item(p, fileId, 'file');
+    return { file: item, versions: await this.items.listVersions(item.id) };
+  }
+
+  /** Makes an old version current by committing a new version with its content. */
+  async restoreVersion(p: Principal, fileId: string, versionId: string, baseRevision: number | undefined) {
+    const { item } = await this.access.require(p, fileId, 'write', 'file');
+    if (item.kind !== 'file') throw errors.notFound('file');
+    if (baseRevision !== undefined && baseRevision !== item.revision) throw this.stale(item);
+    const old = await this.items.getVersion(versionId);
+    if (!old || old.fileId !== item.id) throw errors.notFound('version');
+    const result = await this.db.transaction(async (tx) => {
+      const items = this.items.with(tx);
+      if (!(await items.chargeUsage(item.ownerId, old.size))) throw errors.quotaExceeded();
+      const version = await items.insertVersion({ ...old, id: randomUUID(), createdBy: p.userId });
+      const file = await items.setCurrentVersion(item.id, {
+        versionId: version.id,
+        size: old.size,
+        contentType: old.contentType,
+      });
+      await this.audit
+        .with(tx)
+        .record({
+          actorId: p.userId,
+          ownerId: item.ownerId,
+          itemId: item.id,
+          action: 'version.restore',
+          detail: { from: old.id, to: version.id },
+        });
+      return { file, version };
+    });
+    await this.cache.invalidate([item.id], [item.parentId]);
+    await this.applyRetention(result.file);
+    return result;
+  }
+
+  async applyRetention(file: Item): Promise<void> {
+    try {
+      const owner = await this.users.get(file.ownerId);
+      if (owner)
+        await this.purger.applyRetention(file, {
+          keepVersions: owner.keepVersions,
+          keepDays: owner.keepDays,
+        });
+    } catch (err) {
+      // Retention is also enforced by the sweep; a failure here only delays it.
+      this.log.warn('retention after commit failed', { fileId: file.id, err: String(err) });
+    }
+  }
+
+  async grant(p: Principal, itemId: string, email: string, role: GrantRole) {
+    const { item } = await this.access.require(p, itemId, 'manage');
+    const grantee = await this.users.byEmail(email);
+    if (!grantee) throw errors.notFound('user');
+    if (grantee.id === item.ownerId) throw errors.validation('the owner already has every right on the item');
+    const grant = await this.db.transaction(async (tx) => {
+      const g = await this.permissions
+        .with(tx)
+        .upsert({
+          id: randomUUID(),
+          itemId: item.id,
+          ownerId: item.ownerId,
+          granteeId: grantee.id,
+          role,
+          grantedBy: p.userId,
+        });
+      await this.audit
+        .with(tx)
+        .record({
+          actorId: p.userId,
+          ownerId: item.ownerId,
+          itemId: item.id,
+          action: 'permission.grant',
+          detail: { granteeId: grantee.id, role },
+        });
+      return g;
+    });
+    return { grant, email: grantee.email };
+  }
+
+  async revoke(p: Principal, grantId: string) {
+    const grant = await this.permissions.get(grantId);
+    if (!grant) throw errors.notFound('permission');
+    // The owner, an admin, or the grantee leaving the share.
+    if (grant.granteeId !== p.userId)
+      await this.access.require(p, grant.itemId, 'manage', 'permission').catch(() => {
+        throw errors.notFound('permission');
+      });
+    await this.db.transaction(async (tx) => {
+      await this.permissions.with(tx).delete(grant.id);
+      await this.audit
+        .with(tx)
+        .record({
+          actorId: p.userId,
+          ownerId: grant.ownerId,
+          itemId: grant.itemId,
+          action: 'permission.revoke',
+          detail: { granteeId: grant.granteeId },
+        });
+    });
+  }
+
+  async listGrants(p: Principal, itemId: string) {
+    const { item } = await this.access.require(p, itemId, 'manage');
+    return this.permissions.forItem(item.id);
+  }
+
+  /** Items shared with the principal that are still live. */
+  async sharedWithMe(p: Principal) {
+    const grants = await this.permissions.forGrantee(p.userId, 500);
+    const out: { item: Item; role: GrantRole }[] = [];
+    for (const g of grants) {
+      const access = await this.access.resolve(p, g.itemId);
+      if (access) out.push({ item: access.item, role: g.role });
+    }
+    return out;
+  }
+
+  async usage(p: Principal) {
+    const user = await this.users.get(p.userId);
+    if (!user) throw errors.unauthorized();
+    return { usedBytes: user.usedBytes, quotaBytes: user.quotaBytes };
+  }
+
+  async auditTrail(p: Principal, filter: { itemId?: string; cursor?: string; limit: number }) {
+    if (filter.itemId) await this.access.require(p, filter.itemId, 'manage');
+    const before =
+      filter.cursor === undefined
+        ? undefined
+        : decode(
+            filter.cursor,
+            (v): v is { at: string; id: string } =>
+              typeof (v as { at?: unknown })?.at === 'string' &&
+              UUID.test(String((v as { id?: unknown }).id)),
+          );
+    const rows = await this.audit.list(
+      {
+        ...(p.role === 'admin' ? {} : { ownerId: p.userId }),
+        ...(filter.itemId ? { itemId: filter.itemId } : {}),
+        ...(before ? { before } : {}),
+      },
+      filter.limit + 1,
+    );
+    const shown = rows.slice(0, filter.limit);
+    const last = shown[shown.length - 1];
+    return {
+      items: shown.map((r) => r.event),
+      nextCursor: rows.length > filter.limit && last ? encode(last.cursor) : null,
+    };
+  }
+
+  async retention(p: Principal) {
+    const user = await this.users.get(p.userId);
+    if (!user) throw errors.unauthorized();
+    return {
+      keepVersions: user.keepVersions,
+      keepDays: user.keepDays,
+      trashDays: user.trashDays ?? DEFAULT_TRASH_DAYS,
+    };
+  }
+
+  async setRetention(
+    p: Principal,
+    policy: { keepVersions: number | null; keepDays: number | null; trashDays: number },
+  ) {
+    await this.db.transaction(async (tx) => {
+      await tx.query('update users set keep_versions = $2, keep_days = $3, trash_days = $4 where id = $1', [
+        p.userId,
+        policy.keepVersions,
+        policy.keepDays,
+        policy.trashDays,
+      ]);
+      await this.audit
+        .with(tx)
+        .record({
+          actorId: p.userId,
+          ownerId: p.userId,
+          itemId: null,
+          action: 'retention.set',
+          detail: policy,
+        });
+    });
+    return this.retention(p);
+  }
+
+  /**
+   * The scheduled sweep: trash past each owner's retention, and versions past `keepDays`. Bounded
+   * per call; run it again until it reports nothing.
+   */
+  async sweep(now = new Date()): Promise<PurgeReport & { trashRoots: number }> {
+    const total = { items: 0, versions: 0, bytes: 0, blobsReclaimed: 0, trashRoots: 0 };
+    const roots = await this.db.query<{ id: string }>(
+      `select i.id from items i join users u on u.id = i.owner_id
+       where i.deleted_at is not null and i.deleted_at < $1::timestamptz - make_interval(days => coalesce(u.trash_days, ${DEFAULT_TRASH_DAYS}))
+       limit 100`,
+      [now],
+    );
+    for (const { id } of roots) {
+      const item = await this.items.get(id);
+      if (!item) continue;
+      const r = await this.purger.purgeSubtree(item, null, 'trash retention');
+      total.trashRoots++;
+      total.items += r.items;
+      total.versions += r.versions;
+      total.bytes += r.bytes;
+      total.blobsReclaimed += r.blobsReclaimed;
+    }
+    const files = await this.db.query<{ id: string }>(
+      `select distinct i.id from versions v join items i on i.id = v.file_id join users u on u.id = i.owner_id
+       where u.keep_days is not null and v.id <> i.current_version_id
+         and v.created_at < $1::timestamptz - make_interval(days => u.keep_days)
+       limit 500`,
+      [now],
+    );
+    for (const { id } of files) {
+      const file = await this.items.get(id);
+      const owner = file && (await this.users.get(file.ownerId));
+      if (!file || !owner) continue;
+      const r = await this.purger.applyRetention(
+        file,
+        { keepVersions: owner.keepVersions, keepDays: owner.keepDays },
+        now,
+      );
+      total.versions += r.versions;
+      total.bytes += r.bytes;
+      total.blobsReclaimed += r.blobsReclaimed;
+    }
+    return total;
+  }
+}
