@@ -139,15 +139,13 @@ export class Purger {
       });
     }
     await this.db.transaction((tx) =>
-      this.audit
-        .with(tx)
-        .record({
-          actorId,
-          ownerId: root.ownerId,
-          itemId: root.id,
-          action: 'purge.item',
-          detail: { reason, name: root.name, items: ids.length },
-        }),
+      this.audit.with(tx).record({
+        actorId,
+        ownerId: root.ownerId,
+        itemId: root.id,
+        action: 'purge.item',
+        detail: { reason, name: root.name, items: ids.length },
+      }),
     );
     report.items = ids.length;
     await this.cache.invalidate(ids, [root.parentId, root.originalParentId]);

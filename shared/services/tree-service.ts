@@ -126,24 +126,20 @@ export class TreeService {
     const name = normaliseName(rawName);
     const folder = await this.db.transaction(async (tx) => {
       try {
-        const created = await this.items
-          .with(tx)
-          .insertFolder({
-            id: randomUUID(),
-            ownerId: parent.ownerId,
-            parentId: parent.id,
-            name,
-            nameKey: nameKey(name),
-          });
-        await this.audit
-          .with(tx)
-          .record({
-            actorId: p.userId,
-            ownerId: parent.ownerId,
-            itemId: created.id,
-            action: 'folder.create',
-            detail: { name },
-          });
+        const created = await this.items.with(tx).insertFolder({
+          id: randomUUID(),
+          ownerId: parent.ownerId,
+          parentId: parent.id,
+          name,
+          nameKey: nameKey(name),
+        });
+        await this.audit.with(tx).record({
+          actorId: p.userId,
+          ownerId: parent.ownerId,
+          itemId: created.id,
+          action: 'folder.create',
+          detail: { name },
+        });
         return created;
       } catch (err) {
         if (err instanceof UniqueViolationError) throw errors.nameConflict(name);
@@ -296,15 +292,13 @@ export class TreeService {
         throw err;
       }
       await items.insertVersion({ ...version, id: versionId, fileId, createdBy: p.userId });
-      await this.audit
-        .with(tx)
-        .record({
-          actorId: p.userId,
-          ownerId: dest.ownerId,
-          itemId: fileId,
-          action: 'file.copy',
-          detail: { from: src.id },
-        });
+      await this.audit.with(tx).record({
+        actorId: p.userId,
+        ownerId: dest.ownerId,
+        itemId: fileId,
+        action: 'file.copy',
+        detail: { from: src.id },
+      });
       return (await items.get(fileId)) as Item;
     });
     await this.cache.invalidate([], [dest.id]);
@@ -320,15 +314,13 @@ export class TreeService {
     const trashed = await this.db.transaction(async (tx) => {
       const done = await this.items.with(tx).trash(item.id, p.userId, baseRevision);
       if (!done) throw this.stale((await this.items.with(tx).get(item.id)) ?? item);
-      await this.audit
-        .with(tx)
-        .record({
-          actorId: p.userId,
-          ownerId: item.ownerId,
-          itemId: item.id,
-          action: 'item.trash',
-          detail: { name: item.name },
-        });
+      await this.audit.with(tx).record({
+        actorId: p.userId,
+        ownerId: item.ownerId,
+        itemId: item.id,
+        action: 'item.trash',
+        detail: { name: item.name },
+      });
       return done;
     });
     await this.cache.invalidate([item.id], [item.parentId]);
@@ -354,15 +346,13 @@ export class TreeService {
       const name = await this.freeName(tx, parentId, item.name);
       const back = await this.items.with(tx).untrash(item.id, { parentId, name, nameKey: nameKey(name) });
       if (!back) throw errors.notFound('trashed item');
-      await this.audit
-        .with(tx)
-        .record({
-          actorId: p.userId,
-          ownerId: item.ownerId,
-          itemId: item.id,
-          action: 'item.restore',
-          detail: { parentId, name },
-        });
+      await this.audit.with(tx).record({
+        actorId: p.userId,
+        ownerId: item.ownerId,
+        itemId: item.id,
+        action: 'item.restore',
+        detail: { parentId, name },
+      });
       return back;
     });
     await this.cache.invalidate([item.id], [parentId]);
@@ -410,15 +400,13 @@ export class TreeService {
         size: old.size,
         contentType: old.contentType,
       });
-      await this.audit
-        .with(tx)
-        .record({
-          actorId: p.userId,
-          ownerId: item.ownerId,
-          itemId: item.id,
-          action: 'version.restore',
-          detail: { from: old.id, to: version.id },
-        });
+      await this.audit.with(tx).record({
+        actorId: p.userId,
+        ownerId: item.ownerId,
+        itemId: item.id,
+        action: 'version.restore',
+        detail: { from: old.id, to: version.id },
+      });
       return { file, version };
     });
     await this.cache.invalidate([item.id], [item.parentId]);
@@ -446,25 +434,21 @@ export class TreeService {
     if (!grantee) throw errors.notFound('user');
     if (grantee.id === item.ownerId) throw errors.validation('the owner already has every right on the item');
     const grant = await this.db.transaction(async (tx) => {
-      const g = await this.permissions
-        .with(tx)
-        .upsert({
-          id: randomUUID(),
-          itemId: item.id,
-          ownerId: item.ownerId,
-          granteeId: grantee.id,
-          role,
-          grantedBy: p.userId,
-        });
-      await this.audit
-        .with(tx)
-        .record({
-          actorId: p.userId,
-          ownerId: item.ownerId,
-          itemId: item.id,
-          action: 'permission.grant',
-          detail: { granteeId: grantee.id, role },
-        });
+      const g = await this.permissions.with(tx).upsert({
+        id: randomUUID(),
+        itemId: item.id,
+        ownerId: item.ownerId,
+        granteeId: grantee.id,
+        role,
+        grantedBy: p.userId,
+      });
+      await this.audit.with(tx).record({
+        actorId: p.userId,
+        ownerId: item.ownerId,
+        itemId: item.id,
+        action: 'permission.grant',
+        detail: { granteeId: grantee.id, role },
+      });
       return g;
     });
     return { grant, email: grantee.email };
@@ -480,15 +464,13 @@ export class TreeService {
       });
     await this.db.transaction(async (tx) => {
       await this.permissions.with(tx).delete(grant.id);
-      await this.audit
-        .with(tx)
-        .record({
-          actorId: p.userId,
-          ownerId: grant.ownerId,
-          itemId: grant.itemId,
-          action: 'permission.revoke',
-          detail: { granteeId: grant.granteeId },
-        });
+      await this.audit.with(tx).record({
+        actorId: p.userId,
+        ownerId: grant.ownerId,
+        itemId: grant.itemId,
+        action: 'permission.revoke',
+        detail: { granteeId: grant.granteeId },
+      });
     });
   }
 
@@ -562,15 +544,13 @@ export class TreeService {
         policy.keepDays,
         policy.trashDays,
       ]);
-      await this.audit
-        .with(tx)
-        .record({
-          actorId: p.userId,
-          ownerId: p.userId,
-          itemId: null,
-          action: 'retention.set',
-          detail: policy,
-        });
+      await this.audit.with(tx).record({
+        actorId: p.userId,
+        ownerId: p.userId,
+        itemId: null,
+        action: 'retention.set',
+        detail: policy,
+      });
     });
     return this.retention(p);
   }

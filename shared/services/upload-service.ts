@@ -208,7 +208,9 @@ export class UploadService {
       await this.discard(rec.version, s, 'sha256 mismatch');
       throw errors.checksumMismatch('the uploaded data does not match the declared SHA-256');
     }
-    const committed = await this.commit(s, p);
+    // Resolved before the transaction: PGlite has one connection, so no query may run beside one.
+    const copyName = s.onConflict === 'copy' ? await this.conflictCopyName(s.name, p) : s.name;
+    const committed = await this.commit(s, copyName);
     const result = { fileId: committed.file.id, versionId: s.versionId, name: committed.file.name };
     try {
       await this.sessions.put(
@@ -239,7 +241,7 @@ export class UploadService {
    * base the client named, either fail (409, the session stays open so the client can retry with a
    * conflict copy) or commit as "name (conflicted copy <user> <date>).ext".
    */
-  private async commit(s: UploadSession, p: Principal): Promise<{ file: Item }> {
+  private async commit(s: UploadSession, copyName: string): Promise<{ file: Item }> {
     return this.db.transaction(async (tx) => {
       const items = this.items.with(tx);
       const already = await items.getVersion(s.versionId);
@@ -263,7 +265,7 @@ export class UploadService {
             },
           });
         }
-        name = await this.tree.freeName(tx, s.parentId, await this.conflictCopyName(s.name, p));
+        name = await this.tree.freeName(tx, s.parentId, copyName);
         existing = undefined;
       } else if (!existing && s.baseVersionId) {
         throw errors.conflict('the file this upload is based on no longer exists here', { current: null });

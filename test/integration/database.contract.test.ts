@@ -100,3 +100,17 @@ describe.each(sqlBackends)('SQL contract: $name', (backend) => {
     expect((await users.get(u.id))?.usedBytes).toBe(7);
   });
 });
+
+describe('PGlite transactions', () => {
+  it('fail fast, instead of deadlocking, when code queries outside the transaction it is in', async () => {
+    const pglite = sqlBackends.find((b) => b.name === 'pglite');
+    if (!pglite) throw new Error('no pglite backend');
+    const { db, dispose } = await pglite.open();
+    try {
+      await expect(db.transaction(async () => db.query('select 1'))).rejects.toThrow(/inside a transaction/);
+      await expect(db.transaction(async (tx) => tx.query('select 1 as one'))).resolves.toEqual([{ one: 1 }]);
+    } finally {
+      await dispose();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 /** The embedded PGlite adapter of the Database port (local profile). */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { PGlite } from '@electric-sql/pglite';
 import type { Database, SqlExecutor, SqlValue } from '../../ports/database.ts';
 import { translateSqlError } from './sql-errors.ts';
@@ -21,13 +22,26 @@ function executor(q: Queryable): SqlExecutor {
 /** Opens (creating if needed) a PGlite database in `dataDir`, or in memory when it is undefined. */
 export async function openPgliteDatabase(dataDir?: string): Promise<Database> {
   const db = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
-  const base = executor(db);
+  const inner = executor(db);
+  // PGlite is one connection: a query through the outer handle from inside a transaction waits for
+  // that transaction forever. Code doing so is a bug (it must use `tx`); fail fast instead of hanging.
+  const insideTx = new AsyncLocalStorage<boolean>();
+  const base: SqlExecutor = {
+    query(sql, params) {
+      if (insideTx.getStore()) {
+        return Promise.reject(
+          new Error("query on the database handle inside a transaction: use the transaction's executor"),
+        );
+      }
+      return inner.query(sql, params);
+    },
+  };
   return {
     dialect: 'pglite',
     query: base.query,
     async transaction(work) {
       try {
-        return await db.transaction((tx) => work(executor(tx)));
+        return await db.transaction((tx) => insideTx.run(true, () => work(executor(tx))));
       } catch (err) {
         throw translateSqlError(err);
       }

@@ -1,0 +1,56 @@
+/** In-memory BlobStore for domain and property tests: single PUTs and direct writes only. */
+import { Readable } from 'node:stream';
+import { errors } from '../../domain/errors.ts';
+import type { BlobStore, PresignedRequest, PutTarget, UploadedPart } from '../../ports/blob-store.ts';
+
+export class MemoryBlobStore implements BlobStore {
+  readonly nodeId: string;
+  readonly objects = new Map<string, Buffer>();
+
+  constructor(nodeId = 'mem-1') {
+    this.nodeId = nodeId;
+  }
+
+  private signed(method: 'PUT' | 'GET', key: string, ttl: number): PresignedRequest {
+    return {
+      url: `mem://${this.nodeId}/${key}`,
+      method,
+      headers: {},
+      expiresAt: new Date(Date.now() + ttl * 1000),
+    };
+  }
+
+  async presignPut(t: PutTarget) {
+    return this.signed('PUT', t.key, t.expiresInSeconds);
+  }
+  async createMultipartUpload(): Promise<string> {
+    throw new Error('MemoryBlobStore does not do multipart uploads');
+  }
+  async presignUploadPart(): Promise<PresignedRequest> {
+    throw new Error('MemoryBlobStore does not do multipart uploads');
+  }
+  async listParts(): Promise<UploadedPart[]> {
+    return [];
+  }
+  async completeMultipartUpload() {}
+  async abortMultipartUpload() {}
+  async presignGet(input: { key: string; expiresInSeconds: number }) {
+    return this.signed('GET', input.key, input.expiresInSeconds);
+  }
+  async stat(key: string) {
+    const b = this.objects.get(key);
+    return b ? { size: b.length } : undefined;
+  }
+  async read(key: string) {
+    const b = this.objects.get(key);
+    if (!b) throw errors.notFound('object');
+    return Readable.from([b]);
+  }
+  async write(key: string, body: Buffer) {
+    this.objects.set(key, Buffer.from(body));
+  }
+  async delete(key: string) {
+    this.objects.delete(key);
+  }
+  async ping() {}
+}
