@@ -79,7 +79,7 @@ export class AccessControl {
   /** A trash root the principal owns (or any, for an admin). */
   async requireTrashed(p: Principal, id: string): Promise<Item> {
     const item = await this.items.item(id);
-    if (!item || !item.deletedAt || (item.ownerId !== p.userId && p.role !== 'admin'))
+    if (!item?.deletedAt || (item.ownerId !== p.userId && p.role !== 'admin'))
       throw errors.notFound('trashed item');
     return item;
   }

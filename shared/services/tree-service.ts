@@ -196,7 +196,7 @@ export class TreeService {
     if (!root) throw errors.notFound('path');
     let cur = await this.cache.item(root.rootFolderId);
     for (const seg of segments) {
-      if (!cur || cur.kind !== 'folder') throw errors.notFound('path');
+      if (cur?.kind !== 'folder') throw errors.notFound('path');
       cur = await this.items.findLiveChild(cur.id, nameKey(seg.normalize('NFC')));
     }
     if (!cur) throw errors.notFound('path');
