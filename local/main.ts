@@ -24,7 +24,18 @@ async function main() {
   const c = await createLocalContainer(config);
   const gw = await startGateway(c, config.HOST, config.PORT);
   process.stdout.write(`Stratus is running at ${gw.url} (data in ${config.STRATUS_DATA_DIR})\n`);
+  // What an EventBridge schedule does in AWS: trash and version retention.
+  const sweep =
+    config.STRATUS_SWEEP_INTERVAL_SECONDS > 0
+      ? setInterval(() => {
+          c.tree.sweep().then(
+            (report) => c.log.info('retention sweep', { ...report }),
+            (err: unknown) => c.log.error('retention sweep failed', { err: String(err) }),
+          );
+        }, config.STRATUS_SWEEP_INTERVAL_SECONDS * 1000).unref()
+      : undefined;
   const stop = async () => {
+    clearInterval(sweep);
     await gw.close();
     await c.close();
     process.exit(0);

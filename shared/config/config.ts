@@ -31,6 +31,8 @@ const localSchema = z.object({
   STRATUS_DATA_DIR: z.string().min(1).default('./.stratus'),
   /** The URL clients use to reach this process; defaults to http://HOST:PORT. */
   STRATUS_PUBLIC_URL: z.url().optional(),
+  /** How often the local runtime runs the retention sweep (0: never). */
+  STRATUS_SWEEP_INTERVAL_SECONDS: intFrom(0, 7 * 86_400).default(600),
   /** Use this PostgreSQL instead of the embedded PGlite. */
   STRATUS_DATABASE_URL: z.string().startsWith('postgres').optional(),
   ...common,
