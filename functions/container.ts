@@ -10,6 +10,7 @@ import { AuditRepository } from '../shared/adapters/postgres/audit-repository.ts
 import { ItemRepository } from '../shared/adapters/postgres/item-repository.ts';
 import { PermissionRepository } from '../shared/adapters/postgres/permission-repository.ts';
 import { UserRepository } from '../shared/adapters/postgres/user-repository.ts';
+import { EicarScanner } from '../shared/adapters/scanners/eicar-scanner.ts';
 import type { AccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import type { Config } from '../shared/config/config.ts';
 import { errors } from '../shared/domain/errors.ts';
@@ -19,6 +20,7 @@ import type { BlobStore } from '../shared/ports/blob-store.ts';
 import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { IdentityProvider } from '../shared/ports/identity-provider.ts';
+import type { Scanner } from '../shared/ports/scanner.ts';
 import type { StateStore } from '../shared/ports/state-store.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
 import { AccessControl } from '../shared/services/access-control.ts';
@@ -50,6 +52,8 @@ export interface Container {
   verifier?: AccessTokenVerifier;
   jwks?: { keys: object[] };
   localNodes: LocalFsBlobStore[];
+  /** Local profile only: deletes expired state items and feeds their removal to the cleanup. */
+  reapExpiredState?: () => Promise<number>;
   close(): Promise<void>;
 }
 
@@ -59,6 +63,8 @@ export interface Parts {
   blobs: BlobStore;
   throttleStore: ThrottleStore;
   cache: Cache;
+  /** Defaults to the configured scanner; tests inject others. */
+  scanner?: Scanner;
   idp: IdentityProvider | undefined;
   log: Logger;
 }
@@ -107,6 +113,7 @@ export function assemble(
     audit,
     sessions: p.state,
     blobs: p.blobs,
+    scanner: p.scanner ?? (config.STRATUS_SCANNER === 'eicar' ? new EicarScanner() : undefined),
     tree,
     cache: metadataCache,
     log: p.log,
@@ -115,6 +122,7 @@ export function assemble(
       maxFileBytes: config.STRATUS_MAX_FILE_BYTES,
       urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,
       uploadTtlSeconds: config.STRATUS_UPLOAD_TTL_SECONDS,
+      typePolicy: { deny: config.STRATUS_TYPE_DENY, allow: config.STRATUS_TYPE_ALLOW },
     },
   });
   return {

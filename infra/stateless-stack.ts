@@ -10,8 +10,10 @@ import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { handlerEntries } from '../functions/api/entries.ts';
 import { allRoutes } from '../functions/api/routes.ts';
@@ -124,6 +126,55 @@ export class StatelessStack extends Stack {
         ...(r.auth ? { authorizer } : {}),
       });
     }
+    // The state table's stream drives upload-session cleanup (and, later, replication).
+    const streamDlq = new sqs.Queue(this, 'StateStreamDlq', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    const streamFn = new NodejsFunction(this, 'Fn-state-stream', {
+      entry: path.join(ROOT, 'functions/streams/state-stream.ts'),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 512,
+      timeout: Duration.seconds(60),
+      environment,
+      logGroup: new logs.LogGroup(this, 'Logs-state-stream', { retention: logs.RetentionDays.ONE_MONTH }),
+      tracing: lambda.Tracing.ACTIVE,
+      projectRoot: ROOT,
+      depsLockFilePath: path.join(ROOT, 'package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        externalModules: ['@aws-sdk/*', 'pg-native'],
+      },
+    });
+    streamFn.addToRolePolicy(dsqlConnect);
+    s.table.grantReadWriteData(streamFn);
+    s.bucket.grantReadWrite(streamFn);
+    streamFn.addEventSource(
+      new DynamoEventSource(s.table, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: 100,
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+        retryAttempts: 5,
+        onFailure: new SqsDlq(streamDlq),
+        // Only removals of upload sessions matter to the cleanup.
+        filters: [
+          lambda.FilterCriteria.filter({
+            eventName: lambda.FilterRule.isEqual('REMOVE'),
+            dynamodb: { Keys: { pk: { S: lambda.FilterRule.beginsWith('upload#') } } },
+          }),
+        ],
+      }),
+    );
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
   }
 }

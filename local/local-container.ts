@@ -18,6 +18,7 @@ import { createLogger, type Logger } from '../shared/observability/logger.ts';
 import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
+import { SessionCleanup } from '../shared/services/session-cleanup.ts';
 
 async function secretFile(file: string): Promise<Buffer> {
   try {
@@ -75,7 +76,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     jwksUri: `${issuer}/.well-known/jwks.json`,
     jwks,
   });
-  return assemble(
+  const c = assemble(
     config,
     {
       db,
@@ -89,4 +90,12 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     { verifier, jwks, localNodes: [node] },
     () => (o.db ? Promise.resolve() : db.close()),
   );
+  // The local change feed does what DynamoDB Streams -> Lambda does in AWS.
+  const cleanup = new SessionCleanup(c.uploads, state, log);
+  state.onChange(
+    (change) => cleanup.handle(change).then(() => undefined),
+    (err) => log.error('state change handler failed', { err: String((err as Error)?.stack ?? err) }),
+  );
+  c.reapExpiredState = () => state.reapExpired();
+  return c;
 }

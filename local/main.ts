@@ -28,14 +28,23 @@ async function main() {
   const sweep =
     config.STRATUS_SWEEP_INTERVAL_SECONDS > 0
       ? setInterval(() => {
-          c.tree.sweep().then(
-            (report) => c.log.info('retention sweep', { ...report }),
+          Promise.all([c.tree.sweep(), c.uploads.rescanPending()]).then(
+            ([report, rescanned]) => c.log.info('retention sweep', { ...report, rescanned }),
             (err: unknown) => c.log.error('retention sweep failed', { err: String(err) }),
           );
         }, config.STRATUS_SWEEP_INTERVAL_SECONDS * 1000).unref()
       : undefined;
+  const reaper =
+    config.STRATUS_REAPER_INTERVAL_SECONDS > 0
+      ? setInterval(() => {
+          c.reapExpiredState?.().catch((err: unknown) =>
+            c.log.error('state reaper failed', { err: String(err) }),
+          );
+        }, config.STRATUS_REAPER_INTERVAL_SECONDS * 1000).unref()
+      : undefined;
   const stop = async () => {
     clearInterval(sweep);
+    clearInterval(reaper);
     await gw.close();
     await c.close();
     process.exit(0);

@@ -16,7 +16,8 @@ export function createAdminHandler(c: Container) {
     [
       implement(routes.sweep, async (_input, req) => {
         admin(req);
-        return { status: 200, body: await c.tree.sweep() };
+        const report = await c.tree.sweep();
+        return { status: 200, body: { ...report, rescanned: await c.uploads.rescanPending() } };
       }),
     ],
     c.apiDeps,

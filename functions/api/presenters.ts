@@ -17,14 +17,26 @@ export const itemOut = (i: Item) => ({
   name: i.name,
   type: i.kind,
   parentId: i.parentId,
-  ...(i.kind === 'file' ? { size: i.size, contentType: i.contentType ?? 'application/octet-stream' } : {}),
+  ...(i.kind === 'file'
+    ? {
+        size: i.size,
+        contentType: i.contentType ?? 'application/octet-stream',
+        scanState: i.scanState ?? 'clean',
+      }
+    : {}),
   revision: i.revision,
   etag: etagFor(i),
   createdAt: i.createdAt.toISOString(),
   modifiedAt: i.updatedAt.toISOString(),
 });
 
-export const fileOut = (i: Item, v: Version) => ({ ...itemOut(i), versionId: v.id, sha256: v.sha256 });
+export const fileOut = (i: Item, v: Version) => ({
+  ...itemOut(i),
+  versionId: v.id,
+  sha256: v.sha256,
+  contentHash: v.contentHash,
+  scanState: v.scanState ?? 'clean',
+});
 
 export const versionOut = (v: Version, currentId: string | null) => ({
   versionId: v.id,
@@ -33,6 +45,8 @@ export const versionOut = (v: Version, currentId: string | null) => ({
   createdAt: v.createdAt.toISOString(),
   createdBy: v.createdBy,
   current: v.id === currentId,
+  contentHash: v.contentHash,
+  scanState: v.scanState ?? 'clean',
 });
 
 export const trashOut = (i: Item) => ({

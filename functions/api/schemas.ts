@@ -1,6 +1,6 @@
 /** Wire schemas of the public API. Types come from these; OpenAPI is generated from them. */
 import { z } from 'zod';
-import { MAX_OBJECT, MAX_PARTS } from '../../shared/domain/upload-session.ts';
+import { MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART } from '../../shared/domain/upload-session.ts';
 
 export const Email = z.string().trim().toLowerCase().max(254).pipe(z.email());
 export const Password = z.string().min(8).max(256);
@@ -42,12 +42,18 @@ export const ItemOut = z.object({
   parentId: z.string().nullable(),
   size: z.number().int().optional(),
   contentType: z.string().optional(),
+  scanState: z.enum(['scanning', 'clean', 'infected']).optional(),
   revision: z.number().int(),
   etag: z.string(),
   createdAt: z.string(),
   modifiedAt: z.string(),
 });
-export const FileOut = ItemOut.extend({ versionId: z.string(), sha256: z.string() });
+export const FileOut = ItemOut.extend({
+  versionId: z.string(),
+  sha256: z.string(),
+  contentHash: z.string().nullable(),
+  scanState: z.enum(['scanning', 'clean', 'infected']),
+});
 
 export const CreateFolderBody = z.object({ parentId: FolderRef, name: z.string().min(1).max(1024) });
 export const IdParams = z.object({ id: Uuid });
@@ -76,26 +82,67 @@ export const CreateUploadBody = z.object({
   baseVersionId: z.uuid().nullable().optional(),
   /** On a stale base or a folder at the name: fail with 409 (default) or commit a conflict copy. */
   onConflict: z.enum(['fail', 'copy']).optional(),
+  /** 5 MiB to 5 GiB; grown if the file would need more than 10,000 parts. */
+  partSize: z.number().int().min(MIN_PART).max(MAX_PART).optional(),
+  /** Per-part SHA-256s: URLs for these parts come back bound to them, and unchanged parts of the
+   * file's current version are reused server-side (delta re-upload). */
+  parts: z
+    .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), sha256: Sha256Hex }))
+    .max(MAX_PARTS)
+    .optional(),
 });
+export const UploadState = z.enum(['uploading', 'completing', 'committed', 'aborted', 'expired']);
 export const CreateUploadOut = z.object({
   uploadId: z.string(),
+  state: UploadState,
   partSize: z.number().int(),
   partCount: z.number().int(),
   parts: z.array(PartUrl),
+  reusedParts: z.array(z.number().int()),
+  bytesSkipped: z.number().int(),
   expiresAt: z.string(),
 });
+export const UploadOut = z.object({
+  uploadId: z.string(),
+  state: UploadState,
+  name: z.string(),
+  size: z.number().int(),
+  partSize: z.number().int(),
+  partCount: z.number().int(),
+  receivedParts: z.array(
+    z.object({
+      partNumber: z.number().int(),
+      etag: z.string(),
+      sha256: z.string().optional(),
+      size: z.number().int(),
+    }),
+  ),
+  expiresAt: z.string(),
+  fileId: z.string().optional(),
+  versionId: z.string().optional(),
+});
+export const PartsBody = z.object({
+  parts: z
+    .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), sha256: Sha256Hex.optional() }))
+    .min(1)
+    .max(1000),
+});
+export const PartsOut = z.object({ parts: z.array(PartUrl) });
 export const CompleteBody = z.object({
   parts: z
     .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), etag: z.string().min(1).max(200) }))
     .max(MAX_PARTS),
   onConflict: z.enum(['fail', 'copy']).optional(),
 });
+export const ScanState = z.enum(['scanning', 'clean', 'infected']);
 export const CompleteOut = z.object({
   fileId: z.string(),
   versionId: z.string(),
   name: z.string(),
   size: z.number().int(),
   sha256: z.string(),
+  contentHash: z.string().optional(),
+  scanState: ScanState.optional(),
 });
 export const DownloadQuery = z.object({
   format: z.enum(['json', 'redirect']).default('redirect'),
@@ -126,6 +173,8 @@ export const VersionsOut = z.object({
       createdAt: z.string(),
       createdBy: z.string(),
       current: z.boolean(),
+      contentHash: z.string().nullable(),
+      scanState: ScanState,
     }),
   ),
 });
@@ -193,4 +242,4 @@ export const RetentionOut = z.object({
   keepDays: z.number().int().nullable(),
   trashDays: z.number().int(),
 });
-export const SweepOut = PurgeOut.extend({ trashRoots: z.number().int() });
+export const SweepOut = PurgeOut.extend({ trashRoots: z.number().int(), rescanned: z.number().int() });

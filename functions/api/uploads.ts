@@ -26,6 +26,19 @@ export function createUploadsHandler(c: Container) {
           ...(replayed ? { headers: { 'idempotent-replayed': 'true' } } : {}),
         };
       }),
+      implement(routes.getUpload, async ({ params }, req) => {
+        if (!req.principal) throw errors.unauthorized();
+        return { status: 200, body: await c.uploads.getUpload(req.principal, params.id) };
+      }),
+      implement(routes.renewParts, async ({ params, body }, req) => {
+        if (!req.principal) throw errors.unauthorized();
+        return { status: 200, body: await c.uploads.renewParts(req.principal, params.id, body.parts) };
+      }),
+      implement(routes.abortUpload, async ({ params }, req) => {
+        if (!req.principal) throw errors.unauthorized();
+        await c.uploads.abortUpload(req.principal, params.id);
+        return { status: 204 };
+      }),
     ],
     c.apiDeps,
   );

@@ -7,6 +7,12 @@ import { z } from 'zod';
 
 const MiB = 1024 * 1024;
 
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((x) => x.trim().toLowerCase())
+    .filter(Boolean);
+
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const common = {
@@ -16,11 +22,17 @@ const common = {
   STRATUS_ACCESS_TOKEN_TTL_SECONDS: intFrom(60, 86_400).default(900),
   STRATUS_REFRESH_TOKEN_TTL_SECONDS: intFrom(300, 90 * 86_400).default(30 * 86_400),
   STRATUS_URL_TTL_SECONDS: intFrom(10, 7 * 86_400).default(900),
-  STRATUS_UPLOAD_TTL_SECONDS: intFrom(60, 30 * 86_400).default(86_400),
+  STRATUS_UPLOAD_TTL_SECONDS: intFrom(1, 30 * 86_400).default(86_400),
   STRATUS_PART_SIZE_BYTES: intFrom(5 * MiB, 5 * 1024 * MiB).default(16 * MiB),
   STRATUS_MAX_FILE_BYTES: intFrom(0, 5 * 1024 * 1024 * MiB).default(5 * 1024 * 1024 * MiB),
   STRATUS_DEFAULT_QUOTA_BYTES: intFrom(0, Number.MAX_SAFE_INTEGER).default(10 * 1024 * 1024 * MiB),
   STRATUS_MAX_BODY_BYTES: intFrom(1024, 10 * MiB).default(256 * 1024),
+  /** Comma-separated types refused outright, e.g. "executable,application/x-msdownload". */
+  STRATUS_TYPE_DENY: z.string().default('').transform(list),
+  /** Comma-separated declared types accepted (e.g. "image/*,application/pdf"); empty accepts all. */
+  STRATUS_TYPE_ALLOW: z.string().default('').transform(list),
+  /** The malware scanner: the reference EICAR detector, or none (every version is clean). */
+  STRATUS_SCANNER: z.enum(['eicar', 'none']).default('eicar'),
   STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 };
 
@@ -31,6 +43,8 @@ const localSchema = z.object({
   STRATUS_DATA_DIR: z.string().min(1).default('./.stratus'),
   /** The URL clients use to reach this process; defaults to http://HOST:PORT. */
   STRATUS_PUBLIC_URL: z.url().optional(),
+  /** How often the local runtime deletes expired state (DynamoDB TTL's stand-in), in seconds. */
+  STRATUS_REAPER_INTERVAL_SECONDS: intFrom(0, 86_400).default(30),
   /** How often the local runtime runs the retention sweep (0: never). */
   STRATUS_SWEEP_INTERVAL_SECONDS: intFrom(0, 7 * 86_400).default(600),
   /** Use this PostgreSQL instead of the embedded PGlite. */

@@ -20,6 +20,7 @@ export type ProblemSlug =
   | 'precondition-failed'
   | 'precondition-required'
   | 'quota-exceeded'
+  | 'quarantined'
   | 'checksum-mismatch'
   | 'upload-incomplete'
   | 'too-many-attempts'
@@ -77,6 +78,10 @@ export const errors = {
       428,
       'send If-Match with the ETag of the version this change is based on',
     ),
+  quarantined: (scanState: string) =>
+    new DomainError('quarantined', 409, 'this version is quarantined until a malware scan passes it', {
+      scanState,
+    }),
   quotaExceeded: () => new DomainError('quota-exceeded', 507, 'this would exceed the storage quota'),
   checksumMismatch: (message: string) => new DomainError('checksum-mismatch', 422, message),
   uploadIncomplete: (message: string) => new DomainError('upload-incomplete', 422, message),

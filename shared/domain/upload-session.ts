@@ -9,7 +9,7 @@ export const MAX_PART = 5 * 1024 * MiB;
 export const MAX_PARTS = 10_000;
 export const MAX_OBJECT = 5 * 1024 * 1024 * MiB;
 
-export type UploadState = 'uploading' | 'committed' | 'aborted' | 'expired';
+export type UploadState = 'uploading' | 'completing' | 'committed' | 'aborted' | 'expired';
 
 export interface UploadSession {
   uploadId: string;
@@ -33,6 +33,12 @@ export interface UploadSession {
   /** The version the client based this upload on; null means "I expect no file here". */
   baseVersionId?: string | null;
   onConflict: 'fail' | 'copy';
+  /** SHA-256 (hex) the client declared per part number. */
+  partHashes: Record<number, string>;
+  /** Whether the storage multipart upload enforces per-part SHA-256 (all parts declared up front). */
+  partChecksums: boolean;
+  /** Parts filled server-side from the previous version (delta re-upload). */
+  reused: Record<number, { etag: string; sha256: string }>;
   state: UploadState;
   createdAt: string;
   result?: { fileId: string; versionId: string; name: string };

@@ -58,10 +58,24 @@ export interface BlobStore {
     contentType: string;
   }): Promise<PresignedRequest>;
 
+  /**
+   * Fills part `partNumber` of a multipart upload server-side from a byte range of an existing
+   * object (S3 UploadPartCopy), so unchanged parts of a new version never travel again.
+   */
+  copyPart(input: {
+    key: string;
+    storageUploadId: string;
+    partNumber: number;
+    sourceKey: string;
+    /** Inclusive byte range of the source. */
+    start: number;
+    end: number;
+  }): Promise<UploadedPart>;
+
   /** undefined when the object does not exist. */
   stat(key: string): Promise<BlobStat | undefined>;
-  /** Streams the object; throws a not-found DomainError when absent. */
-  read(key: string): Promise<Readable>;
+  /** Streams the object (or an inclusive byte range of it); throws a not-found DomainError when absent. */
+  read(key: string, range?: { start: number; end: number }): Promise<Readable>;
   write(key: string, body: Buffer): Promise<void>;
   delete(key: string): Promise<void>;
   ping(): Promise<void>;

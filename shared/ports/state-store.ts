@@ -29,3 +29,12 @@ export interface StateStore {
   ): Promise<StateItem<T>[]>;
   ping(): Promise<void>;
 }
+
+/**
+ * A change to the store, as DynamoDB Streams reports it (NEW_AND_OLD_IMAGES). `expired` marks a
+ * removal by TTL rather than by a caller. The backbone for work that follows a state change:
+ * upload-session cleanup now, replication later.
+ */
+export type StateChange =
+  | { kind: 'upsert'; item: StateItem }
+  | { kind: 'remove'; item: StateItem; expired: boolean };

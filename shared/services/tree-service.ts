@@ -286,6 +286,8 @@ export class TreeService {
           contentType: version.contentType,
           size: version.size,
           versionId,
+          // A copy of a quarantined version stays quarantined.
+          scanState: version.scanState,
         });
       } catch (err) {
         if (err instanceof UniqueViolationError) throw errors.nameConflict(name);
@@ -399,6 +401,7 @@ export class TreeService {
         versionId: version.id,
         size: old.size,
         contentType: old.contentType,
+        scanState: old.scanState,
       });
       await this.audit.with(tx).record({
         actorId: p.userId,

@@ -1,20 +1,33 @@
 /**
  * Uploads and downloads. Clients move bytes straight to storage through signed URLs; this service
- * plans the parts, signs, verifies the whole-file hash and commits the version (with the file row,
- * usage and the audit record in one transaction). Bytes pass through only to be hashed.
+ * plans parts, signs, reuses unchanged parts of the previous version server-side (delta), verifies
+ * (per-part and whole-file SHA-256, content hash, magic bytes, malware scan) in a single read of
+ * the object, and commits the version with its file row, usage and audit record in one transaction.
+ *
+ * Session states: uploading -> completing -> committed, or -> aborted (client, or a failed
+ * verification), or -> expired (the session store's TTL; cleaned up from its change stream).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { Item, ItemRepository } from '../adapters/postgres/item-repository.ts';
+import type { Item, ItemRepository, ScanState, Version } from '../adapters/postgres/item-repository.ts';
 import type { UserRepository } from '../adapters/postgres/user-repository.ts';
+import { ContentHasher } from '../domain/content-hash.ts';
 import { ConditionFailedError, DomainError, errors, UniqueViolationError } from '../domain/errors.ts';
+import { checkContent, checkDeclaredType, type TypePolicy } from '../domain/file-type.ts';
 import { nameKey, normaliseName } from '../domain/names.ts';
-import { partLength, planParts, type UploadSession } from '../domain/upload-session.ts';
+import {
+  MAX_PARTS,
+  type PartPlan,
+  partLength,
+  planParts,
+  type UploadSession,
+} from '../domain/upload-session.ts';
 import type { Principal } from '../http/api-handler.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { BlobStore } from '../ports/blob-store.ts';
+import type { BlobStore, UploadedPart } from '../ports/blob-store.ts';
 import type { Database } from '../ports/database.ts';
-import type { StateStore } from '../ports/state-store.ts';
+import type { Scanner } from '../ports/scanner.ts';
+import type { StateItem, StateStore } from '../ports/state-store.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 import type { TreeService } from './tree-service.ts';
 
@@ -23,6 +36,7 @@ export interface UploadServiceOptions {
   maxFileBytes: number;
   urlTtlSeconds: number;
   uploadTtlSeconds: number;
+  typePolicy: TypePolicy;
 }
 
 export interface PartUrl {
@@ -35,6 +49,11 @@ export interface PartUrl {
 export type OnConflict = 'fail' | 'copy';
 
 const MAX_URLS_PER_RESPONSE = 1000;
+const SNIFF_BYTES = 4096;
+/** How long an expired or aborted session's tombstone answers GET before it is forgotten. */
+export const TOMBSTONE_SECONDS = 7 * 86_400;
+
+export const sessionKey = (uploadId: string) => ({ pk: `upload#${uploadId}`, sk: 's' });
 
 export class UploadService {
   private readonly db: Database;
@@ -43,6 +62,7 @@ export class UploadService {
   private readonly audit: AuditRepository;
   private readonly sessions: StateStore;
   private readonly blobs: BlobStore;
+  private readonly scanner: Scanner | undefined;
   private readonly tree: TreeService;
   private readonly cache: MetadataCache;
   private readonly log: Logger;
@@ -55,6 +75,7 @@ export class UploadService {
     audit: AuditRepository;
     sessions: StateStore;
     blobs: BlobStore;
+    scanner: Scanner | undefined;
     tree: TreeService;
     cache: MetadataCache;
     log: Logger;
@@ -66,6 +87,7 @@ export class UploadService {
     this.audit = deps.audit;
     this.sessions = deps.sessions;
     this.blobs = deps.blobs;
+    this.scanner = deps.scanner;
     this.tree = deps.tree;
     this.cache = deps.cache;
     this.log = deps.log;
@@ -82,23 +104,34 @@ export class UploadService {
       contentType: string;
       baseVersionId?: string | null | undefined;
       onConflict?: OnConflict | undefined;
+      partSize?: number | undefined;
+      parts?: { partNumber: number; sha256: string }[] | undefined;
     },
   ) {
     const { item: parent } = await this.tree.folder(p, input.parentId, 'write');
     const name = normaliseName(input.name);
     if (input.size > this.opts.maxFileBytes) throw errors.payloadTooLarge(this.opts.maxFileBytes);
+    checkDeclaredType(this.opts.typePolicy, input.contentType);
     const owner = await this.users.get(parent.ownerId);
     if (!owner) throw errors.notFound('folder');
     if (owner.usedBytes + input.size > owner.quotaBytes) throw errors.quotaExceeded();
     const existing = await this.items.findLiveChild(parent.id, nameKey(name));
     if (existing?.kind === 'folder' && input.onConflict !== 'copy') throw errors.nameConflict(name);
-    const plan = planParts(input.size, this.opts.partSizeBytes);
+
+    const plan = planParts(input.size, input.partSize ?? this.opts.partSizeBytes);
+    if (input.partSize !== undefined && plan.mode === 'multipart' && plan.partSize !== input.partSize) {
+      throw errors.validation(
+        `partSize must be at least ${plan.partSize} bytes for a ${input.size}-byte file (at most ${MAX_PARTS} parts)`,
+      );
+    }
+    const declared = this.declaredHashes(input.parts ?? [], plan);
     const uploadId = randomUUID();
     const versionId = randomUUID();
     const blobKey = `v/${versionId}`;
+    const partChecksums = plan.mode === 'multipart' && declared.size === plan.partCount;
     const storageUploadId =
       plan.mode === 'multipart'
-        ? await this.blobs.createMultipartUpload(blobKey, { partChecksums: false })
+        ? await this.blobs.createMultipartUpload(blobKey, { partChecksums })
         : undefined;
     const session: UploadSession = {
       uploadId,
@@ -119,24 +152,97 @@ export class UploadService {
       fileId: randomUUID(),
       ...(input.baseVersionId !== undefined ? { baseVersionId: input.baseVersionId } : {}),
       onConflict: input.onConflict ?? 'fail',
+      partHashes: Object.fromEntries(declared),
+      partChecksums,
+      reused: {},
       state: 'uploading',
       createdAt: new Date().toISOString(),
     };
+    // Delta: parts whose hash matches the same part of the current version are copied in storage.
+    if (
+      plan.mode === 'multipart' &&
+      existing?.kind === 'file' &&
+      existing.currentVersionId &&
+      declared.size
+    ) {
+      const prev = await this.items.getVersion(existing.currentVersionId);
+      if (prev) session.reused = await this.reuseParts(session, plan, declared, prev);
+    }
     const expiresAt = Math.floor(Date.now() / 1000) + this.opts.uploadTtlSeconds;
-    await this.sessions.put(
-      { pk: `upload#${uploadId}`, sk: 's', data: session, expiresAt },
-      { kind: 'absent' },
-    );
-    const numbers = Array.from({ length: Math.min(plan.partCount, MAX_URLS_PER_RESPONSE) }, (_, i) => i + 1);
+    await this.sessions.put({ ...sessionKey(uploadId), data: session, expiresAt }, { kind: 'absent' });
+    const wanted = declared.size
+      ? [...declared.keys()].sort((a, b) => a - b)
+      : Array.from({ length: plan.partCount }, (_, i) => i + 1);
+    const numbers = wanted.filter((n) => !session.reused[n]).slice(0, MAX_URLS_PER_RESPONSE);
     const parts = await this.partUrls(session, numbers);
-    this.log.info('upload created', { uploadId, userId: p.userId, size: input.size, parts: plan.partCount });
+    const reusedParts = Object.keys(session.reused)
+      .map(Number)
+      .sort((a, b) => a - b);
+    const bytesSkipped = reusedParts.reduce((sum, n) => sum + partLength(session.size, plan, n), 0);
+    this.log.info('upload created', {
+      uploadId,
+      userId: p.userId,
+      size: input.size,
+      parts: plan.partCount,
+      reused: reusedParts.length,
+    });
     return {
       uploadId,
+      state: session.state,
       partSize: plan.partSize,
       partCount: plan.partCount,
       parts,
+      reusedParts,
+      bytesSkipped,
       expiresAt: new Date(expiresAt * 1000).toISOString(),
     };
+  }
+
+  private declaredHashes(
+    parts: { partNumber: number; sha256: string }[],
+    plan: PartPlan,
+  ): Map<number, string> {
+    const map = new Map<number, string>();
+    for (const part of parts) {
+      if (part.partNumber < 1 || part.partNumber > plan.partCount) {
+        throw errors.validation(`part ${part.partNumber} is outside 1..${plan.partCount}`, [
+          { path: 'body.parts', message: 'no such part' },
+        ]);
+      }
+      if (map.has(part.partNumber)) throw errors.validation(`part ${part.partNumber} is listed twice`);
+      map.set(part.partNumber, part.sha256);
+    }
+    return map;
+  }
+
+  private async reuseParts(s: UploadSession, plan: PartPlan, declared: Map<number, string>, prev: Version) {
+    const reused: Record<number, { etag: string; sha256: string }> = {};
+    if (prev.partSize !== plan.partSize || !prev.partHashes || !s.storageUploadId) return reused;
+    const prevPlan: PartPlan = {
+      mode: 'multipart',
+      partSize: prev.partSize,
+      partCount: prev.partHashes.length,
+    };
+    for (const [n, sha] of declared) {
+      const length = partLength(s.size, plan, n);
+      if (
+        n > prevPlan.partCount ||
+        prev.partHashes[n - 1] !== sha ||
+        partLength(prev.size, prevPlan, n) !== length
+      )
+        continue;
+      const start = (n - 1) * plan.partSize;
+      const copied: UploadedPart = await this.blobs.copyPart({
+        key: s.blobKey,
+        storageUploadId: s.storageUploadId,
+        partNumber: n,
+        sourceKey: prev.blobKey,
+        start,
+        end: start + length - 1,
+      });
+      reused[n] = { etag: copied.etag, sha256: sha };
+    }
+    return reused;
   }
 
   private async partUrls(s: UploadSession, numbers: number[]): Promise<PartUrl[]> {
@@ -144,6 +250,7 @@ export class UploadService {
     return Promise.all(
       numbers.map(async (n) => {
         const contentLength = partLength(s.size, plan, n);
+        const sha256 = s.mode === 'single' ? s.sha256 : s.partHashes[n];
         const req =
           s.mode === 'single'
             ? await this.blobs.presignPut({
@@ -157,6 +264,8 @@ export class UploadService {
                 storageUploadId: s.storageUploadId as string,
                 partNumber: n,
                 contentLength,
+                // S3 accepts per-part checksums only on uploads created with a checksum algorithm.
+                ...(sha256 && (s.partChecksums || this.blobs.nodeId.startsWith('local')) ? { sha256 } : {}),
                 expiresInSeconds: this.opts.urlTtlSeconds,
               });
         return { partNumber: n, url: req.url, headers: req.headers, expiresAt: req.expiresAt.toISOString() };
@@ -164,10 +273,116 @@ export class UploadService {
     );
   }
 
-  private async session(p: Principal, uploadId: string) {
-    const s = await this.sessions.get<UploadSession>(`upload#${uploadId}`, 's');
+  private async session(p: Principal, uploadId: string): Promise<StateItem<UploadSession>> {
+    const s = await this.sessions.get<UploadSession>(sessionKey(uploadId).pk, 's');
     if (!s || (s.data.createdBy !== p.userId && p.role !== 'admin')) throw errors.notFound('upload');
     return s;
+  }
+
+  private async save(rec: StateItem<UploadSession>, data: UploadSession, expiresAt = rec.expiresAt) {
+    return this.sessions.put(
+      { ...sessionKey(data.uploadId), data, ...(expiresAt ? { expiresAt } : {}) },
+      { kind: 'version', version: rec.version },
+    );
+  }
+
+  /** What a client that lost its state needs to resume: the state and the parts that arrived. */
+  async getUpload(p: Principal, uploadId: string) {
+    const rec = await this.session(p, uploadId);
+    const s = rec.data;
+    let received: UploadedPart[] = [];
+    if (s.state === 'uploading' || s.state === 'completing') received = await this.receivedParts(s);
+    return {
+      uploadId: s.uploadId,
+      state: s.state,
+      name: s.name,
+      size: s.size,
+      partSize: s.partSize,
+      partCount: s.partCount,
+      receivedParts: received.map((r) => ({
+        partNumber: r.partNumber,
+        etag: r.etag,
+        ...(r.sha256 ? { sha256: r.sha256 } : {}),
+        size: r.size,
+      })),
+      expiresAt: new Date((rec.expiresAt ?? 0) * 1000).toISOString(),
+      ...(s.result ? { fileId: s.result.fileId, versionId: s.result.versionId } : {}),
+    };
+  }
+
+  private async receivedParts(s: UploadSession): Promise<UploadedPart[]> {
+    if (s.mode === 'single') {
+      const stat = await this.blobs.stat(s.blobKey);
+      return stat ? [{ partNumber: 1, etag: `"${s.sha256}"`, size: stat.size, sha256: s.sha256 }] : [];
+    }
+    try {
+      return await this.blobs.listParts(s.blobKey, s.storageUploadId as string);
+    } catch (err) {
+      if (err instanceof DomainError && err.status === 404) return [];
+      throw err;
+    }
+  }
+
+  /** Fresh URLs for the given parts (renewable while the session lives). */
+  async renewParts(
+    p: Principal,
+    uploadId: string,
+    parts: { partNumber: number; sha256?: string | undefined }[],
+  ) {
+    const rec = await this.session(p, uploadId);
+    const s = rec.data;
+    if (s.state !== 'uploading') throw errors.conflict(`the upload is ${s.state}`, { state: s.state });
+    const plan = { mode: s.mode, partSize: s.partSize, partCount: s.partCount };
+    const declared = this.declaredHashes(
+      parts.filter((x): x is { partNumber: number; sha256: string } => typeof x.sha256 === 'string'),
+      plan,
+    );
+    for (const x of parts) {
+      if (x.partNumber < 1 || x.partNumber > s.partCount)
+        throw errors.validation(`part ${x.partNumber} is outside 1..${s.partCount}`);
+    }
+    if (declared.size) {
+      const next = { ...s, partHashes: { ...s.partHashes, ...Object.fromEntries(declared) } };
+      await this.save(rec, next).catch((err: unknown) => {
+        if (err instanceof ConditionFailedError) throw errors.conflict('the upload changed; try again');
+        throw err;
+      });
+      return {
+        parts: await this.partUrls(
+          next,
+          parts.map((x) => x.partNumber),
+        ),
+      };
+    }
+    return {
+      parts: await this.partUrls(
+        s,
+        parts.map((x) => x.partNumber),
+      ),
+    };
+  }
+
+  /** Client abort: nothing is committed and the stored parts are deleted. Idempotent. */
+  async abortUpload(p: Principal, uploadId: string): Promise<void> {
+    const rec = await this.session(p, uploadId);
+    const s = rec.data;
+    if (s.state === 'committed') throw errors.conflict('the upload is already committed', { state: s.state });
+    if (s.state === 'aborted' || s.state === 'expired') return;
+    await this.save(rec, { ...s, state: 'aborted' }, Math.floor(Date.now() / 1000) + TOMBSTONE_SECONDS).catch(
+      (err: unknown) => {
+        if (err instanceof ConditionFailedError) throw errors.conflict('the upload changed; try again');
+        throw err;
+      },
+    );
+    await this.releaseStorage(s);
+    this.log.info('upload aborted', { uploadId, userId: p.userId });
+  }
+
+  /** Frees what a session holds in storage: the multipart upload and any assembled object. */
+  async releaseStorage(s: UploadSession): Promise<void> {
+    if (s.storageUploadId) await this.blobs.abortMultipartUpload(s.blobKey, s.storageUploadId);
+    // Only if no version was committed with this blob (a committed session keeps its object).
+    if (!(await this.items.getVersion(s.versionId))) await this.blobs.delete(s.blobKey);
   }
 
   async completeUpload(
@@ -176,55 +391,117 @@ export class UploadService {
     parts: { partNumber: number; etag: string }[],
     onConflict?: OnConflict,
   ) {
-    const rec = await this.session(p, uploadId);
-    const s = onConflict ? { ...rec.data, onConflict } : rec.data;
-    if (s.state === 'committed' && s.result)
-      return { ...s.result, size: s.size, sha256: s.sha256, replayed: true };
-    if (s.state !== 'uploading') throw errors.conflict(`the upload is ${s.state}`, { state: s.state });
+    let rec = await this.session(p, uploadId);
+    if (rec.data.state === 'committed' && rec.data.result) {
+      const r = rec.data.result;
+      return { ...r, size: rec.data.size, sha256: rec.data.sha256, replayed: true };
+    }
+    if (rec.data.state !== 'uploading' && rec.data.state !== 'completing') {
+      throw errors.conflict(`the upload is ${rec.data.state}`, { state: rec.data.state });
+    }
+    const s: UploadSession = { ...rec.data, ...(onConflict ? { onConflict } : {}), state: 'completing' };
+    try {
+      await this.save(rec, s);
+      rec = (await this.sessions.get<UploadSession>(sessionKey(uploadId).pk, 's')) ?? rec;
+    } catch (err) {
+      if (err instanceof ConditionFailedError)
+        throw errors.conflict('the upload is being completed by another request');
+      throw err;
+    }
 
+    let partHashes: string[] | null = null;
     if (s.mode === 'multipart') {
-      const expected = Array.from({ length: s.partCount }, (_, i) => i + 1);
-      const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-      if (sorted.length !== expected.length || sorted.some((x, i) => x.partNumber !== expected[i])) {
-        throw errors.uploadIncomplete(`complete needs every part from 1 to ${s.partCount}, each once`);
+      const given = new Map(parts.map((x) => [x.partNumber, x.etag]));
+      for (const [n, r] of Object.entries(s.reused)) given.set(Number(n), r.etag);
+      const list = Array.from({ length: s.partCount }, (_, i) => ({
+        partNumber: i + 1,
+        etag: given.get(i + 1),
+      }));
+      const missing = list.filter((x) => !x.etag).map((x) => x.partNumber);
+      if (missing.length) {
+        await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
+        throw errors.uploadIncomplete(
+          `parts not listed: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
+        );
+      }
+      const stored = await this.receivedParts(s);
+      if (stored.length) {
+        // Per-part integrity: what storage recorded must be what the client declared.
+        for (const part of stored) {
+          const want = s.partHashes[part.partNumber];
+          if (want && part.sha256 && want !== part.sha256) {
+            await this.discard(rec, s, `part ${part.partNumber} sha256 mismatch`);
+            throw errors.checksumMismatch(`part ${part.partNumber} does not match its declared SHA-256`);
+          }
+        }
+        const byNumber = new Map(stored.map((x) => [x.partNumber, x.sha256]));
+        const hashes = list.map((x) => byNumber.get(x.partNumber) ?? s.partHashes[x.partNumber]);
+        partHashes = hashes.every((h): h is string => typeof h === 'string') ? hashes : null;
       }
       try {
-        await this.blobs.completeMultipartUpload(s.blobKey, s.storageUploadId as string, sorted);
+        await this.blobs.completeMultipartUpload(
+          s.blobKey,
+          s.storageUploadId as string,
+          list.map((x) => ({
+            partNumber: x.partNumber,
+            etag: x.etag as string,
+            ...(s.partChecksums && s.partHashes[x.partNumber] ? { sha256: s.partHashes[x.partNumber] } : {}),
+          })),
+        );
       } catch (err) {
         // A retry after a crash (or a refused commit) finds the object already assembled.
         const alreadyDone =
           err instanceof DomainError && err.status === 404 && (await this.blobs.stat(s.blobKey));
-        if (!alreadyDone) throw err;
+        if (!alreadyDone) {
+          if (err instanceof DomainError && err.status < 500)
+            await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
+          throw err;
+        }
       }
+    } else {
+      partHashes = [s.sha256];
     }
+
     const stat = await this.blobs.stat(s.blobKey);
-    if (!stat) throw errors.uploadIncomplete('no data has been uploaded');
+    if (!stat) {
+      await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
+      throw errors.uploadIncomplete('no data has been uploaded');
+    }
     if (stat.size !== s.size) {
-      await this.discard(rec.version, s, 'size mismatch');
+      await this.discard(rec, s, 'size mismatch');
       throw errors.checksumMismatch(`uploaded ${stat.size} bytes, declared ${s.size}`);
     }
-    const actual = await sha256Of(await this.blobs.read(s.blobKey));
-    if (actual !== s.sha256) {
-      await this.discard(rec.version, s, 'sha256 mismatch');
+    const verified = await this.inspect(s);
+    try {
+      checkContent(this.opts.typePolicy, { name: s.name, declared: s.contentType, head: verified.head });
+    } catch (err) {
+      await this.discard(rec, s, 'type refused');
+      throw err;
+    }
+    if (verified.sha256 !== s.sha256) {
+      await this.discard(rec, s, 'sha256 mismatch');
       throw errors.checksumMismatch('the uploaded data does not match the declared SHA-256');
     }
+
     // Resolved before the transaction: PGlite has one connection, so no query may run beside one.
     const copyName = s.onConflict === 'copy' ? await this.conflictCopyName(s.name, p) : s.name;
-    const committed = await this.commit(s, copyName);
-    const result = { fileId: committed.file.id, versionId: s.versionId, name: committed.file.name };
+    let committed: { file: Item };
     try {
-      await this.sessions.put(
-        {
-          pk: rec.pk,
-          sk: rec.sk,
-          data: { ...s, state: 'committed', result },
-          ...(rec.expiresAt ? { expiresAt: rec.expiresAt } : {}),
-        },
-        { kind: 'version', version: rec.version },
-      );
+      committed = await this.commit(s, copyName, {
+        contentHash: verified.contentHash,
+        partSize: s.mode === 'multipart' ? s.partSize : s.size,
+        partHashes,
+        scanState: verified.scanState,
+      });
     } catch (err) {
-      if (!(err instanceof ConditionFailedError)) throw err; // a concurrent complete recorded the same result
+      // Nothing was committed; the client may fix the cause (quota, conflict) and complete again.
+      await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
+      throw err;
     }
+    const result = { fileId: committed.file.id, versionId: s.versionId, name: committed.file.name };
+    await this.save(rec, { ...s, state: 'committed', result }).catch((err: unknown) => {
+      if (!(err instanceof ConditionFailedError)) throw err;
+    });
     await this.cache.invalidate([committed.file.id], [s.parentId]);
     await this.tree.applyRetention(committed.file);
     this.log.info('upload committed', {
@@ -232,8 +509,70 @@ export class UploadService {
       fileId: committed.file.id,
       versionId: s.versionId,
       size: s.size,
+      scan: verified.scanState,
     });
-    return { ...result, size: s.size, sha256: s.sha256, replayed: false };
+    return {
+      ...result,
+      size: s.size,
+      sha256: s.sha256,
+      contentHash: verified.contentHash,
+      scanState: verified.scanState,
+      replayed: false,
+    };
+  }
+
+  /** One read of the object: SHA-256, content hash, the head for sniffing, and the malware scan. */
+  private async inspect(s: UploadSession) {
+    const sha = createHash('sha256');
+    const content = new ContentHasher();
+    const scan = this.scanner?.start();
+    const head: Buffer[] = [];
+    let headLen = 0;
+    for await (const chunk of (await this.blobs.read(s.blobKey)) as AsyncIterable<Buffer>) {
+      sha.update(chunk);
+      content.update(chunk);
+      scan?.update(chunk);
+      if (headLen < SNIFF_BYTES) {
+        head.push(chunk.subarray(0, SNIFF_BYTES - headLen));
+        headLen += Math.min(chunk.length, SNIFF_BYTES - headLen);
+      }
+    }
+    let scanState: ScanState = 'clean';
+    if (scan) {
+      try {
+        const r = await scan.finish();
+        scanState = r.verdict;
+        if (r.verdict === 'infected')
+          this.log.warn('upload infected; quarantined', { uploadId: s.uploadId, signature: r.signature });
+      } catch (err) {
+        scanState = 'scanning';
+        this.log.warn('scanner unavailable; version stays quarantined', {
+          uploadId: s.uploadId,
+          err: String(err),
+        });
+      }
+    }
+    return { sha256: sha.digest('hex'), contentHash: content.digest(), head: Buffer.concat(head), scanState };
+  }
+
+  /** Rescans versions whose scan could not finish; returns how many got a verdict. */
+  async rescanPending(limit = 100): Promise<number> {
+    if (!this.scanner) return 0;
+    let done = 0;
+    for (const v of await this.items.versionsAwaitingScan(limit)) {
+      const scan = this.scanner.start();
+      try {
+        for await (const chunk of (await this.blobs.read(v.blobKey)) as AsyncIterable<Buffer>)
+          scan.update(chunk);
+        const r = await scan.finish();
+        await this.items.setScanState(v.id, r.verdict);
+        await this.cache.invalidate([v.fileId], []);
+        done++;
+      } catch (err) {
+        this.log.warn('rescan failed; still quarantined', { versionId: v.id, err: String(err) });
+      }
+    }
+    return done;
   }
 
   /**
@@ -241,7 +580,11 @@ export class UploadService {
    * base the client named, either fail (409, the session stays open so the client can retry with a
    * conflict copy) or commit as "name (conflicted copy <user> <date>).ext".
    */
-  private async commit(s: UploadSession, copyName: string): Promise<{ file: Item }> {
+  private async commit(
+    s: UploadSession,
+    copyName: string,
+    extra: { contentHash: string; partSize: number; partHashes: string[] | null; scanState: ScanState },
+  ): Promise<{ file: Item }> {
     return this.db.transaction(async (tx) => {
       const items = this.items.with(tx);
       const already = await items.getVersion(s.versionId);
@@ -271,13 +614,24 @@ export class UploadService {
         throw errors.conflict('the file this upload is based on no longer exists here', { current: null });
       }
       if (!(await items.chargeUsage(s.ownerId, s.size))) throw errors.quotaExceeded();
+      const version = {
+        id: s.versionId,
+        nodeId: s.nodeId,
+        blobKey: s.blobKey,
+        size: s.size,
+        sha256: s.sha256,
+        contentType: s.contentType,
+        createdBy: s.createdBy,
+        ...extra,
+      };
       let file: Item;
       if (existing) {
-        await items.insertVersion(this.versionRow(s, existing.id));
+        await items.insertVersion({ ...version, fileId: existing.id });
         file = await items.setCurrentVersion(existing.id, {
           versionId: s.versionId,
           size: s.size,
           contentType: s.contentType,
+          scanState: extra.scanState,
         });
       } else {
         try {
@@ -290,19 +644,20 @@ export class UploadService {
             contentType: s.contentType,
             size: s.size,
             versionId: s.versionId,
+            scanState: extra.scanState,
           });
         } catch (err) {
           if (err instanceof UniqueViolationError) throw errors.nameConflict(name);
           throw err;
         }
-        await items.insertVersion(this.versionRow(s, file.id));
+        await items.insertVersion({ ...version, fileId: file.id });
       }
       await this.audit.with(tx).record({
         actorId: s.createdBy,
         ownerId: s.ownerId,
         itemId: file.id,
         action: 'file.commit',
-        detail: { versionId: s.versionId, size: s.size, name },
+        detail: { versionId: s.versionId, size: s.size, name, scan: extra.scanState },
       });
       return { file };
     });
@@ -316,28 +671,12 @@ export class UploadService {
     return normaliseName(`${stem} (conflicted copy ${who.replace(/[^\p{L}\p{N}._-]/gu, '')} ${date})${ext}`);
   }
 
-  private versionRow(s: UploadSession, fileId: string) {
-    return {
-      id: s.versionId,
-      fileId,
-      nodeId: s.nodeId,
-      blobKey: s.blobKey,
-      size: s.size,
-      sha256: s.sha256,
-      contentType: s.contentType,
-      createdBy: s.createdBy,
-    };
-  }
-
   /** A failed verification aborts the session and removes its bytes: nothing half-written stays. */
-  private async discard(version: number, s: UploadSession, reason: string) {
-    await this.blobs.delete(s.blobKey);
-    await this.sessions
-      .put(
-        { pk: `upload#${s.uploadId}`, sk: 's', data: { ...s, state: 'aborted' } },
-        { kind: 'version', version },
-      )
-      .catch(() => undefined);
+  private async discard(rec: StateItem<UploadSession>, s: UploadSession, reason: string) {
+    await this.releaseStorage(s);
+    await this.save(rec, { ...s, state: 'aborted' }, Math.floor(Date.now() / 1000) + TOMBSTONE_SECONDS).catch(
+      () => undefined,
+    );
     this.log.warn('upload discarded', { uploadId: s.uploadId, reason });
   }
 
@@ -350,6 +689,7 @@ export class UploadService {
     const wanted = versionId ?? file.currentVersionId;
     const v = wanted ? await this.items.getVersion(wanted) : undefined;
     if (!v || v.fileId !== file.id) throw errors.notFound(versionId ? 'version' : 'file');
+    if (v.scanState === 'scanning' || v.scanState === 'infected') throw errors.quarantined(v.scanState);
     const req = await this.blobs.presignGet({
       key: v.blobKey,
       expiresInSeconds: this.opts.urlTtlSeconds,
@@ -365,10 +705,4 @@ export class UploadService {
     if (!version) throw errors.notFound('file');
     return { file, version, role };
   }
-}
-
-async function sha256Of(stream: AsyncIterable<Buffer>): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of stream) h.update(chunk);
-  return h.digest('hex');
 }

@@ -52,8 +52,8 @@ describe('trash', () => {
     await c.signUp('trash@example.com');
     const top = (await c.call('POST', '/v1/folders', { parentId: 'root', name: 'Album' })).json.id as string;
     const sub = (await c.call('POST', '/v1/folders', { parentId: top, name: '2026' })).json.id as string;
-    const a = (await c.upload(top, 'cover.jpg', Buffer.from('cover'))).complete?.json.fileId as string;
-    const b = (await c.upload(sub, 'pic.jpg', Buffer.from('pic'))).complete?.json.fileId as string;
+    const a = (await c.upload(top, 'cover.txt', Buffer.from('cover'))).complete?.json.fileId as string;
+    const b = (await c.upload(sub, 'pic.txt', Buffer.from('pic'))).complete?.json.fileId as string;
     expect((await c.call('DELETE', `/v1/folders/${top}`)).status).toBe(204);
     expect((await c.call('GET', `/v1/files/${b}`)).status).toBe(404);
     expect((await c.call('GET', '/v1/folders/root/children')).json.items).toEqual([]);
@@ -66,8 +66,8 @@ describe('trash', () => {
       ((await c.call('GET', `/v1/folders/${id}/children`)).json.items as { name: string }[]).map(
         (i) => i.name,
       );
-    expect(await names(top)).toEqual(['2026', 'cover.jpg']);
-    expect(await names(sub)).toEqual(['pic.jpg']);
+    expect(await names(top)).toEqual(['2026', 'cover.txt']);
+    expect(await names(sub)).toEqual(['pic.txt']);
     expect((await c.download(a)).body?.toString()).toBe('cover');
     expect((await c.download(b)).body?.toString()).toBe('pic');
     expect((await c.call('GET', '/v1/trash')).json.items).toEqual([]);

@@ -5,7 +5,7 @@
  * the old state or the new, never half an object. Its HTTP face (signed PUT/GET) is
  * `LocalStorageNodeServer`; the node checks its own signatures.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -226,15 +226,28 @@ export class LocalFsBlobStore implements BlobStore {
     return m ? { size: m.size } : undefined;
   }
 
-  async read(key: string): Promise<Readable> {
+  async read(key: string, range?: { start: number; end: number }): Promise<Readable> {
     const m = await this.manifest(key);
     if (!m) throw errors.notFound('object');
     const dir = this.objectDir(key);
+    const start = range?.start ?? 0;
+    const end = range?.end ?? m.size - 1;
+    if (start < 0 || end >= m.size || (end < start && m.size > 0))
+      throw errors.validation('byte range outside the object');
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-    // Parts are streamed one after another; back-pressure is kept by awaiting each pipe.
+    // Parts are streamed one after another; back-pressure is kept by awaiting drain.
     (async () => {
+      let offset = 0;
       for (const p of m.parts) {
-        const src = createReadStream(path.join(dir, `part.${p.partNumber}`), { highWaterMark: 1024 * 1024 });
+        const partStart = offset;
+        const partEnd = offset + p.size - 1;
+        offset += p.size;
+        if (p.size === 0 || partEnd < start || partStart > end) continue;
+        const src = createReadStream(path.join(dir, `part.${p.partNumber}`), {
+          highWaterMark: 1024 * 1024,
+          start: Math.max(0, start - partStart),
+          end: Math.min(p.size - 1, end - partStart),
+        });
         for await (const chunk of src) {
           if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
         }
@@ -242,6 +255,60 @@ export class LocalFsBlobStore implements BlobStore {
       out.end();
     })().catch((err: unknown) => out.destroy(err as Error));
     return out;
+  }
+
+  async copyPart(input: {
+    key: string;
+    storageUploadId: string;
+    partNumber: number;
+    sourceKey: string;
+    start: number;
+    end: number;
+  }) {
+    const dir = await this.openUpload(input.key, input.storageUploadId);
+    const m = await this.manifest(input.sourceKey);
+    if (!m) throw errors.notFound('object');
+    const target = path.join(dir, `part.${input.partNumber}`);
+    const tmp = this.tmpPath();
+    let meta: PartMeta | undefined;
+    // When the range is exactly one stored part, clone the file (copy-on-write where the
+    // filesystem can) and reuse its recorded hash.
+    let offset = 0;
+    for (const p of m.parts) {
+      if (offset === input.start && offset + p.size - 1 === input.end) {
+        const srcDir = this.objectDir(input.sourceKey);
+        const recorded = await fs.readFile(path.join(srcDir, `part.${p.partNumber}.json`), 'utf8').then(
+          (t) => JSON.parse(t) as PartMeta,
+          () => undefined,
+        );
+        if (recorded) {
+          await fs.copyFile(path.join(srcDir, `part.${p.partNumber}`), tmp, fs.constants.COPYFILE_FICLONE);
+          meta = { partNumber: input.partNumber, size: p.size, sha256: recorded.sha256 };
+        }
+        break;
+      }
+      offset += p.size;
+    }
+    if (!meta) {
+      const hash = createHash('sha256');
+      let size = 0;
+      const src = await this.read(input.sourceKey, { start: input.start, end: input.end });
+      const fh = await fs.open(tmp, 'w');
+      try {
+        for await (const chunk of src as AsyncIterable<Buffer>) {
+          hash.update(chunk);
+          size += chunk.length;
+          await fh.write(chunk);
+        }
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      meta = { partNumber: input.partNumber, size, sha256: hash.digest('hex') };
+    }
+    await fs.rename(tmp, target);
+    await writeFileDurably(path.join(dir, `part.${input.partNumber}.json`), JSON.stringify(meta));
+    return { partNumber: meta.partNumber, size: meta.size, sha256: meta.sha256, etag: etagOf(meta.sha256) };
   }
 
   async write(key: string, body: Buffer): Promise<void> {

@@ -41,10 +41,13 @@ export class MemoryBlobStore implements BlobStore {
     const b = this.objects.get(key);
     return b ? { size: b.length } : undefined;
   }
-  async read(key: string) {
+  async read(key: string, range?: { start: number; end: number }) {
     const b = this.objects.get(key);
     if (!b) throw errors.notFound('object');
-    return Readable.from([b]);
+    return Readable.from([range ? b.subarray(range.start, range.end + 1) : b]);
+  }
+  async copyPart(): Promise<UploadedPart> {
+    throw new Error('MemoryBlobStore does not do multipart uploads');
   }
   async write(key: string, body: Buffer) {
     this.objects.set(key, Buffer.from(body));

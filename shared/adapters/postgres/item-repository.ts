@@ -25,7 +25,11 @@ export interface Item {
   updatedAt: Date;
   deletedAt: Date | null;
   originalParentId: string | null;
+  /** The current version's scan state (null: scanned before scanning existed, i.e. clean). */
+  scanState: ScanState | null;
 }
+
+export type ScanState = 'scanning' | 'clean' | 'infected';
 
 export interface Version {
   id: string;
@@ -37,6 +41,10 @@ export interface Version {
   contentType: string;
   createdBy: string;
   createdAt: Date;
+  contentHash: string | null;
+  partSize: number | null;
+  partHashes: string[] | null;
+  scanState: ScanState | null;
 }
 
 interface ItemRow {
@@ -54,6 +62,7 @@ interface ItemRow {
   updated_at: Date | string;
   deleted_at: Date | string | null;
   original_parent_id?: string | null;
+  scan_state?: string | null;
 }
 
 interface VersionRow {
@@ -66,7 +75,14 @@ interface VersionRow {
   content_type: string;
   created_by: string;
   created_at: Date | string;
+  content_hash?: string | null;
+  part_size?: number | string | null;
+  part_hashes?: string | null;
+  scan_state?: string | null;
 }
+
+const scanState = (v: string | null | undefined): ScanState | null =>
+  v === 'scanning' || v === 'clean' || v === 'infected' ? v : null;
 
 const date = (v: Date | string) => (v instanceof Date ? v : new Date(v));
 
@@ -84,6 +100,7 @@ export const toItem = (r: ItemRow): Item => ({
   updatedAt: date(r.updated_at),
   deletedAt: r.deleted_at === null ? null : date(r.deleted_at),
   originalParentId: r.original_parent_id ?? null,
+  scanState: scanState(r.scan_state),
 });
 
 const toVersion = (r: VersionRow): Version => ({
@@ -96,6 +113,10 @@ const toVersion = (r: VersionRow): Version => ({
   contentType: r.content_type,
   createdBy: r.created_by,
   createdAt: date(r.created_at),
+  contentHash: r.content_hash ?? null,
+  partSize: r.part_size === null || r.part_size === undefined ? null : Number(r.part_size),
+  partHashes: r.part_hashes ? (JSON.parse(r.part_hashes) as string[]) : null,
+  scanState: scanState(r.scan_state),
 });
 
 export class ItemRepository {
@@ -146,10 +167,11 @@ export class ItemRepository {
     contentType: string;
     size: number;
     versionId: string;
+    scanState?: ScanState | null;
   }) {
     const rows = await this.q.query<ItemRow>(
-      `insert into items (id, owner_id, parent_id, kind, name, name_key, content_type, size, current_version_id)
-       values ($1, $2, $3, 'file', $4, $5, $6, $7, $8) returning *`,
+      `insert into items (id, owner_id, parent_id, kind, name, name_key, content_type, size, current_version_id, scan_state)
+       values ($1, $2, $3, 'file', $4, $5, $6, $7, $8, $9) returning *`,
       [
         input.id,
         input.ownerId,
@@ -159,27 +181,60 @@ export class ItemRepository {
         input.contentType,
         input.size,
         input.versionId,
+        input.scanState ?? null,
       ],
     );
     return toItem(rows[0] as ItemRow);
   }
 
-  async setCurrentVersion(fileId: string, v: { versionId: string; size: number; contentType: string }) {
+  async setCurrentVersion(
+    fileId: string,
+    v: { versionId: string; size: number; contentType: string; scanState?: ScanState | null },
+  ) {
     const rows = await this.q.query<ItemRow>(
-      `update items set current_version_id = $2, size = $3, content_type = $4, revision = revision + 1, updated_at = now()
+      `update items set current_version_id = $2, size = $3, content_type = $4, scan_state = $5, revision = revision + 1,
+         updated_at = now()
        where id = $1 returning *`,
-      [fileId, v.versionId, v.size, v.contentType],
+      [fileId, v.versionId, v.size, v.contentType, v.scanState ?? null],
     );
     return toItem(rows[0] as ItemRow);
   }
 
   async insertVersion(v: Omit<Version, 'createdAt'>): Promise<Version> {
     const rows = await this.q.query<VersionRow>(
-      `insert into versions (id, file_id, node_id, blob_key, size, sha256, content_type, created_by)
-       values ($1, $2, $3, $4, $5, $6, $7, $8) returning *`,
-      [v.id, v.fileId, v.nodeId, v.blobKey, v.size, v.sha256, v.contentType, v.createdBy],
+      `insert into versions (id, file_id, node_id, blob_key, size, sha256, content_type, created_by, content_hash, part_size,
+         part_hashes, scan_state)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning *`,
+      [
+        v.id,
+        v.fileId,
+        v.nodeId,
+        v.blobKey,
+        v.size,
+        v.sha256,
+        v.contentType,
+        v.createdBy,
+        v.contentHash,
+        v.partSize,
+        v.partHashes ? JSON.stringify(v.partHashes) : null,
+        v.scanState,
+      ],
     );
     return toVersion(rows[0] as VersionRow);
+  }
+
+  /** Records a scan verdict on the version and, when it is current, on its file. */
+  async setScanState(versionId: string, state: ScanState) {
+    await this.q.query('update versions set scan_state = $2 where id = $1', [versionId, state]);
+    await this.q.query('update items set scan_state = $2 where current_version_id = $1', [versionId, state]);
+  }
+
+  async versionsAwaitingScan(limit: number): Promise<Version[]> {
+    const rows = await this.q.query<VersionRow>(
+      "select * from versions where scan_state = 'scanning' order by created_at limit $1",
+      [limit],
+    );
+    return rows.map(toVersion);
   }
 
   async getVersion(id: string): Promise<Version | undefined> {

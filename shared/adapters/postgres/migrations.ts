@@ -114,6 +114,22 @@ export const migrations: Migration[] = [
       'create index if not exists items_by_parent_updated on items (parent_id, updated_at, id)',
     ],
   },
+  {
+    version: 3,
+    name: 'content hash, part hashes and scan state of versions',
+    statements: [
+      // SHA-256 of the concatenated SHA-256s of 4 MiB blocks (Dropbox's content_hash).
+      'alter table versions add column if not exists content_hash text',
+      // The part size and per-part SHA-256s (JSON array), for delta re-uploads of the next version.
+      'alter table versions add column if not exists part_size bigint',
+      'alter table versions add column if not exists part_hashes text',
+      // scanning | clean | infected; NULL on rows older than scanning (treated as clean).
+      'alter table versions add column if not exists scan_state text',
+      'create index if not exists versions_by_scan_state on versions (scan_state, created_at)',
+      // The current version's scan state, so a folder page shows quarantined files without a join.
+      'alter table items add column if not exists scan_state text',
+    ],
+  },
 ];
 
 export async function migrate(db: Database, list: readonly Migration[] = migrations): Promise<number> {

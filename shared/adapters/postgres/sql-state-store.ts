@@ -1,10 +1,12 @@
 /**
  * The local adapter of the StateStore port: a table in the embedded database, so sessions and
  * revocations survive restarts of the local runtime. Conditional writes are single statements.
+ * It also plays DynamoDB's other two parts: a change feed (listeners get every write and removal)
+ * and TTL deletion (`reapExpired`, which the local runtime calls on a timer).
  */
 import { ConditionFailedError } from '../../domain/errors.ts';
 import type { Database } from '../../ports/database.ts';
-import type { StateItem, StateStore } from '../../ports/state-store.ts';
+import type { StateChange, StateItem, StateStore } from '../../ports/state-store.ts';
 
 interface Row {
   pk: string;
@@ -26,8 +28,42 @@ function toItem<T>(r: Row): StateItem<T> {
   };
 }
 
+export type ChangeListener = (change: StateChange) => Promise<void> | void;
+
 export class SqlStateStore implements StateStore {
   private readonly db: Database;
+  private readonly listeners: ChangeListener[] = [];
+  private onListenerError: (err: unknown) => void = () => undefined;
+
+  /** Subscribes to the change feed. Listener failures are reported, never thrown at the writer. */
+  onChange(listener: ChangeListener, onError?: (err: unknown) => void): void {
+    this.listeners.push(listener);
+    if (onError) this.onListenerError = onError;
+  }
+
+  private emit(change: StateChange): Promise<void> {
+    return Promise.all(
+      this.listeners.map(async (l) => {
+        try {
+          await l(change);
+        } catch (err) {
+          this.onListenerError(err);
+        }
+      }),
+    ).then(() => undefined);
+  }
+
+  /** Deletes items whose TTL has passed and reports them as expired removals. Returns how many. */
+  async reapExpired(limit = 500): Promise<number> {
+    const rows = await this.db.query<Row>(
+      `delete from state_items where (pk, sk) in (
+         select pk, sk from state_items where expires_at is not null and expires_at <= $1 limit $2
+       ) returning *`,
+      [nowSeconds(), limit],
+    );
+    for (const r of rows) await this.emit({ kind: 'remove', item: toItem(r), expired: true });
+    return rows.length;
+  }
 
   constructor(db: Database) {
     this.db = db;
@@ -71,11 +107,17 @@ export class SqlStateStore implements StateStore {
     }
     const row = rows[0];
     if (!row) throw new ConditionFailedError(`condition failed for ${item.pk}/${item.sk}`);
-    return toItem<T>(row);
+    const stored = toItem<T>(row);
+    if (this.listeners.length) void this.emit({ kind: 'upsert', item: stored as StateItem });
+    return stored;
   }
 
   async delete(pk: string, sk: string) {
-    await this.db.query('delete from state_items where pk = $1 and sk = $2', [pk, sk]);
+    const rows = await this.db.query<Row>('delete from state_items where pk = $1 and sk = $2 returning *', [
+      pk,
+      sk,
+    ]);
+    for (const r of rows) await this.emit({ kind: 'remove', item: toItem(r), expired: false });
   }
 
   async query<T>(pk: string, opts: { skPrefix?: string; limit?: number } = {}) {

@@ -21,6 +21,7 @@ import {
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DomainError, errors } from '../../domain/errors.ts';
@@ -208,9 +209,49 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async read(key: string): Promise<Readable> {
-    const res = await this.call(() => this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
+  async read(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const res = await this.call(() =>
+      this.s3.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+        }),
+      ),
+    );
     return res.Body as Readable;
+  }
+
+  async copyPart(input: {
+    key: string;
+    storageUploadId: string;
+    partNumber: number;
+    sourceKey: string;
+    start: number;
+    end: number;
+  }) {
+    const res = await this.call(
+      () =>
+        this.s3.send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: input.key,
+            UploadId: input.storageUploadId,
+            PartNumber: input.partNumber,
+            CopySource: `${this.bucket}/${input.sourceKey.split('/').map(encodeURIComponent).join('/')}`,
+            CopySourceRange: `bytes=${input.start}-${input.end}`,
+          }),
+        ),
+      'upload',
+    );
+    const etag = res.CopyPartResult?.ETag;
+    if (!etag) throw errors.unavailable(`storage node ${this.nodeId}`);
+    return {
+      partNumber: input.partNumber,
+      etag,
+      size: input.end - input.start + 1,
+      ...(res.CopyPartResult?.ChecksumSHA256 ? { sha256: b64ToHex(res.CopyPartResult.ChecksumSHA256) } : {}),
+    };
   }
 
   async write(key: string, body: Buffer): Promise<void> {
