@@ -17,6 +17,7 @@ import type { LocalConfig } from '../shared/config/config.ts';
 import { createLogger, type Logger } from '../shared/observability/logger.ts';
 import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
+import type { Scanner } from '../shared/ports/scanner.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
 import { SessionCleanup } from '../shared/services/session-cleanup.ts';
 
@@ -39,6 +40,7 @@ export interface LocalOverrides {
   db?: Database;
   throttleStore?: ThrottleStore;
   cache?: Cache;
+  scanner?: Scanner;
   log?: Logger;
 }
 
@@ -84,6 +86,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
       blobs: node,
       throttleStore: o.throttleStore ?? new MemoryThrottleStore(),
       cache: o.cache ?? new MemoryCache(),
+      ...(o.scanner ? { scanner: o.scanner } : {}),
       idp,
       log,
     },

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Container } from '../../functions/container.ts';
 import { type Gateway, startGateway } from '../../local/gateway.ts';
-import { createLocalContainer } from '../../local/local-container.ts';
+import { createLocalContainer, type LocalOverrides } from '../../local/local-container.ts';
 import { type LocalConfig, loadConfig } from '../../shared/config/config.ts';
 import { freePort } from './services.ts';
 
@@ -16,7 +16,11 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-export async function startRuntime(env: Record<string, string> = {}, dataDir?: string): Promise<Runtime> {
+export async function startRuntime(
+  env: Record<string, string> = {},
+  dataDir?: string,
+  overrides: LocalOverrides = {},
+): Promise<Runtime> {
   const dir = dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-e2e-')));
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const config = loadConfig({
@@ -26,7 +30,7 @@ export async function startRuntime(env: Record<string, string> = {}, dataDir?: s
     STRATUS_LOG_LEVEL: 'silent',
     ...env,
   }) as LocalConfig;
-  const container = await createLocalContainer(config);
+  const container = await createLocalContainer(config, overrides);
   const gw: Gateway = await startGateway(container, '127.0.0.1', port);
   return {
     url: gw.url,
@@ -90,31 +94,53 @@ export class Client {
     return res;
   }
 
-  /** Uploads through presigned URLs, parts in parallel, then completes. */
-  async upload(parentId: string, name: string, data: Buffer, contentType = 'application/octet-stream') {
-    const created = await this.call('POST', '/v1/uploads', {
+  /**
+   * Uploads through presigned URLs, parts in parallel, then completes. With `declareParts`, the
+   * per-part SHA-256s go up front: URLs come back bound to them and unchanged parts of the current
+   * version are reused server-side (only the returned parts are sent).
+   */
+  async upload(
+    parentId: string,
+    name: string,
+    data: Buffer,
+    contentType = 'application/octet-stream',
+    opts: { declareParts?: boolean; partSize?: number } = {},
+  ) {
+    const body: Record<string, unknown> = {
       parentId,
       name,
       size: data.length,
       sha256: sha256(data),
       contentType,
-    });
-    if (created.status !== 201) return { created, complete: undefined };
+    };
+    if (opts.partSize) body.partSize = opts.partSize;
+    if (opts.declareParts) {
+      const partSize = opts.partSize ?? 16 * 1024 * 1024;
+      const count = Math.max(1, Math.ceil(data.length / partSize));
+      body.parts = Array.from({ length: count }, (_, i) => ({
+        partNumber: i + 1,
+        sha256: sha256(data.subarray(i * partSize, (i + 1) * partSize)),
+      }));
+    }
+    const created = await this.call('POST', '/v1/uploads', body);
+    if (created.status !== 201) return { created, complete: undefined, sentBytes: 0 };
     const { partSize, parts, uploadId } = created.json as {
       partSize: number;
       uploadId: string;
       parts: { partNumber: number; url: string; headers: Record<string, string> }[];
     };
+    let sentBytes = 0;
     const etags = await Promise.all(
       parts.map(async (p) => {
         const slice = data.subarray((p.partNumber - 1) * partSize, p.partNumber * partSize);
+        sentBytes += slice.length;
         const res = await fetch(p.url, { method: 'PUT', headers: p.headers, body: slice });
         if (res.status !== 200) throw new Error(`part ${p.partNumber}: ${res.status} ${await res.text()}`);
         return { partNumber: p.partNumber, etag: res.headers.get('etag') ?? '' };
       }),
     );
     const complete = await this.call('POST', `/v1/uploads/${uploadId}/complete`, { parts: etags });
-    return { created, complete, uploadId };
+    return { created, complete, uploadId, sentBytes };
   }
 
   async download(fileId: string): Promise<{ status: number; body?: Buffer; location?: string }> {

@@ -14,6 +14,7 @@ import type { Principal } from '../../shared/http/api-handler.ts';
 import { createLogger } from '../../shared/observability/logger.ts';
 import type { Cache } from '../../shared/ports/cache.ts';
 import type { Database } from '../../shared/ports/database.ts';
+import type { Scanner } from '../../shared/ports/scanner.ts';
 
 export interface Harness {
   c: Container;
@@ -28,7 +29,10 @@ export interface Harness {
   ): Promise<{ fileId: string; versionId: string; name: string }>;
 }
 
-export function buildHarness(db: Database, opts: { cache?: Cache; quotaBytes?: number } = {}): Harness {
+export function buildHarness(
+  db: Database,
+  opts: { cache?: Cache; quotaBytes?: number; scanner?: Scanner } = {},
+): Harness {
   const config = loadConfig({
     STRATUS_LOG_LEVEL: 'silent',
     STRATUS_DEFAULT_QUOTA_BYTES: String(opts.quotaBytes ?? 1024 ** 3),
@@ -42,6 +46,7 @@ export function buildHarness(db: Database, opts: { cache?: Cache; quotaBytes?: n
       blobs,
       throttleStore: new MemoryThrottleStore(),
       cache: opts.cache ?? new MemoryCache(),
+      ...(opts.scanner ? { scanner: opts.scanner } : {}),
       idp: undefined,
       log: createLogger('silent'),
     },

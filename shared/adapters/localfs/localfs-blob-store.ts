@@ -91,7 +91,7 @@ export class LocalFsBlobStore implements BlobStore {
     return { url, method: 'PUT', headers: {}, expiresAt: new Date(exp * 1000) };
   }
 
-  async createMultipartUpload(key: string): Promise<string> {
+  async createMultipartUpload(key: string, _opts?: { partChecksums: boolean }): Promise<string> {
     assertKey(key);
     const id = randomUUID();
     const dir = this.uploadDir(id);
