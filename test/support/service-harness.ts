@@ -31,13 +31,13 @@ export interface Harness {
 
 export function buildHarness(
   db: Database,
-  opts: { cache?: Cache; quotaBytes?: number; scanner?: Scanner } = {},
+  opts: { cache?: Cache; quotaBytes?: number; scanner?: Scanner; blobs?: MemoryBlobStore } = {},
 ): Harness {
   const config = loadConfig({
     STRATUS_LOG_LEVEL: 'silent',
     STRATUS_DEFAULT_QUOTA_BYTES: String(opts.quotaBytes ?? 1024 ** 3),
   });
-  const blobs = new MemoryBlobStore();
+  const blobs = opts.blobs ?? new MemoryBlobStore();
   const c = assemble(
     config,
     {
