@@ -4,20 +4,28 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { DynamoDbStateStore } from '../shared/adapters/dynamodb/dynamodb-state-store.ts';
 import { MemoryCache } from '../shared/adapters/memory/memory-cache.ts';
+import { MemoryRateLimiter } from '../shared/adapters/memory/memory-rate-limiter.ts';
 import { MemoryThrottleStore } from '../shared/adapters/memory/memory-throttle-store.ts';
 import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
+import {
+  PowertoolsMetrics,
+  powertoolsLogger,
+  tracer,
+} from '../shared/adapters/powertools/powertools-observability.ts';
 import { RedisCache } from '../shared/adapters/redis/redis-cache.ts';
+import { RedisRateLimiter } from '../shared/adapters/redis/redis-rate-limiter.ts';
 import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
 import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
 import { cognitoIssuer, createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import { type AwsConfig, loadConfig } from '../shared/config/config.ts';
-import { createLogger } from '../shared/observability/logger.ts';
 import { assemble, type Container } from './container.ts';
 
 export async function createAwsContainer(config: AwsConfig): Promise<Container> {
-  const log = createLogger(config.STRATUS_LOG_LEVEL, { service: 'stratus' });
+  const log = powertoolsLogger(config.STRATUS_LOG_LEVEL);
   const db = await openPgDatabase({ connectionString: config.STRATUS_DATABASE_URL, max: 2 });
-  const s3 = new S3Client({ region: config.AWS_REGION, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  const s3 = tracer.captureAWSv3Client(
+    new S3Client({ region: config.AWS_REGION, requestChecksumCalculation: 'WHEN_REQUIRED' }),
+  );
   const state = new DynamoDbStateStore(
     new DynamoDBClient({ region: config.AWS_REGION }),
     config.STRATUS_TABLE,
@@ -38,6 +46,8 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
       blobs: new S3BlobStore(`s3-${config.AWS_REGION}`, s3, config.STRATUS_BUCKET),
       throttleStore: redis ? new RedisThrottleStore(redis) : new MemoryThrottleStore(),
       cache: redis ? new RedisCache(redis) : new MemoryCache(),
+      rateLimiter: redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter(),
+      metrics: new PowertoolsMetrics(),
       idp: undefined,
       log,
     },

@@ -6,10 +6,13 @@
  */
 
 import type { LocalFsBlobStore } from '../shared/adapters/localfs/localfs-blob-store.ts';
+import { MemoryRateLimiter } from '../shared/adapters/memory/memory-rate-limiter.ts';
 import { AuditRepository } from '../shared/adapters/postgres/audit-repository.ts';
 import { ItemRepository } from '../shared/adapters/postgres/item-repository.ts';
 import { PermissionRepository } from '../shared/adapters/postgres/permission-repository.ts';
+import { ShareRepository } from '../shared/adapters/postgres/share-repository.ts';
 import { UserRepository } from '../shared/adapters/postgres/user-repository.ts';
+import type { PrometheusMetrics } from '../shared/adapters/prometheus/prometheus-metrics.ts';
 import { EicarScanner } from '../shared/adapters/scanners/eicar-scanner.ts';
 import type { AccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import type { Config } from '../shared/config/config.ts';
@@ -20,6 +23,8 @@ import type { BlobStore } from '../shared/ports/blob-store.ts';
 import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { IdentityProvider } from '../shared/ports/identity-provider.ts';
+import { type Metrics, noMetrics } from '../shared/ports/metrics.ts';
+import type { RateLimiter } from '../shared/ports/rate-limiter.ts';
 import type { Scanner } from '../shared/ports/scanner.ts';
 import type { StateStore } from '../shared/ports/state-store.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
@@ -27,8 +32,11 @@ import { AccessControl } from '../shared/services/access-control.ts';
 import { AuthService } from '../shared/services/auth-service.ts';
 import { LoginThrottle } from '../shared/services/login-throttle.ts';
 import { MetadataCache } from '../shared/services/metadata-cache.ts';
+import { OpsService } from '../shared/services/ops-service.ts';
 import { Purger } from '../shared/services/purger.ts';
+import { RequestLimits } from '../shared/services/request-limits.ts';
 import { RevocationList } from '../shared/services/revocation-list.ts';
+import { ShareService } from '../shared/services/share-service.ts';
 import { TreeService } from '../shared/services/tree-service.ts';
 import { UploadService } from '../shared/services/upload-service.ts';
 
@@ -41,10 +49,16 @@ export interface Container {
   db: Database;
   state: StateStore;
   blobs: BlobStore;
+  cache: Cache;
   users: UserRepository;
   auth: AuthService;
   tree: TreeService;
   uploads: UploadService;
+  shares: ShareService;
+  ops: OpsService;
+  audit: AuditRepository;
+  metrics: Metrics;
+  limits: RequestLimits;
   metadataCache: MetadataCache;
   revocations: RevocationList;
   apiDeps: ApiHandlerDeps;
@@ -52,6 +66,8 @@ export interface Container {
   verifier?: AccessTokenVerifier;
   jwks?: { keys: object[] };
   localNodes: LocalFsBlobStore[];
+  /** Local profile only: the registry that GET /metrics renders. */
+  prometheus?: PrometheusMetrics;
   /** Local profile only: deletes expired state items and feeds their removal to the cleanup. */
   reapExpiredState?: () => Promise<number>;
   close(): Promise<void>;
@@ -65,6 +81,10 @@ export interface Parts {
   cache: Cache;
   /** Defaults to the configured scanner; tests inject others. */
   scanner?: Scanner;
+  /** Defaults to an in-process limiter. */
+  rateLimiter?: RateLimiter;
+  /** Defaults to no metrics. */
+  metrics?: Metrics;
   idp: IdentityProvider | undefined;
   log: Logger;
 }
@@ -75,8 +95,11 @@ export function assemble(
   extra: Partial<Container>,
   close: () => Promise<void>,
 ): Container {
+  const metrics = p.metrics ?? noMetrics;
+  const rateLimiter = p.rateLimiter ?? new MemoryRateLimiter();
   const users = new UserRepository(p.db);
   const items = new ItemRepository(p.db);
+  const audit = new AuditRepository(p.db);
   const revocations = new RevocationList(p.state);
   const idp: IdentityProvider = p.idp ?? {
     register: () => Promise.reject(errors.unavailable('identity provider')),
@@ -84,13 +107,12 @@ export function assemble(
     refresh: () => Promise.reject(errors.unavailable('identity provider')),
     revokeRefreshToken: () => Promise.reject(errors.unavailable('identity provider')),
   };
-  const auth = new AuthService(idp, users, new LoginThrottle(p.throttleStore), revocations, p.log, {
+  const auth = new AuthService(idp, users, new LoginThrottle(p.throttleStore), revocations, audit, p.log, {
     adminEmail: config.STRATUS_ADMIN_EMAIL,
     defaultQuotaBytes: config.STRATUS_DEFAULT_QUOTA_BYTES,
     accessTokenTtlSeconds: config.STRATUS_ACCESS_TOKEN_TTL_SECONDS,
   });
   const permissions = new PermissionRepository(p.db);
-  const audit = new AuditRepository(p.db);
   const metadataCache = new MetadataCache(p.cache, items, p.log);
   const access = new AccessControl(metadataCache, permissions);
   const blobFor = (nodeId: string) => (nodeId === p.blobs.nodeId ? p.blobs : undefined);
@@ -125,19 +147,39 @@ export function assemble(
       typePolicy: { deny: config.STRATUS_TYPE_DENY, allow: config.STRATUS_TYPE_ALLOW },
     },
   });
+  const shares = new ShareService({
+    shares: new ShareRepository(p.db),
+    items,
+    access,
+    cache: metadataCache,
+    audit,
+    blobs: p.blobs,
+    log: p.log,
+    kdfCost: config.STRATUS_KDF_COST,
+  });
+  const limits = new RequestLimits(rateLimiter, p.log, {
+    overrides: config.STRATUS_RATE_LIMITS,
+    onReject: (routeId) => metrics.count('stratus_rate_limit_rejections_total', { route: routeId }),
+  });
   return {
     config,
     log: p.log,
     db: p.db,
     state: p.state,
     blobs: p.blobs,
+    cache: p.cache,
     users,
     auth,
     tree,
     uploads,
     metadataCache,
     revocations,
-    apiDeps: { log: p.log, revocations, maxBodyBytes: config.STRATUS_MAX_BODY_BYTES },
+    shares,
+    ops: new OpsService({ db: p.db, cache: p.cache, state: p.state, nodes: () => [p.blobs], log: p.log }),
+    audit,
+    metrics,
+    limits,
+    apiDeps: { log: p.log, revocations, maxBodyBytes: config.STRATUS_MAX_BODY_BYTES, limits, metrics },
     localNodes: [],
     ...extra,
     close,

@@ -78,6 +78,7 @@ export class StatelessStack extends Stack {
       uploads: make('uploads'),
       account: make('account'),
       admin: make('admin'),
+      shares: make('shares'),
       system: make('system'),
     };
 
@@ -94,6 +95,8 @@ export class StatelessStack extends Stack {
     s.table.grantReadData(this.functions.system);
     s.table.grantReadData(this.functions.account);
     s.table.grantReadData(this.functions.admin);
+    s.table.grantReadData(this.functions.shares);
+    s.bucket.grantRead(this.functions.shares);
     // Purging (trash, retention) deletes blobs.
     s.bucket.grantRead(this.functions.files);
     s.bucket.grantDelete(this.functions.files);

@@ -57,7 +57,7 @@ export function createGatewayListener(c: Container) {
   ][]) {
     handlers.set(group, make(c));
   }
-  const storage = new LocalStorageNodeServer(c.localNodes, (e) => c.log.error(String(e.msg), e));
+  const storage = new LocalStorageNodeServer(c.localNodes, (e) => c.log.error(String(e.msg), e), c.metrics);
   const maxBody = c.config.STRATUS_MAX_BODY_BYTES;
 
   const sendProblem = (res: ServerResponse, err: unknown, instance: string) => {
@@ -84,6 +84,14 @@ export function createGatewayListener(c: Container) {
       if (await storage.handle(req, res, url)) return;
       if (req.method === 'OPTIONS') {
         res.writeHead(204, API_CORS).end();
+        return;
+      }
+      if (url.pathname === '/metrics' && req.method === 'GET' && c.prometheus) {
+        res.writeHead(200, {
+          'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+          'cache-control': 'no-store',
+        });
+        res.end(await c.prometheus.render());
         return;
       }
       if (url.pathname === '/.well-known/jwks.json' && c.jwks) {

@@ -12,6 +12,7 @@ import { migrate } from '../shared/adapters/postgres/migrations.ts';
 import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
 import { openPgliteDatabase } from '../shared/adapters/postgres/pglite-database.ts';
 import { SqlStateStore } from '../shared/adapters/postgres/sql-state-store.ts';
+import { PrometheusMetrics } from '../shared/adapters/prometheus/prometheus-metrics.ts';
 import { createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import type { LocalConfig } from '../shared/config/config.ts';
 import { createLogger, type Logger } from '../shared/observability/logger.ts';
@@ -45,7 +46,8 @@ export interface LocalOverrides {
 }
 
 export async function createLocalContainer(config: LocalConfig, o: LocalOverrides = {}): Promise<Container> {
-  const log = o.log ?? createLogger(config.STRATUS_LOG_LEVEL, { service: 'stratus' });
+  const format = config.STRATUS_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json');
+  const log = o.log ?? createLogger(config.STRATUS_LOG_LEVEL, { service: 'stratus' }, undefined, format);
   const dir = config.STRATUS_DATA_DIR;
   await fs.mkdir(dir, { recursive: true });
   const db =
@@ -78,6 +80,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     jwksUri: `${issuer}/.well-known/jwks.json`,
     jwks,
   });
+  const prometheus = localMetrics(db);
   const c = assemble(
     config,
     {
@@ -86,11 +89,12 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
       blobs: node,
       throttleStore: o.throttleStore ?? new MemoryThrottleStore(),
       cache: o.cache ?? new MemoryCache(),
+      metrics: prometheus,
       ...(o.scanner ? { scanner: o.scanner } : {}),
       idp,
       log,
     },
-    { verifier, jwks, localNodes: [node] },
+    { verifier, jwks, localNodes: [node], prometheus },
     () => (o.db ? Promise.resolve() : db.close()),
   );
   // The local change feed does what DynamoDB Streams -> Lambda does in AWS.
@@ -101,4 +105,60 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
   );
   c.reapExpiredState = () => state.reapExpired();
   return c;
+}
+
+/** The local registry, with gauges computed from the database at scrape time. */
+function localMetrics(db: Database): PrometheusMetrics {
+  return new PrometheusMetrics()
+    .describe('stratus_http_requests_total', 'API requests by route and status')
+    .describe('stratus_http_request_duration_seconds', 'API latency by route')
+    .describe('stratus_http_errors_total', 'API responses with status 5xx')
+    .describe('stratus_http_bytes_in_total', 'API request body bytes')
+    .describe('stratus_http_bytes_out_total', 'API response body bytes')
+    .describe('stratus_storage_bytes_in_total', 'bytes received by storage nodes (uploads)')
+    .describe('stratus_storage_bytes_out_total', 'bytes sent by storage nodes (downloads)')
+    .describe('stratus_rate_limit_rejections_total', 'requests refused by the rate limiter')
+    .collect(async () => {
+      const users = await db.query<{ id: string; used: string }>(
+        'select id, used_bytes::text as used from users order by id limit 10000',
+      );
+      const nodes = await db.query<{ node_id: string; bytes: string }>(
+        'select node_id, coalesce(sum(size), 0)::text as bytes from versions group by node_id',
+      );
+      const sessions = await db.query<{ n: string }>(
+        `select count(*)::text as n from state_items where pk like 'upload#%'
+         and (data like '%"state":"uploading"%' or data like '%"state":"completing"%')
+         and (expires_at is null or expires_at > $1)`,
+        [Math.floor(Date.now() / 1000)],
+      );
+      return [
+        {
+          name: 'stratus_storage_used_bytes',
+          help: 'storage used per user (retained versions)',
+          values: users.map((u) => ({ labels: { user: u.id }, value: Number(u.used) })),
+        },
+        {
+          name: 'stratus_node_stored_bytes',
+          help: 'bytes of versions stored per node',
+          values: nodes.map((n) => ({ labels: { node: n.node_id }, value: Number(n.bytes) })),
+        },
+        {
+          name: 'stratus_upload_sessions_open',
+          help: 'upload sessions uploading or completing',
+          values: [{ labels: {}, value: Number(sessions[0]?.n ?? 0) }],
+        },
+        // One node, replication factor 1: nothing is ever waiting for a replica. The distribution
+        // work feeds these from the replica ledger when more nodes are configured.
+        {
+          name: 'stratus_replicas_pending',
+          help: 'replicas waiting to be copied or verified',
+          values: [{ labels: {}, value: 0 }],
+        },
+        {
+          name: 'stratus_replication_lag_seconds',
+          help: 'age of the oldest pending replica',
+          values: [{ labels: {}, value: 0 }],
+        },
+      ];
+    });
 }

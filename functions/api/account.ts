@@ -42,6 +42,7 @@ export function createAccountHandler(c: Container) {
       implement(routes.audit, async ({ query }, req) => {
         const page = await c.tree.auditTrail(principal(req), {
           ...(query.itemId ? { itemId: query.itemId } : {}),
+          ...(query.action ? { action: query.action } : {}),
           ...(query.cursor ? { cursor: query.cursor } : {}),
           limit: query.limit,
         });

@@ -19,6 +19,10 @@ export function createAdminHandler(c: Container) {
         const report = await c.tree.sweep();
         return { status: 200, body: { ...report, rescanned: await c.uploads.rescanPending() } };
       }),
+      implement(routes.adminUsage, async (_input, req) => {
+        admin(req);
+        return { status: 200, body: await c.ops.usage() };
+      }),
     ],
     c.apiDeps,
   );

@@ -9,17 +9,17 @@ import { routes } from './routes.ts';
 export function createAuthHandler(c: Container) {
   return createApiHandler(
     [
-      implement(routes.register, async ({ body }) => ({
+      implement(routes.register, async ({ body }, req) => ({
         status: 201,
-        body: userOut(await c.auth.register(body.email, body.password)),
+        body: userOut(await c.auth.register(body.email, body.password, req.sourceIp)),
       })),
       implement(routes.login, async ({ body }, req) => ({
         status: 200,
         body: await c.auth.login(body.email, body.password, req.sourceIp),
       })),
-      implement(routes.refresh, async ({ body }) => ({
+      implement(routes.refresh, async ({ body }, req) => ({
         status: 200,
-        body: await c.auth.refresh(body.refreshToken),
+        body: await c.auth.refresh(body.refreshToken, req.sourceIp),
       })),
       implement(routes.logout, async ({ body }, req) => {
         if (!req.principal) throw errors.unauthorized();

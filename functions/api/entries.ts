@@ -8,5 +8,6 @@ export const handlerEntries: Record<RouteGroup, string> = {
   uploads: 'functions/api/uploads.ts',
   account: 'functions/api/account.ts',
   admin: 'functions/api/admin.ts',
+  shares: 'functions/api/shares.ts',
   system: 'functions/api/system.ts',
 };

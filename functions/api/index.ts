@@ -6,6 +6,7 @@ import { createAdminHandler } from './admin.ts';
 import { createAuthHandler } from './auth.ts';
 import { createFilesHandler } from './files.ts';
 import { createFoldersHandler } from './folders.ts';
+import { createSharesHandler } from './shares.ts';
 import { createSystemHandler } from './system.ts';
 import { createUploadsHandler } from './uploads.ts';
 
@@ -16,5 +17,6 @@ export const handlerFactories: Record<RouteGroup, (c: Container) => ReturnType<t
   uploads: createUploadsHandler,
   account: createAccountHandler,
   admin: createAdminHandler,
+  shares: createSharesHandler,
   system: createSystemHandler,
 };

@@ -215,6 +215,10 @@ export const SharedOut = z.object({ items: z.array(ItemOut.extend({ role: GrantR
 export const UsageOut = z.object({ usedBytes: z.number().int(), quotaBytes: z.number().int() });
 export const AuditQuery = z.object({
   itemId: Uuid.optional(),
+  action: z
+    .string()
+    .regex(/^[a-z_.]{1,64}$/)
+    .optional(),
   cursor: z.string().max(1024).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
@@ -243,3 +247,64 @@ export const RetentionOut = z.object({
   trashDays: z.number().int(),
 });
 export const SweepOut = PurgeOut.extend({ trashRoots: z.number().int(), rescanned: z.number().int() });
+
+export const ShareBody = z.object({
+  itemId: Uuid,
+  expiresInSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(365 * 86_400),
+  password: z.string().min(4).max(256).optional(),
+  maxDownloads: z.number().int().min(1).max(1_000_000).optional(),
+  maxBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_OBJECT * 1000)
+    .optional(),
+});
+export const ShareOut = z.object({
+  id: z.string(),
+  itemId: z.string(),
+  expiresAt: z.string(),
+  hasPassword: z.boolean(),
+  maxDownloads: z.number().int().nullable(),
+  maxBytes: z.number().int().nullable(),
+  downloads: z.number().int(),
+  bytesServed: z.number().int(),
+  revoked: z.boolean(),
+  createdAt: z.string(),
+});
+export const CreatedShareOut = ShareOut.extend({ token: z.string(), url: z.string() });
+export const SharesQuery = z.object({ itemId: Uuid });
+export const SharesOut = z.object({ items: z.array(ShareOut) });
+export const ShareTokenParams = z.object({ token: z.string().min(1).max(200) });
+export const ShareItemParams = z.object({ token: z.string().min(1).max(200), itemId: Uuid });
+export const PublicItemOut = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.enum(['file', 'folder']),
+  size: z.number().int().optional(),
+  modifiedAt: z.string(),
+});
+export const PublicFolderOut = z.object({
+  folder: z.object({ id: z.string(), name: z.string() }),
+  items: z.array(PublicItemOut),
+});
+export const DeepHealthOut = z.object({
+  status: z.enum(['ok', 'degraded']),
+  checks: z.record(z.string(), z.object({ ok: z.boolean(), latencyMs: z.number() })),
+});
+export const AdminUsageOut = z.object({
+  totalBytes: z.number().int(),
+  users: z.array(
+    z.object({
+      userId: z.string(),
+      email: z.string(),
+      usedBytes: z.number().int(),
+      quotaBytes: z.number().int(),
+    }),
+  ),
+  nodes: z.array(z.object({ nodeId: z.string(), bytes: z.number().int(), versions: z.number().int() })),
+});

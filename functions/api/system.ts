@@ -10,6 +10,10 @@ export function createSystemHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.health, async () => ({ status: 200, body: { status: 'ok', version: VERSION } })),
+      implement(routes.deepHealth, async () => {
+        const report = await c.ops.deepHealth();
+        return { status: report.status === 'ok' ? 200 : 503, body: report };
+      }),
       implement(routes.openapi, async () => {
         doc ??= buildOpenApi(allRoutes, { title: 'Stratus API', version: VERSION });
         return { status: 200, body: doc };

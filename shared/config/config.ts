@@ -13,6 +13,21 @@ const list = (v: string) =>
     .map((x) => x.trim().toLowerCase())
     .filter(Boolean);
 
+const bucket = z.object({ capacity: z.number().int().min(1), refillPerSecond: z.number().positive() });
+/** JSON: route ids or classes (auth, read, write, public) to {perIp, perUser?} token buckets. */
+const rateLimits = z
+  .string()
+  .default('{}')
+  .transform((v, ctx) => {
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string(), z.object({ perIp: bucket, perUser: bucket.optional() })));
+
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const common = {
@@ -33,6 +48,9 @@ const common = {
   STRATUS_TYPE_ALLOW: z.string().default('').transform(list),
   /** The malware scanner: the reference EICAR detector, or none (every version is clean). */
   STRATUS_SCANNER: z.enum(['eicar', 'none']).default('eicar'),
+  STRATUS_RATE_LIMITS: rateLimits,
+  /** Log lines as JSON (default off a terminal) or readable text (default on one). */
+  STRATUS_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 };
 

@@ -24,6 +24,14 @@ export type ProblemSlug =
   | 'checksum-mismatch'
   | 'upload-incomplete'
   | 'too-many-attempts'
+  | 'rate-limited'
+  | 'share-not-found'
+  | 'share-expired'
+  | 'share-revoked'
+  | 'share-exhausted'
+  | 'share-unavailable'
+  | 'share-password-required'
+  | 'share-password-invalid'
   | 'dependency-unavailable'
   | 'internal-error';
 

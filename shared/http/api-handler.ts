@@ -12,6 +12,8 @@ import type {
 import type { z } from 'zod';
 import { DomainError, errors } from '../domain/errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../ports/metrics.ts';
+import type { RequestLimits } from '../services/request-limits.ts';
 import type { RevocationList } from '../services/revocation-list.ts';
 import { parseJsonBody } from './json-body.ts';
 import { problemBody, problemHeaders } from './problem.ts';
@@ -30,6 +32,8 @@ export interface Principal {
 
 export interface RequestInfo {
   requestId: string;
+  /** The API's own origin as the client reached it (for links in answers). */
+  baseUrl: string;
   correlationId: string;
   sourceIp: string;
   headers: Record<string, string | undefined>;
@@ -68,6 +72,8 @@ export interface ApiHandlerDeps {
   log: Logger;
   revocations: RevocationList;
   maxBodyBytes: number;
+  limits?: RequestLimits;
+  metrics?: Metrics;
 }
 
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -97,6 +103,7 @@ export function createApiHandler(bound: readonly Bound[], deps: ApiHandlerDeps) 
       r.internal.info = {
         requestId,
         correlationId,
+        baseUrl: `${e.requestContext?.apiId === 'local' ? 'http' : 'https'}://${e.requestContext?.domainName ?? 'localhost'}`,
         sourceIp: e.requestContext?.http?.sourceIp ?? 'unknown',
         headers: e.headers ?? {},
         principal: undefined,
@@ -124,12 +131,28 @@ export function createApiHandler(bound: readonly Bound[], deps: ApiHandlerDeps) 
     const info = r.internal.info;
     if (!r.response || !info) return;
     r.response.headers = { ...r.response.headers, 'x-request-id': info.correlationId };
+    const latencyMs = Date.now() - (r.internal.started ?? Date.now());
+    const status = r.response.statusCode ?? 200;
     info.log.info('request', {
       method: r.event.requestContext?.http?.method,
-      status: r.response.statusCode,
-      latencyMs: Date.now() - (r.internal.started ?? Date.now()),
+      status,
+      latencyMs,
       userId: info.principal?.userId,
     });
+    const m = deps.metrics;
+    if (m) {
+      const route = r.event.routeKey ?? 'unmatched';
+      m.count('stratus_http_requests_total', { route, status: String(status) });
+      m.observe('stratus_http_request_duration_seconds', latencyMs / 1000, { route });
+      if (status >= 500) m.count('stratus_http_errors_total', { route });
+      m.count('stratus_http_bytes_in_total', { route }, Buffer.byteLength(r.event.body ?? ''));
+      m.count(
+        'stratus_http_bytes_out_total',
+        { route },
+        Buffer.byteLength(typeof r.response.body === 'string' ? r.response.body : ''),
+      );
+      m.flush();
+    }
   }
 
   const core = async (event: ApiEvent, context: Context): Promise<ApiResult> => {
@@ -139,6 +162,14 @@ export function createApiHandler(bound: readonly Bound[], deps: ApiHandlerDeps) 
     if (!b) throw new DomainError('route-not-found', 404, `no route ${event.routeKey}`);
     const route = b.route;
     if (route.auth) info.principal = await authenticate(event, deps.revocations);
+    const limited = deps.limits
+      ? await deps.limits.check({
+          routeId: route.id,
+          cls: route.limit ?? (route.method === 'GET' ? 'read' : 'write'),
+          ip: info.sourceIp,
+          userId: info.principal?.userId,
+        })
+      : { headers: {} };
     const params = validate(route.params, event.pathParameters ?? {}, 'path');
     const query = validate(route.query, event.queryStringParameters ?? {}, 'query');
     const rawBody = route.body
@@ -147,7 +178,7 @@ export function createApiHandler(bound: readonly Bound[], deps: ApiHandlerDeps) 
     if (route.body && rawBody === undefined) throw errors.malformedBody('a JSON body is required');
     const body = validate(route.body, rawBody, 'body');
     const result = await b.run({ params, query, body }, info);
-    return toResult(result);
+    return toResult({ ...result, headers: { ...limited.headers, ...result.headers } });
   };
 
   const handler = middy<ApiEvent, ApiResult, Error, Context>()

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** The Lambda that serves a route: one function per route group. */
-export type RouteGroup = 'auth' | 'folders' | 'files' | 'uploads' | 'account' | 'admin' | 'system';
+export type RouteGroup = 'auth' | 'folders' | 'files' | 'uploads' | 'account' | 'admin' | 'shares' | 'system';
 
 export interface RouteResponse {
   description: string;
@@ -26,6 +26,8 @@ export interface Route<
   method: Method;
   path: string;
   auth: boolean;
+  /** Which rate-limit buckets it spends from; by default GET is `read`, other methods `write`. */
+  limit?: 'auth' | 'read' | 'write' | 'public';
   summary: string;
   tags: string[];
   params?: P;

@@ -1,8 +1,10 @@
 /**
  * Use cases of identity: register, login, refresh, logout. Wraps an IdentityProvider (local or
  * Cognito) with what is ours in every profile: the first admin, login throttling, the revocation
- * list that API Gateway's authorizer cannot know about, and provisioning the user's metadata.
+ * list that API Gateway's authorizer cannot know about, provisioning the user's metadata, and the
+ * security audit trail (logins, failures, token reuse).
  */
+import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
 import type { User, UserRepository } from '../adapters/postgres/user-repository.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { Principal } from '../http/api-handler.ts';
@@ -22,6 +24,7 @@ export class AuthService {
   private readonly users: UserRepository;
   private readonly throttle: LoginThrottle;
   private readonly revocations: RevocationList;
+  private readonly audit: AuditRepository;
   private readonly log: Logger;
   private readonly opts: AuthServiceOptions;
 
@@ -30,6 +33,7 @@ export class AuthService {
     users: UserRepository,
     throttle: LoginThrottle,
     revocations: RevocationList,
+    audit: AuditRepository,
     log: Logger,
     opts: AuthServiceOptions,
   ) {
@@ -37,6 +41,7 @@ export class AuthService {
     this.users = users;
     this.throttle = throttle;
     this.revocations = revocations;
+    this.audit = audit;
     this.log = log;
     this.opts = opts;
   }
@@ -45,7 +50,7 @@ export class AuthService {
     return this.opts.adminEmail !== undefined && email === this.opts.adminEmail ? 'admin' : 'user';
   }
 
-  async register(email: string, password: string): Promise<User> {
+  async register(email: string, password: string, ip: string): Promise<User> {
     const role = this.roleFor(email);
     const { userId } = await this.idp.register({ email, password, role });
     const user = await this.users.ensure({
@@ -53,6 +58,13 @@ export class AuthService {
       email,
       role,
       quotaBytes: this.opts.defaultQuotaBytes,
+    });
+    await this.audit.record({
+      actorId: userId,
+      ownerId: userId,
+      itemId: null,
+      action: 'auth.register',
+      detail: { ip, role },
     });
     this.log.info('user registered', { userId, role });
     return user;
@@ -70,6 +82,13 @@ export class AuthService {
         role: this.roleFor(email),
         quotaBytes: this.opts.defaultQuotaBytes,
       });
+      await this.audit.record({
+        actorId: tokens.userId,
+        ownerId: tokens.userId,
+        itemId: null,
+        action: 'auth.login',
+        detail: { ip },
+      });
       this.log.info('login', { userId: tokens.userId });
       return {
         accessToken: tokens.accessToken,
@@ -79,13 +98,21 @@ export class AuthService {
     } catch (err) {
       if (err instanceof DomainError && err.status === 401) {
         const lockedFor = await this.throttle.recordFailure(email, ip);
+        const known = await this.users.byEmail(email);
+        await this.audit.record({
+          actorId: null,
+          ownerId: known?.id ?? null,
+          itemId: null,
+          action: 'auth.login_failed',
+          detail: { ip, lockedFor },
+        });
         this.log.warn('login failed', { ip, lockedFor });
       }
       throw err;
     }
   }
 
-  async refresh(refreshToken: string): Promise<TokenSet> {
+  async refresh(refreshToken: string, ip: string): Promise<TokenSet> {
     try {
       return await this.idp.refresh(refreshToken);
     } catch (err) {
@@ -93,6 +120,13 @@ export class AuthService {
       if (reuse.name === 'RefreshTokenReuseError' && reuse.familyId) {
         // Access tokens minted from the family die too (they carry it as origin_jti).
         await this.revocations.revoke(reuse.familyId, this.accessTokenHorizon(), 'refresh token reuse');
+        await this.audit.record({
+          actorId: null,
+          ownerId: reuse.userId ?? null,
+          itemId: null,
+          action: 'auth.token_reuse',
+          detail: { ip },
+        });
         this.log.warn('refresh token reuse detected; family revoked', { userId: reuse.userId });
       }
       throw err;
@@ -106,6 +140,12 @@ export class AuthService {
       await this.idp.revokeRefreshToken(refreshToken);
       if (family) await this.revocations.revoke(family, this.accessTokenHorizon(), 'logout');
     }
+    await this.audit.record({
+      actorId: principal.userId,
+      ownerId: principal.userId,
+      itemId: null,
+      action: 'auth.logout',
+    });
     this.log.info('logout', { userId: principal.userId });
   }
 

@@ -499,7 +499,10 @@ export class TreeService {
     return { usedBytes: user.usedBytes, quotaBytes: user.quotaBytes };
   }
 
-  async auditTrail(p: Principal, filter: { itemId?: string; cursor?: string; limit: number }) {
+  async auditTrail(
+    p: Principal,
+    filter: { itemId?: string; action?: string; cursor?: string; limit: number },
+  ) {
     if (filter.itemId) await this.access.require(p, filter.itemId, 'manage');
     const before =
       filter.cursor === undefined
@@ -514,6 +517,7 @@ export class TreeService {
       {
         ...(p.role === 'admin' ? {} : { ownerId: p.userId }),
         ...(filter.itemId ? { itemId: filter.itemId } : {}),
+        ...(filter.action ? { action: filter.action } : {}),
         ...(before ? { before } : {}),
       },
       filter.limit + 1,

@@ -28,6 +28,18 @@ export async function startRuntime(
     PORT: String(port),
     STRATUS_KDF_COST: '10',
     STRATUS_LOG_LEVEL: 'silent',
+    // Suites make many requests from one address; the limiter has its own tests with tight limits.
+    STRATUS_RATE_LIMITS: JSON.stringify(
+      Object.fromEntries(
+        ['auth', 'read', 'write', 'public'].map((k) => [
+          k,
+          {
+            perIp: { capacity: 1e6, refillPerSecond: 1e6 },
+            perUser: { capacity: 1e6, refillPerSecond: 1e6 },
+          },
+        ]),
+      ),
+    ),
     ...env,
   }) as LocalConfig;
   const container = await createLocalContainer(config, overrides);

@@ -13,6 +13,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError, errors } from '../../domain/errors.ts';
 import { problemBody } from '../../http/problem.ts';
+import { type Metrics, noMetrics } from '../../ports/metrics.ts';
 import { etagOf, type LocalFsBlobStore, type PartMeta, writeFileDurably } from './localfs-blob-store.ts';
 import { UrlSigner } from './url-signer.ts';
 
@@ -31,7 +32,14 @@ export class LocalStorageNodeServer {
 
   private readonly log: NodeServerLog;
 
-  constructor(nodes: readonly LocalFsBlobStore[], log: NodeServerLog = () => undefined) {
+  private readonly metrics: Metrics;
+
+  constructor(
+    nodes: readonly LocalFsBlobStore[],
+    log: NodeServerLog = () => undefined,
+    metrics: Metrics = noMetrics,
+  ) {
+    this.metrics = metrics;
     this.log = log;
     for (const n of nodes) this.nodes.set(n.nodeId, n);
   }
@@ -140,6 +148,7 @@ export class LocalStorageNodeServer {
         );
         await node.moveIntoPlace(dir, f.key);
       }
+      this.metrics.count('stratus_storage_bytes_in_total', { node: node.nodeId }, received);
       res.writeHead(200, {
         ...CORS,
         etag: etagOf(sha),
@@ -175,5 +184,6 @@ export class LocalStorageNodeServer {
       return;
     }
     await pipeline(await node.read(key), res);
+    this.metrics.count('stratus_storage_bytes_out_total', { node: node.nodeId }, stat.size);
   }
 }

@@ -58,7 +58,7 @@ export class AuditRepository {
 
   /** Newest first; `ownerId` undefined means every owner (admins). */
   async list(
-    filter: { ownerId?: string; itemId?: string; before?: { at: string; id: string } },
+    filter: { ownerId?: string; itemId?: string; action?: string; before?: { at: string; id: string } },
     limit: number,
   ) {
     const where: string[] = [];
@@ -70,6 +70,10 @@ export class AuditRepository {
     if (filter.itemId) {
       params.push(filter.itemId);
       where.push(`item_id = $${params.length}`);
+    }
+    if (filter.action) {
+      params.push(filter.action);
+      where.push(`action = $${params.length}`);
     }
     if (filter.before) {
       params.push(filter.before.at, filter.before.id);

@@ -130,6 +130,31 @@ export const migrations: Migration[] = [
       'alter table items add column if not exists scan_state text',
     ],
   },
+  {
+    version: 4,
+    name: 'share links',
+    statements: [
+      // Tokens are stored only as SHA-256 hashes: a database leak does not leak working links.
+      `create table if not exists share_links (
+        id uuid primary key,
+        token_hash text not null,
+        item_id uuid not null,
+        owner_id uuid not null,
+        created_by uuid not null,
+        created_at timestamptz not null default now(),
+        expires_at timestamptz not null,
+        password_hash text,
+        max_downloads integer,
+        max_bytes bigint,
+        downloads integer not null default 0,
+        bytes_served bigint not null default 0,
+        revoked_at timestamptz,
+        constraint share_links_token_unique unique (token_hash)
+      )`,
+      'create index if not exists share_links_by_item on share_links (item_id)',
+      'create index if not exists audit_by_action on audit_events (action, at)',
+    ],
+  },
 ];
 
 export async function migrate(db: Database, list: readonly Migration[] = migrations): Promise<number> {

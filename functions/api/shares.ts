@@ -1,0 +1,67 @@
+/** Lambda for /v1/shares (owners manage links) and /s/* (anyone with a link). */
+import type { ShareLink } from '../../shared/adapters/postgres/share-repository.ts';
+import { errors } from '../../shared/domain/errors.ts';
+import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
+import type { Container } from '../container.ts';
+import { lazyHandler } from './lazy-handler.ts';
+import { routes } from './routes.ts';
+
+const principal = (req: RequestInfo) => {
+  if (!req.principal) throw errors.unauthorized();
+  return req.principal;
+};
+
+const shareOut = (l: ShareLink) => ({
+  id: l.id,
+  itemId: l.itemId,
+  expiresAt: l.expiresAt.toISOString(),
+  hasPassword: l.passwordHash !== null,
+  maxDownloads: l.maxDownloads,
+  maxBytes: l.maxBytes,
+  downloads: l.downloads,
+  bytesServed: l.bytesServed,
+  revoked: l.revokedAt !== null,
+  createdAt: l.createdAt.toISOString(),
+});
+
+export function createSharesHandler(c: Container) {
+  const open = async (token: string, itemId: string | undefined, req: RequestInfo) => {
+    const result = await c.shares.access_(token, req.headers['x-share-password'], itemId, req.sourceIp);
+    if (result.kind === 'file')
+      return { status: 302, headers: { location: result.url, 'referrer-policy': 'no-referrer' } };
+    return {
+      status: 200,
+      body: {
+        folder: { id: result.folder.id, name: result.folder.name },
+        items: result.items.map((i) => ({
+          id: i.id,
+          name: i.name,
+          type: i.kind,
+          ...(i.kind === 'file' ? { size: i.size } : {}),
+          modifiedAt: i.updatedAt.toISOString(),
+        })),
+      },
+    };
+  };
+  return createApiHandler(
+    [
+      implement(routes.createShare, async ({ body }, req) => {
+        const { link, token } = await c.shares.create(principal(req), body);
+        return { status: 201, body: { ...shareOut(link), token, url: `${req.baseUrl}/s/${token}` } };
+      }),
+      implement(routes.listShares, async ({ query }, req) => ({
+        status: 200,
+        body: { items: (await c.shares.list(principal(req), query.itemId)).map(shareOut) },
+      })),
+      implement(routes.revokeShare, async ({ params }, req) => {
+        await c.shares.revoke(principal(req), params.id);
+        return { status: 204 };
+      }),
+      implement(routes.openShare, async ({ params }, req) => open(params.token, undefined, req)),
+      implement(routes.openShareItem, async ({ params }, req) => open(params.token, params.itemId, req)),
+    ],
+    c.apiDeps,
+  );
+}
+
+export const handler = lazyHandler(createSharesHandler);

@@ -1,0 +1,104 @@
+/**
+ * Operations views: deep health (every dependency, with latency) and storage usage per user and
+ * per node. Read-only; the numbers come from the system of record, never from the cache.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../observability/logger.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
+import type { Cache } from '../ports/cache.ts';
+import type { Database } from '../ports/database.ts';
+import type { StateStore } from '../ports/state-store.ts';
+
+export interface Check {
+  ok: boolean;
+  latencyMs: number;
+}
+
+export class OpsService {
+  private readonly db: Database;
+  private readonly cache: Cache;
+  private readonly state: StateStore;
+  private readonly nodes: () => BlobStore[];
+  private readonly log: Logger;
+
+  constructor(deps: {
+    db: Database;
+    cache: Cache;
+    state: StateStore;
+    nodes: () => BlobStore[];
+    log: Logger;
+  }) {
+    this.db = deps.db;
+    this.cache = deps.cache;
+    this.state = deps.state;
+    this.nodes = deps.nodes;
+    this.log = deps.log;
+  }
+
+  private async time(name: string, probe: () => Promise<unknown>, timeoutMs = 3000): Promise<Check> {
+    const started = performance.now();
+    try {
+      await Promise.race([
+        probe(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), timeoutMs).unref()),
+      ]);
+      return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
+    } catch (err) {
+      this.log.warn('health check failed', { check: name, err: String(err) });
+      return { ok: false, latencyMs: Math.round(performance.now() - started) };
+    }
+  }
+
+  async deepHealth(): Promise<{ status: 'ok' | 'degraded'; checks: Record<string, Check> }> {
+    const probeKey = `health:${randomUUID()}`;
+    const entries: [string, () => Promise<unknown>][] = [
+      ['database', () => this.db.ping()],
+      [
+        'cache',
+        async () => {
+          await this.cache.set(probeKey, '1', 10);
+          if ((await this.cache.get(probeKey)) !== '1') throw new Error('cache lost a write');
+          await this.cache.del([probeKey]);
+        },
+      ],
+      ['stateStore', () => this.state.ping()],
+      ...this.nodes().map((n): [string, () => Promise<unknown>] => [`node:${n.nodeId}`, () => n.ping()]),
+    ];
+    const results = await Promise.all(
+      entries.map(async ([name, probe]) => [name, await this.time(name, probe)] as const),
+    );
+    const checks = Object.fromEntries(results);
+    return { status: results.every(([, c]) => c.ok) ? 'ok' : 'degraded', checks };
+  }
+
+  async usage() {
+    const users = await this.db.query<{
+      id: string;
+      email: string;
+      used_bytes: number | string;
+      quota_bytes: number | string;
+    }>('select id, email, used_bytes, quota_bytes from users order by used_bytes desc, id limit 10000');
+    const nodes = await this.db.query<{
+      node_id: string;
+      bytes: number | string | null;
+      versions: number | string;
+    }>(
+      'select node_id, coalesce(sum(size), 0)::text as bytes, count(*)::text as versions from versions group by node_id order by node_id',
+    );
+    const total = users.reduce((sum, u) => sum + Number(u.used_bytes), 0);
+    return {
+      totalBytes: total,
+      users: users.map((u) => ({
+        userId: u.id,
+        email: u.email,
+        usedBytes: Number(u.used_bytes),
+        quotaBytes: Number(u.quota_bytes),
+      })),
+      nodes: nodes.map((n) => ({
+        nodeId: n.node_id,
+        bytes: Number(n.bytes ?? 0),
+        versions: Number(n.versions),
+      })),
+    };
+  }
+}
