@@ -56,9 +56,12 @@ export class RequestLimits {
     ip: string;
     userId?: string | undefined;
   }): Promise<LimitDecision> {
-    const policy = this.overrides[input.routeId] ?? this.overrides[input.cls] ?? this.policies[input.cls];
-    const takes: [string, BucketPolicy][] = [[`ip:${input.cls}:${input.ip}`, policy.perIp]];
-    if (input.userId && policy.perUser) takes.push([`user:${input.cls}:${input.userId}`, policy.perUser]);
+    // A route with its own policy has its own buckets; other routes share their class's.
+    const own = this.overrides[input.routeId];
+    const policy = own ?? this.overrides[input.cls] ?? this.policies[input.cls];
+    const scope = own ? `route:${input.routeId}` : input.cls;
+    const takes: [string, BucketPolicy][] = [[`ip:${scope}:${input.ip}`, policy.perIp]];
+    if (input.userId && policy.perUser) takes.push([`user:${scope}:${input.userId}`, policy.perUser]);
     let results: { r: TakeResult; p: BucketPolicy }[];
     try {
       results = await Promise.all(takes.map(async ([k, p]) => ({ r: await this.limiter.take(k, p), p })));
