@@ -54,6 +54,11 @@ export default async function setup(project: TestProject) {
   process.stdout.write(
     `AWS API emulator (moto) at ${url}; PostgreSQL at ${new URL(PG_URL).host}; Redis at ${new URL(REDIS_URL).host}\n`,
   );
+  // Any SDK client the tests create picks the emulator up from the standard variables too.
+  process.env.AWS_ENDPOINT_URL = url;
+  process.env.AWS_ACCESS_KEY_ID ??= 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
+  process.env.AWS_REGION ??= 'us-east-1';
   project.provide('awsEndpoint', url);
   project.provide('pgUrl', PG_URL);
   project.provide('redisUrl', REDIS_URL);
