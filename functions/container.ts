@@ -32,8 +32,11 @@ import { AccessControl } from '../shared/services/access-control.ts';
 import { AuthService } from '../shared/services/auth-service.ts';
 import { LoginThrottle } from '../shared/services/login-throttle.ts';
 import { MetadataCache } from '../shared/services/metadata-cache.ts';
+import { NodeRegistry } from '../shared/services/node-registry.ts';
 import { OpsService } from '../shared/services/ops-service.ts';
 import { Purger } from '../shared/services/purger.ts';
+import { ReplicaLedger } from '../shared/services/replica-ledger.ts';
+import { Replicator } from '../shared/services/replicator.ts';
 import { RequestLimits } from '../shared/services/request-limits.ts';
 import { RevocationList } from '../shared/services/revocation-list.ts';
 import { ShareService } from '../shared/services/share-service.ts';
@@ -56,6 +59,9 @@ export interface Container {
   uploads: UploadService;
   shares: ShareService;
   ops: OpsService;
+  nodes: NodeRegistry;
+  ledger: ReplicaLedger;
+  replicator: Replicator;
   audit: AuditRepository;
   metrics: Metrics;
   limits: RequestLimits;
@@ -81,6 +87,8 @@ export interface Parts {
   cache: Cache;
   /** Defaults to the configured scanner; tests inject others. */
   scanner?: Scanner;
+  /** Every storage node with the replication factor; defaults to `blobs` alone. */
+  nodes?: NodeRegistry;
   /** Defaults to an in-process limiter. */
   rateLimiter?: RateLimiter;
   /** Defaults to no metrics. */
@@ -115,8 +123,25 @@ export function assemble(
   const permissions = new PermissionRepository(p.db);
   const metadataCache = new MetadataCache(p.cache, items, p.log);
   const access = new AccessControl(metadataCache, permissions);
-  const blobFor = (nodeId: string) => (nodeId === p.blobs.nodeId ? p.blobs : undefined);
-  const purger = new Purger(p.db, items, permissions, audit, blobFor, metadataCache, p.log);
+  const nodes =
+    p.nodes ??
+    new NodeRegistry(
+      [
+        {
+          id: p.blobs.nodeId,
+          kind: p.blobs.nodeId.startsWith('s3') ? 's3' : 'localfs',
+          region: 'default',
+          weight: 1,
+          store: p.blobs,
+          health: 'healthy',
+          draining: false,
+        },
+      ],
+      1,
+    );
+  const ledger = new ReplicaLedger(p.state);
+  const replicator = new Replicator(ledger, nodes, p.log, metrics);
+  const purger = new Purger(p.db, items, permissions, audit, nodes, ledger, metadataCache, p.log);
   const tree = new TreeService({
     db: p.db,
     items,
@@ -134,7 +159,8 @@ export function assemble(
     users,
     audit,
     sessions: p.state,
-    blobs: p.blobs,
+    nodes,
+    ledger,
     scanner: p.scanner ?? (config.STRATUS_SCANNER === 'eicar' ? new EicarScanner() : undefined),
     tree,
     cache: metadataCache,
@@ -175,7 +201,16 @@ export function assemble(
     metadataCache,
     revocations,
     shares,
-    ops: new OpsService({ db: p.db, cache: p.cache, state: p.state, nodes: () => [p.blobs], log: p.log }),
+    ops: new OpsService({
+      db: p.db,
+      cache: p.cache,
+      state: p.state,
+      nodes: () => nodes.all().map((n) => n.store),
+      log: p.log,
+    }),
+    nodes,
+    ledger,
+    replicator,
     audit,
     metrics,
     limits,

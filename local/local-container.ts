@@ -20,6 +20,7 @@ import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { Scanner } from '../shared/ports/scanner.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
+import { NodeRegistry } from '../shared/services/node-registry.ts';
 import { SessionCleanup } from '../shared/services/session-cleanup.ts';
 
 async function secretFile(file: string): Promise<Buffer> {
@@ -58,12 +59,31 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
   await migrate(db);
   const state = new SqlStateStore(db);
   const secret = await secretFile(path.join(dir, 'keys', 'url-signing.key'));
-  const node = await new LocalFsBlobStore(
-    'local-1',
-    path.join(dir, 'nodes', 'local-1'),
-    `${config.publicUrl}/storage/local-1`,
-    secret,
-  ).init();
+  const localNodes: LocalFsBlobStore[] = [];
+  for (let i = 1; i <= config.STRATUS_LOCAL_NODES; i++) {
+    const id = `local-${i}`;
+    localNodes.push(
+      await new LocalFsBlobStore(
+        id,
+        path.join(dir, 'nodes', id),
+        `${config.publicUrl}/storage/${id}`,
+        secret,
+      ).init(),
+    );
+  }
+  const node = localNodes[0] as LocalFsBlobStore;
+  const nodes = new NodeRegistry(
+    localNodes.map((n) => ({
+      id: n.nodeId,
+      kind: 'localfs' as const,
+      region: 'local',
+      weight: 1,
+      store: n,
+      health: 'healthy' as const,
+      draining: false,
+    })),
+    config.STRATUS_REPLICATION_FACTOR,
+  );
   const key = await loadOrCreateSigningKey(dir);
   const issuer = config.publicUrl;
   const idp = new LocalIdentityProvider(db, state, key, {
@@ -87,6 +107,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
       db,
       state,
       blobs: node,
+      nodes,
       throttleStore: o.throttleStore ?? new MemoryThrottleStore(),
       cache: o.cache ?? new MemoryCache(),
       metrics: prometheus,
@@ -94,13 +115,16 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
       idp,
       log,
     },
-    { verifier, jwks, localNodes: [node], prometheus },
+    { verifier, jwks, localNodes, prometheus },
     () => (o.db ? Promise.resolve() : db.close()),
   );
   // The local change feed does what DynamoDB Streams -> Lambda does in AWS.
   const cleanup = new SessionCleanup(c.uploads, state, log);
   state.onChange(
-    (change) => cleanup.handle(change).then(() => undefined),
+    async (change) => {
+      await cleanup.handle(change);
+      await c.replicator.handle(change);
+    },
     (err) => log.error('state change handler failed', { err: String((err as Error)?.stack ?? err) }),
   );
   c.reapExpiredState = () => state.reapExpired();
@@ -131,6 +155,10 @@ function localMetrics(db: Database): PrometheusMetrics {
          and (expires_at is null or expires_at > $1)`,
         [Math.floor(Date.now() / 1000)],
       );
+      // The replica ledger's pending index (see replica-ledger.ts).
+      const pending = await db.query<{ n: string; oldest: string | null }>(
+        `select count(*)::text as n, min(data::json->>'createdAt') as oldest from state_items where pk = 'ledger-pending'`,
+      );
       return [
         {
           name: 'stratus_storage_used_bytes',
@@ -147,17 +175,22 @@ function localMetrics(db: Database): PrometheusMetrics {
           help: 'upload sessions uploading or completing',
           values: [{ labels: {}, value: Number(sessions[0]?.n ?? 0) }],
         },
-        // One node, replication factor 1: nothing is ever waiting for a replica. The distribution
-        // work feeds these from the replica ledger when more nodes are configured.
         {
           name: 'stratus_replicas_pending',
           help: 'replicas waiting to be copied or verified',
-          values: [{ labels: {}, value: 0 }],
+          values: [{ labels: {}, value: Number(pending[0]?.n ?? 0) }],
         },
         {
           name: 'stratus_replication_lag_seconds',
           help: 'age of the oldest pending replica',
-          values: [{ labels: {}, value: 0 }],
+          values: [
+            {
+              labels: {},
+              value: pending[0]?.oldest
+                ? Math.max(0, (Date.now() - Date.parse(pending[0].oldest)) / 1000)
+                : 0,
+            },
+          ],
         },
       ];
     });

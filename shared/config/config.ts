@@ -61,6 +61,9 @@ const localSchema = z.object({
   STRATUS_DATA_DIR: z.string().min(1).default('./.stratus'),
   /** The URL clients use to reach this process; defaults to http://HOST:PORT. */
   STRATUS_PUBLIC_URL: z.url().optional(),
+  /** Local storage nodes (directories under the data dir) and how many hold each version. */
+  STRATUS_LOCAL_NODES: intFrom(1, 16).default(1),
+  STRATUS_REPLICATION_FACTOR: intFrom(1, 16).default(1),
   /** How often the local runtime deletes expired state (DynamoDB TTL's stand-in), in seconds. */
   STRATUS_REAPER_INTERVAL_SECONDS: intFrom(0, 86_400).default(30),
   /** How often the local runtime runs the retention sweep (0: never). */

@@ -77,6 +77,8 @@ export interface BlobStore {
   /** Streams the object (or an inclusive byte range of it); throws a not-found DomainError when absent. */
   read(key: string, range?: { start: number; end: number }): Promise<Readable>;
   write(key: string, body: Buffer): Promise<void>;
+  /** Streams `size` bytes into the object (replication); answers the SHA-256 of what was stored. */
+  writeStream(key: string, body: Readable, size: number): Promise<{ sha256: string }>;
   delete(key: string): Promise<void>;
   ping(): Promise<void>;
 }

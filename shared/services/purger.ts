@@ -9,9 +9,10 @@ import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
 import type { Item, ItemRepository, Version } from '../adapters/postgres/item-repository.ts';
 import type { PermissionRepository } from '../adapters/postgres/permission-repository.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { BlobStore } from '../ports/blob-store.ts';
 import type { Database } from '../ports/database.ts';
 import type { MetadataCache } from './metadata-cache.ts';
+import type { NodeRegistry } from './node-registry.ts';
+import type { ReplicaLedger } from './replica-ledger.ts';
 
 export const BATCH = 1000;
 export const DEFAULT_TRASH_DAYS = 30;
@@ -33,7 +34,8 @@ export class Purger {
   private readonly items: ItemRepository;
   private readonly permissions: PermissionRepository;
   private readonly audit: AuditRepository;
-  private readonly blobFor: (nodeId: string) => BlobStore | undefined;
+  private readonly nodes: NodeRegistry;
+  private readonly ledger: ReplicaLedger;
   private readonly cache: MetadataCache;
   private readonly log: Logger;
 
@@ -42,7 +44,8 @@ export class Purger {
     items: ItemRepository,
     permissions: PermissionRepository,
     audit: AuditRepository,
-    blobFor: (nodeId: string) => BlobStore | undefined,
+    nodes: NodeRegistry,
+    ledger: ReplicaLedger,
     cache: MetadataCache,
     log: Logger,
   ) {
@@ -50,7 +53,8 @@ export class Purger {
     this.items = items;
     this.permissions = permissions;
     this.audit = audit;
-    this.blobFor = blobFor;
+    this.nodes = nodes;
+    this.ledger = ledger;
     this.cache = cache;
     this.log = log;
   }
@@ -93,25 +97,33 @@ export class Purger {
     return report;
   }
 
-  /** Deletes blobs that no version references any more. */
+  /**
+   * Deletes blobs that no version references any more, with every replica of them, and forgets the
+   * purged versions' ledger entries.
+   */
   async reclaim(versions: readonly Version[]): Promise<number> {
     const seen = new Set<string>();
     let reclaimed = 0;
     for (const v of versions) {
+      const replicas = await this.ledger.forVersion(v.id);
       const key = `${v.nodeId}\u0000${v.blobKey}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (await this.items.blobReferenced(v.nodeId, v.blobKey)) continue;
-      const store = this.blobFor(v.nodeId);
-      if (!store) {
-        this.log.warn('blob on an unknown node left for the reconciler', {
-          nodeId: v.nodeId,
-          blobKey: v.blobKey,
-        });
-        continue;
+      if (!seen.has(key)) {
+        seen.add(key);
+        if (!(await this.items.blobReferenced(v.nodeId, v.blobKey))) {
+          const holders = new Set([v.nodeId, ...replicas.map((r) => r.data.nodeId)]);
+          for (const nodeId of holders) {
+            const store = this.nodes.store(nodeId);
+            if (store) await store.delete(v.blobKey);
+            else
+              this.log.warn('blob on an unknown node left for the reconciler', {
+                nodeId,
+                blobKey: v.blobKey,
+              });
+          }
+          reclaimed++;
+        }
       }
-      await store.delete(v.blobKey);
-      reclaimed++;
+      await this.ledger.forget(v.id);
     }
     return reclaimed;
   }

@@ -25,6 +25,10 @@ export class SessionCleanup {
     if (change.kind !== 'remove' || !change.item.pk.startsWith('upload#')) return false;
     const s = change.item.data as unknown as UploadSession;
     if (s.state === 'committed' || s.state === 'expired') return false;
+    // A record we cannot read must not vanish quietly: failing sends it to the retry path / DLQ.
+    if (typeof s.uploadId !== 'string' || typeof s.nodeId !== 'string' || typeof s.blobKey !== 'string') {
+      throw new Error(`malformed upload session in ${change.item.pk}`);
+    }
     await this.uploads.releaseStorage(s);
     if (change.expired && (s.state === 'uploading' || s.state === 'completing')) {
       await this.sessions

@@ -29,6 +29,8 @@ import type { Database } from '../ports/database.ts';
 import type { Scanner } from '../ports/scanner.ts';
 import type { StateItem, StateStore } from '../ports/state-store.ts';
 import type { MetadataCache } from './metadata-cache.ts';
+import type { NodeRegistry } from './node-registry.ts';
+import type { ReplicaLedger } from './replica-ledger.ts';
 import type { TreeService } from './tree-service.ts';
 
 export interface UploadServiceOptions {
@@ -61,7 +63,8 @@ export class UploadService {
   private readonly users: UserRepository;
   private readonly audit: AuditRepository;
   private readonly sessions: StateStore;
-  private readonly blobs: BlobStore;
+  private readonly nodes: NodeRegistry;
+  private readonly ledger: ReplicaLedger;
   private readonly scanner: Scanner | undefined;
   private readonly tree: TreeService;
   private readonly cache: MetadataCache;
@@ -74,7 +77,8 @@ export class UploadService {
     users: UserRepository;
     audit: AuditRepository;
     sessions: StateStore;
-    blobs: BlobStore;
+    nodes: NodeRegistry;
+    ledger: ReplicaLedger;
     scanner: Scanner | undefined;
     tree: TreeService;
     cache: MetadataCache;
@@ -86,12 +90,20 @@ export class UploadService {
     this.users = deps.users;
     this.audit = deps.audit;
     this.sessions = deps.sessions;
-    this.blobs = deps.blobs;
+    this.nodes = deps.nodes;
+    this.ledger = deps.ledger;
     this.scanner = deps.scanner;
     this.tree = deps.tree;
     this.cache = deps.cache;
     this.log = deps.log;
     this.opts = deps.opts;
+  }
+
+  /** The store of a node this deployment knows; 503 when it is gone from the configuration. */
+  private node(nodeId: string): BlobStore {
+    const store = this.nodes.store(nodeId);
+    if (!store) throw errors.unavailable(`storage node ${nodeId}`);
+    return store;
   }
 
   async createUpload(
@@ -129,9 +141,11 @@ export class UploadService {
     const versionId = randomUUID();
     const blobKey = `v/${versionId}`;
     const partChecksums = plan.mode === 'multipart' && declared.size === plan.partCount;
+    // The version's first placed node takes the upload; the ledger copies it to the others.
+    const primary = this.nodes.placement(versionId)[0] as { id: string; store: BlobStore };
     const storageUploadId =
       plan.mode === 'multipart'
-        ? await this.blobs.createMultipartUpload(blobKey, { partChecksums })
+        ? await primary.store.createMultipartUpload(blobKey, { partChecksums })
         : undefined;
     const session: UploadSession = {
       uploadId,
@@ -145,7 +159,7 @@ export class UploadService {
       mode: plan.mode,
       partSize: plan.partSize,
       partCount: plan.partCount,
-      nodeId: this.blobs.nodeId,
+      nodeId: primary.id,
       blobKey,
       ...(storageUploadId ? { storageUploadId } : {}),
       versionId,
@@ -218,6 +232,13 @@ export class UploadService {
   private async reuseParts(s: UploadSession, plan: PartPlan, declared: Map<number, string>, prev: Version) {
     const reused: Record<number, { etag: string; sha256: string }> = {};
     if (prev.partSize !== plan.partSize || !prev.partHashes || !s.storageUploadId) return reused;
+    // Parts are copied within a node: the previous version must be held by the upload's node.
+    const held =
+      prev.nodeId === s.nodeId ||
+      (await this.ledger.forVersion(prev.id)).some(
+        (r) => r.data.nodeId === s.nodeId && r.data.state === 'verified',
+      );
+    if (!held) return reused;
     const prevPlan: PartPlan = {
       mode: 'multipart',
       partSize: prev.partSize,
@@ -232,7 +253,7 @@ export class UploadService {
       )
         continue;
       const start = (n - 1) * plan.partSize;
-      const copied: UploadedPart = await this.blobs.copyPart({
+      const copied: UploadedPart = await this.node(s.nodeId).copyPart({
         key: s.blobKey,
         storageUploadId: s.storageUploadId,
         partNumber: n,
@@ -253,19 +274,19 @@ export class UploadService {
         const sha256 = s.mode === 'single' ? s.sha256 : s.partHashes[n];
         const req =
           s.mode === 'single'
-            ? await this.blobs.presignPut({
+            ? await this.node(s.nodeId).presignPut({
                 key: s.blobKey,
                 contentLength,
                 sha256: s.sha256,
                 expiresInSeconds: this.opts.urlTtlSeconds,
               })
-            : await this.blobs.presignUploadPart({
+            : await this.node(s.nodeId).presignUploadPart({
                 key: s.blobKey,
                 storageUploadId: s.storageUploadId as string,
                 partNumber: n,
                 contentLength,
                 // S3 accepts per-part checksums only on uploads created with a checksum algorithm.
-                ...(sha256 && (s.partChecksums || this.blobs.nodeId.startsWith('local')) ? { sha256 } : {}),
+                ...(sha256 && (s.partChecksums || s.nodeId.startsWith('local')) ? { sha256 } : {}),
                 expiresInSeconds: this.opts.urlTtlSeconds,
               });
         return { partNumber: n, url: req.url, headers: req.headers, expiresAt: req.expiresAt.toISOString() };
@@ -312,11 +333,11 @@ export class UploadService {
 
   private async receivedParts(s: UploadSession): Promise<UploadedPart[]> {
     if (s.mode === 'single') {
-      const stat = await this.blobs.stat(s.blobKey);
+      const stat = await this.node(s.nodeId).stat(s.blobKey);
       return stat ? [{ partNumber: 1, etag: `"${s.sha256}"`, size: stat.size, sha256: s.sha256 }] : [];
     }
     try {
-      return await this.blobs.listParts(s.blobKey, s.storageUploadId as string);
+      return await this.node(s.nodeId).listParts(s.blobKey, s.storageUploadId as string);
     } catch (err) {
       if (err instanceof DomainError && err.status === 404) return [];
       throw err;
@@ -380,9 +401,11 @@ export class UploadService {
 
   /** Frees what a session holds in storage: the multipart upload and any assembled object. */
   async releaseStorage(s: UploadSession): Promise<void> {
-    if (s.storageUploadId) await this.blobs.abortMultipartUpload(s.blobKey, s.storageUploadId);
+    const store = this.nodes.store(s.nodeId);
+    if (!store) return; // the node left the configuration; the reconciler owns what it held
+    if (s.storageUploadId) await store.abortMultipartUpload(s.blobKey, s.storageUploadId);
     // Only if no version was committed with this blob (a committed session keeps its object).
-    if (!(await this.items.getVersion(s.versionId))) await this.blobs.delete(s.blobKey);
+    if (!(await this.items.getVersion(s.versionId))) await store.delete(s.blobKey);
   }
 
   async completeUpload(
@@ -424,7 +447,7 @@ export class UploadService {
         );
       }
       try {
-        await this.blobs.completeMultipartUpload(
+        await this.node(s.nodeId).completeMultipartUpload(
           s.blobKey,
           s.storageUploadId as string,
           list.map((x) => ({
@@ -436,7 +459,7 @@ export class UploadService {
       } catch (err) {
         // A retry after a crash (or a refused commit) finds the object already assembled.
         const alreadyDone =
-          err instanceof DomainError && err.status === 404 && (await this.blobs.stat(s.blobKey));
+          err instanceof DomainError && err.status === 404 && (await this.node(s.nodeId).stat(s.blobKey));
         if (!alreadyDone) {
           if (err instanceof DomainError && err.status < 500)
             await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
@@ -445,7 +468,7 @@ export class UploadService {
       }
     }
 
-    const stat = await this.blobs.stat(s.blobKey);
+    const stat = await this.node(s.nodeId).stat(s.blobKey);
     if (!stat) {
       await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
       throw errors.uploadIncomplete('no data has been uploaded');
@@ -490,6 +513,17 @@ export class UploadService {
       await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
       throw err;
     }
+    // Where the other replicas go; the replicator copies them from the change stream.
+    const others = this.nodes
+      .placement(s.versionId)
+      .map((n) => n.id)
+      .filter((id) => id !== s.nodeId)
+      .slice(0, this.nodes.replicationFactor - 1);
+    await this.ledger.plan(
+      { versionId: s.versionId, blobKey: s.blobKey, size: s.size, sha256: s.sha256 },
+      s.nodeId,
+      others,
+    );
     const result = { fileId: committed.file.id, versionId: s.versionId, name: committed.file.name };
     await this.save(rec, { ...s, state: 'committed', result }).catch((err: unknown) => {
       if (!(err instanceof ConditionFailedError)) throw err;
@@ -527,7 +561,7 @@ export class UploadService {
     const partHashes: string[] = [];
     let part = createHash('sha256');
     let inPart = 0;
-    for await (const whole of (await this.blobs.read(s.blobKey)) as AsyncIterable<Buffer>) {
+    for await (const whole of (await this.node(s.nodeId).read(s.blobKey)) as AsyncIterable<Buffer>) {
       sha.update(whole);
       content.update(whole);
       scan?.update(whole);
@@ -579,7 +613,7 @@ export class UploadService {
     for (const v of await this.items.versionsAwaitingScan(limit)) {
       const scan = this.scanner.start();
       try {
-        for await (const chunk of (await this.blobs.read(v.blobKey)) as AsyncIterable<Buffer>)
+        for await (const chunk of (await this.node(v.nodeId).read(v.blobKey)) as AsyncIterable<Buffer>)
           scan.update(chunk);
         const r = await scan.finish();
         await this.items.setScanState(v.id, r.verdict);
@@ -707,13 +741,33 @@ export class UploadService {
     const v = wanted ? await this.items.getVersion(wanted) : undefined;
     if (!v || v.fileId !== file.id) throw errors.notFound(versionId ? 'version' : 'file');
     if (v.scanState === 'scanning' || v.scanState === 'infected') throw errors.quarantined(v.scanState);
-    const req = await this.blobs.presignGet({
+    const req = await (await this.replicaForVersion(v)).presignGet({
       key: v.blobKey,
       expiresInSeconds: this.opts.urlTtlSeconds,
       fileName: file.name,
       contentType: v.contentType,
     });
     return { url: req.url, expiresAt: req.expiresAt.toISOString() };
+  }
+
+  /** A verified replica on a node that is up, the primary first; else the primary as a last resort. */
+  replicaFor(v: Version): BlobStore {
+    return this.nodes.store(v.nodeId) ?? this.node(v.nodeId);
+  }
+
+  async replicaForVersion(v: Version): Promise<BlobStore> {
+    const verified = (await this.ledger.forVersion(v.id))
+      .map((r) => r.data)
+      .filter((r) => r.state === 'verified');
+    const order = [
+      ...verified.filter((r) => r.nodeId === v.nodeId),
+      ...verified.filter((r) => r.nodeId !== v.nodeId),
+    ];
+    for (const r of order) {
+      const n = this.nodes.get(r.nodeId);
+      if (n && n.health !== 'down') return n.store;
+    }
+    return this.node(v.nodeId);
   }
 
   async fileWithVersion(p: Principal, fileId: string) {

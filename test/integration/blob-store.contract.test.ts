@@ -210,6 +210,18 @@ describe.each(backends)('BlobStore contract: $name', (backend) => {
     expect(sha(await readAll(await store.read('v/new')))).toBe(sha(expected));
   });
 
+  it('takes a streamed write and reports the SHA-256 of what it stored', async () => {
+    const data = randomBytes(3 * MiB + 17);
+    const { Readable } = await import('node:stream');
+    const res = await store.writeStream(
+      'v/streamed',
+      Readable.from([data.subarray(0, MiB), data.subarray(MiB)]),
+      data.length,
+    );
+    expect(res.sha256).toBe(sha(data));
+    expect(sha(await readAll(await store.read('v/streamed')))).toBe(sha(data));
+  });
+
   it('deletes, and reports missing objects as absent', async () => {
     await store.write('v/gone', Buffer.from('x'));
     await store.delete('v/gone');

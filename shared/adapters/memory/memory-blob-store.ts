@@ -1,4 +1,5 @@
 /** In-memory BlobStore for domain and property tests: single PUTs and direct writes only. */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { errors } from '../../domain/errors.ts';
 import type { BlobStore, PresignedRequest, PutTarget, UploadedPart } from '../../ports/blob-store.ts';
@@ -51,6 +52,13 @@ export class MemoryBlobStore implements BlobStore {
   }
   async write(key: string, body: Buffer) {
     this.objects.set(key, Buffer.from(body));
+  }
+  async writeStream(key: string, body: Readable, _size: number) {
+    const chunks: Buffer[] = [];
+    for await (const c of body as AsyncIterable<Buffer>) chunks.push(c);
+    const data = Buffer.concat(chunks);
+    this.objects.set(key, data);
+    return { sha256: createHash('sha256').update(data).digest('hex') };
   }
   async delete(key: string) {
     this.objects.delete(key);

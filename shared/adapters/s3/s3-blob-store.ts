@@ -5,7 +5,7 @@
  * domain errors here.
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -259,6 +259,19 @@ export class S3BlobStore implements BlobStore {
     await this.call(() =>
       this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ChecksumSHA256: sha })),
     );
+  }
+
+  async writeStream(key: string, body: Readable, size: number): Promise<{ sha256: string }> {
+    const hash = createHash('sha256');
+    const tee = new PassThrough();
+    body.on('data', (c: Buffer) => hash.update(c));
+    body.on('error', (e) => tee.destroy(e));
+    body.pipe(tee);
+    // One PUT up to S3's 5 GiB limit; larger objects are replicated by server-side multipart copy.
+    await this.call(() =>
+      this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: tee, ContentLength: size })),
+    );
+    return { sha256: hash.digest('hex') };
   }
 
   async delete(key: string): Promise<void> {

@@ -1,0 +1,59 @@
+/**
+ * The storage nodes this deployment writes to, with their health and the replication factor.
+ * Placement of a version is computed here from the node list (see domain/placement.ts).
+ */
+import { errors } from '../domain/errors.ts';
+import { type NodeInfo, place } from '../domain/placement.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
+
+export type NodeHealth = 'healthy' | 'degraded' | 'down';
+
+export interface StorageNode {
+  id: string;
+  kind: 's3' | 'localfs';
+  region: string;
+  weight: number;
+  store: BlobStore;
+  health: NodeHealth;
+  draining: boolean;
+}
+
+export class NodeRegistry {
+  private readonly nodes = new Map<string, StorageNode>();
+  readonly replicationFactor: number;
+
+  constructor(nodes: StorageNode[], replicationFactor: number) {
+    for (const n of nodes) this.nodes.set(n.id, n);
+    this.replicationFactor = Math.max(1, Math.min(replicationFactor, nodes.length));
+  }
+
+  all(): StorageNode[] {
+    return [...this.nodes.values()];
+  }
+
+  get(id: string): StorageNode | undefined {
+    return this.nodes.get(id);
+  }
+
+  store(id: string): BlobStore | undefined {
+    return this.nodes.get(id)?.store;
+  }
+
+  setHealth(id: string, health: NodeHealth): void {
+    const n = this.nodes.get(id);
+    if (n) n.health = health;
+  }
+
+  /** The nodes a version belongs on, best first. Throws 503 when no node can take data. */
+  placement(key: string): StorageNode[] {
+    const infos: NodeInfo[] = this.all().map((n) => ({
+      id: n.id,
+      region: n.region,
+      weight: n.weight,
+      writable: n.health !== 'down' && !n.draining,
+    }));
+    const chosen = place(key, infos, this.replicationFactor).map((i) => this.nodes.get(i.id) as StorageNode);
+    if (chosen.length === 0) throw errors.unavailable('storage');
+    return chosen;
+  }
+}
