@@ -18,7 +18,10 @@ import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-stor
 import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
 import { cognitoIssuer, createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import { type AwsConfig, loadConfig } from '../shared/config/config.ts';
-import { assemble, type Container } from './container.ts';
+import { errors } from '../shared/domain/errors.ts';
+import type { NodeSpec } from '../shared/services/node-catalog.ts';
+import type { StorageNode } from '../shared/services/node-registry.ts';
+import { applyNodeCatalog, assemble, type Container } from './container.ts';
 
 export async function createAwsContainer(config: AwsConfig): Promise<Container> {
   const log = powertoolsLogger(config.STRATUS_LOG_LEVEL);
@@ -48,6 +51,7 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
       cache: redis ? new RedisCache(redis) : new MemoryCache(),
       rateLimiter: redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter(),
       metrics: new PowertoolsMetrics(),
+      nodeFactory: s3NodeFactory,
       idp: undefined,
       log,
     },
@@ -73,7 +77,30 @@ export function awsContainer(): Promise<Container> {
     const config = loadConfig();
     if (config.STRATUS_PROFILE !== 'aws')
       throw new Error('Lambda handlers run the aws profile (STRATUS_PROFILE=aws)');
-    return createAwsContainer(config);
+    const c = await createAwsContainer(config);
+    await applyNodeCatalog(c, s3NodeFactory);
+    return c;
   })();
   return cached;
+}
+
+/** In AWS, nodes added at run time are S3 buckets (another region, or an S3-compatible endpoint). */
+export async function s3NodeFactory(spec: NodeSpec): Promise<StorageNode> {
+  if (spec.kind !== 's3') throw errors.validation('in AWS, storage nodes are S3 buckets');
+  const client = tracer.captureAWSv3Client(
+    new S3Client({
+      region: spec.region,
+      ...(spec.endpoint ? { endpoint: spec.endpoint, forcePathStyle: true } : {}),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    }),
+  );
+  return {
+    id: spec.id,
+    kind: 's3',
+    region: spec.region,
+    weight: spec.weight ?? 1,
+    store: new S3BlobStore(spec.id, client, spec.bucket),
+    health: 'healthy',
+    draining: false,
+  };
 }

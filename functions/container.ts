@@ -30,11 +30,14 @@ import type { StateStore } from '../shared/ports/state-store.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
 import { AccessControl } from '../shared/services/access-control.ts';
 import { AuthService } from '../shared/services/auth-service.ts';
+import { HealthMonitor } from '../shared/services/health-monitor.ts';
 import { LoginThrottle } from '../shared/services/login-throttle.ts';
 import { MetadataCache } from '../shared/services/metadata-cache.ts';
-import { NodeRegistry } from '../shared/services/node-registry.ts';
+import { NodeCatalog, type NodeSpec } from '../shared/services/node-catalog.ts';
+import { NodeRegistry, type StorageNode } from '../shared/services/node-registry.ts';
 import { OpsService } from '../shared/services/ops-service.ts';
 import { Purger } from '../shared/services/purger.ts';
+import { Reconciler } from '../shared/services/reconciler.ts';
 import { ReplicaLedger } from '../shared/services/replica-ledger.ts';
 import { Replicator } from '../shared/services/replicator.ts';
 import { RequestLimits } from '../shared/services/request-limits.ts';
@@ -62,6 +65,12 @@ export interface Container {
   nodes: NodeRegistry;
   ledger: ReplicaLedger;
   replicator: Replicator;
+  health: HealthMonitor;
+  reconciler: Reconciler;
+  /** Adds a node (persisted in the node catalog) / marks it draining / forgets a drained one. */
+  addNode(spec: NodeSpec): Promise<void>;
+  drainNode(id: string): Promise<void>;
+  removeNode(id: string): Promise<void>;
   audit: AuditRepository;
   metrics: Metrics;
   limits: RequestLimits;
@@ -89,6 +98,8 @@ export interface Parts {
   scanner?: Scanner;
   /** Every storage node with the replication factor; defaults to `blobs` alone. */
   nodes?: NodeRegistry;
+  /** Builds a node from a spec (nodes added at run time); the profile knows how. */
+  nodeFactory?: (spec: NodeSpec) => Promise<StorageNode>;
   /** Defaults to an in-process limiter. */
   rateLimiter?: RateLimiter;
   /** Defaults to no metrics. */
@@ -140,6 +151,7 @@ export function assemble(
       1,
     );
   const ledger = new ReplicaLedger(p.state);
+  const catalog = new NodeCatalog(p.state);
   const replicator = new Replicator(ledger, nodes, p.log, metrics);
   const purger = new Purger(p.db, items, permissions, audit, nodes, ledger, metadataCache, p.log);
   const tree = new TreeService({
@@ -187,7 +199,7 @@ export function assemble(
     overrides: config.STRATUS_RATE_LIMITS,
     onReject: (routeId) => metrics.count('stratus_rate_limit_rejections_total', { route: routeId }),
   });
-  return {
+  const self: Container = {
     config,
     log: p.log,
     db: p.db,
@@ -211,6 +223,32 @@ export function assemble(
     nodes,
     ledger,
     replicator,
+    health: new HealthMonitor(nodes, p.log),
+    reconciler: new Reconciler({
+      db: p.db,
+      items,
+      nodes,
+      ledger,
+      replicator,
+      log: p.log,
+      // Late-bound: the local profile attaches its reaper after assembly.
+      reapExpired: () => self.reapExpiredState?.() ?? Promise.resolve(0),
+    }),
+    async addNode(spec) {
+      if (!p.nodeFactory) throw errors.validation('this deployment adds nodes through its configuration');
+      nodes.add(await p.nodeFactory(spec));
+      await catalog.save(spec.id, { spec, draining: false });
+    },
+    async drainNode(id) {
+      const n = nodes.drain(id);
+      const entry = (await catalog.all())[id];
+      await catalog.save(id, { spec: entry?.spec ?? null, draining: true });
+      p.log.info('node draining', { nodeId: n.id });
+    },
+    async removeNode(id) {
+      nodes.remove(id);
+      await catalog.remove(id);
+    },
     audit,
     metrics,
     limits,
@@ -219,4 +257,16 @@ export function assemble(
     ...extra,
     close,
   };
+  return self;
+}
+
+/** Applies the node catalog (nodes added or drained at run time) to a fresh container. */
+export async function applyNodeCatalog(
+  c: Container,
+  factory?: (spec: NodeSpec) => Promise<StorageNode>,
+): Promise<void> {
+  for (const [id, entry] of Object.entries(await new NodeCatalog(c.state).all())) {
+    if (!c.nodes.get(id) && entry.spec && factory) c.nodes.add(await factory(entry.spec));
+    if (entry.draining && c.nodes.get(id)) c.nodes.drain(id);
+  }
 }

@@ -8,6 +8,8 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -168,15 +170,59 @@ export class StatelessStack extends Stack {
         reportBatchItemFailures: true,
         retryAttempts: 5,
         onFailure: new SqsDlq(streamDlq),
-        // Only removals of upload sessions matter to the cleanup.
+        // Removals of upload sessions (cleanup) and writes to the replica ledger (replication).
         filters: [
           lambda.FilterCriteria.filter({
             eventName: lambda.FilterRule.isEqual('REMOVE'),
             dynamodb: { Keys: { pk: { S: lambda.FilterRule.beginsWith('upload#') } } },
           }),
+          lambda.FilterCriteria.filter({
+            eventName: lambda.FilterRule.or('INSERT', 'MODIFY'),
+            dynamodb: { Keys: { pk: { S: lambda.FilterRule.beginsWith('ledger#') } } },
+          }),
         ],
       }),
     );
+
+    // Scheduled maintenance: canaries every 5 minutes, reconciliation hourly, retention daily.
+    const maintenance = new NodejsFunction(this, 'Fn-maintenance', {
+      entry: path.join(ROOT, 'functions/scheduled/maintenance.ts'),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 1024,
+      timeout: Duration.minutes(15),
+      environment,
+      logGroup: new logs.LogGroup(this, 'Logs-maintenance', { retention: logs.RetentionDays.ONE_MONTH }),
+      tracing: lambda.Tracing.ACTIVE,
+      projectRoot: ROOT,
+      depsLockFilePath: path.join(ROOT, 'package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        externalModules: ['@aws-sdk/*', 'pg-native'],
+      },
+    });
+    maintenance.addToRolePolicy(dsqlConnect);
+    s.table.grantReadWriteData(maintenance);
+    s.bucket.grantReadWrite(maintenance);
+    s.bucket.grantDelete(maintenance);
+    for (const [task, schedule] of [
+      ['health', events.Schedule.rate(Duration.minutes(5))],
+      ['reconcile', events.Schedule.rate(Duration.hours(1))],
+      ['retention', events.Schedule.rate(Duration.days(1))],
+    ] as const) {
+      new events.Rule(this, `Schedule-${task}`, {
+        schedule,
+        targets: [
+          new targets.LambdaFunction(maintenance, { event: events.RuleTargetInput.fromObject({ task }) }),
+        ],
+      });
+    }
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
   }

@@ -2,7 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { assemble, type Container, LOCAL_CLIENT_ID } from '../functions/container.ts';
+import { S3Client } from '@aws-sdk/client-s3';
+import { applyNodeCatalog, assemble, type Container, LOCAL_CLIENT_ID } from '../functions/container.ts';
 import { LocalIdentityProvider } from '../shared/adapters/local-idp/local-identity-provider.ts';
 import { loadOrCreateSigningKey } from '../shared/adapters/local-idp/signing-keys.ts';
 import { LocalFsBlobStore } from '../shared/adapters/localfs/localfs-blob-store.ts';
@@ -13,6 +14,7 @@ import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
 import { openPgliteDatabase } from '../shared/adapters/postgres/pglite-database.ts';
 import { SqlStateStore } from '../shared/adapters/postgres/sql-state-store.ts';
 import { PrometheusMetrics } from '../shared/adapters/prometheus/prometheus-metrics.ts';
+import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
 import { createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import type { LocalConfig } from '../shared/config/config.ts';
 import { createLogger, type Logger } from '../shared/observability/logger.ts';
@@ -20,7 +22,8 @@ import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { Scanner } from '../shared/ports/scanner.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
-import { NodeRegistry } from '../shared/services/node-registry.ts';
+import type { NodeSpec } from '../shared/services/node-catalog.ts';
+import { NodeRegistry, type StorageNode } from '../shared/services/node-registry.ts';
 import { SessionCleanup } from '../shared/services/session-cleanup.ts';
 
 async function secretFile(file: string): Promise<Buffer> {
@@ -100,7 +103,43 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     jwksUri: `${issuer}/.well-known/jwks.json`,
     jwks,
   });
-  const prometheus = localMetrics(db);
+  /** Nodes added at run time: a directory (relative paths live under the data dir) or an S3 endpoint. */
+  const factory = async (spec: NodeSpec): Promise<StorageNode> => {
+    if (spec.kind === 'localfs') {
+      const root = path.resolve(dir, spec.path);
+      const store = await new LocalFsBlobStore(
+        spec.id,
+        root,
+        `${config.publicUrl}/storage/${spec.id}`,
+        secret,
+      ).init();
+      localNodes.push(store);
+      return {
+        id: spec.id,
+        kind: 'localfs',
+        region: spec.region ?? 'local',
+        weight: spec.weight ?? 1,
+        store,
+        health: 'healthy',
+        draining: false,
+      };
+    }
+    const client = new S3Client({
+      region: spec.region,
+      ...(spec.endpoint ? { endpoint: spec.endpoint, forcePathStyle: true } : {}),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    return {
+      id: spec.id,
+      kind: 's3',
+      region: spec.region,
+      weight: spec.weight ?? 1,
+      store: new S3BlobStore(spec.id, client, spec.bucket),
+      health: 'healthy',
+      draining: false,
+    };
+  };
+  const prometheus = localMetrics(db, () => nodes);
   const c = assemble(
     config,
     {
@@ -108,6 +147,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
       state,
       blobs: node,
       nodes,
+      nodeFactory: factory,
       throttleStore: o.throttleStore ?? new MemoryThrottleStore(),
       cache: o.cache ?? new MemoryCache(),
       metrics: prometheus,
@@ -118,6 +158,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     { verifier, jwks, localNodes, prometheus },
     () => (o.db ? Promise.resolve() : db.close()),
   );
+  await applyNodeCatalog(c, factory);
   // The local change feed does what DynamoDB Streams -> Lambda does in AWS.
   const cleanup = new SessionCleanup(c.uploads, state, log);
   state.onChange(
@@ -132,7 +173,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
 }
 
 /** The local registry, with gauges computed from the database at scrape time. */
-function localMetrics(db: Database): PrometheusMetrics {
+function localMetrics(db: Database, registry: () => NodeRegistry): PrometheusMetrics {
   return new PrometheusMetrics()
     .describe('stratus_http_requests_total', 'API requests by route and status')
     .describe('stratus_http_request_duration_seconds', 'API latency by route')
@@ -174,6 +215,16 @@ function localMetrics(db: Database): PrometheusMetrics {
           name: 'stratus_upload_sessions_open',
           help: 'upload sessions uploading or completing',
           values: [{ labels: {}, value: Number(sessions[0]?.n ?? 0) }],
+        },
+        {
+          name: 'stratus_node_health',
+          help: 'node health: 1 healthy, 0.5 degraded, 0 down',
+          values: registry()
+            .all()
+            .map((n) => ({
+              labels: { node: n.id },
+              value: n.health === 'healthy' ? 1 : n.health === 'degraded' ? 0.5 : 0,
+            })),
         },
         {
           name: 'stratus_replicas_pending',

@@ -42,7 +42,21 @@ async function main() {
           );
         }, config.STRATUS_REAPER_INTERVAL_SECONDS * 1000).unref()
       : undefined;
+  const every = (seconds: number, what: string, run: () => Promise<unknown>) =>
+    seconds > 0
+      ? setInterval(() => {
+          run().catch((err: unknown) => c.log.error(`${what} failed`, { err: String(err) }));
+        }, seconds * 1000).unref()
+      : undefined;
+  const health = every(config.STRATUS_HEALTH_INTERVAL_SECONDS, 'node health check', () =>
+    c.health.checkAll(),
+  );
+  const reconcile = every(config.STRATUS_RECONCILE_INTERVAL_SECONDS, 'reconciliation', () =>
+    c.reconciler.sweep(),
+  );
   const stop = async () => {
+    clearInterval(health);
+    clearInterval(reconcile);
     clearInterval(sweep);
     clearInterval(reaper);
     await gw.close();

@@ -23,9 +23,74 @@ export function createAdminHandler(c: Container) {
         admin(req);
         return { status: 200, body: await c.ops.usage() };
       }),
+      implement(routes.listNodes, async (_input, req) => {
+        admin(req);
+        return {
+          status: 200,
+          body: {
+            replicationFactor: c.nodes.replicationFactor,
+            items: await Promise.all(c.nodes.all().map((n) => nodeOut(c, n.id))),
+          },
+        };
+      }),
+      implement(routes.addNode, async ({ body }, req) => {
+        admin(req);
+        if (c.nodes.get(body.id)) throw errors.conflict(`node ${body.id} exists already`);
+        await c.addNode(body);
+        // Backfill now where the process lives on (locally); the schedule covers Lambda.
+        void c.reconciler
+          .sweep()
+          .catch((err: unknown) => c.log.error('backfill failed', { err: String(err) }));
+        return { status: 201, body: await nodeOut(c, body.id) };
+      }),
+      implement(routes.drainNode, async ({ params }, req) => {
+        admin(req);
+        await c.drainNode(params.id);
+        void c.reconciler.sweep().catch((err: unknown) => c.log.error('drain failed', { err: String(err) }));
+        return { status: 202, body: await nodeOut(c, params.id) };
+      }),
+      implement(routes.removeNode, async ({ params }, req) => {
+        admin(req);
+        const n = c.nodes.get(params.id);
+        if (!n) throw errors.notFound('node');
+        if (!n.draining) throw errors.conflict('drain the node before removing it', { state: 'active' });
+        const left = await c.ledger.countOn(params.id);
+        if (left > 0)
+          throw errors.conflict(`the node still holds ${left} replicas`, {
+            state: 'draining',
+            replicas: left,
+          });
+        await c.removeNode(params.id);
+        return { status: 204 };
+      }),
+      implement(routes.reconcile, async (_input, req) => {
+        admin(req);
+        return { status: 200, body: await c.reconciler.sweep({ verifyChecksums: true }) };
+      }),
+      implement(routes.replication, async (_input, req) => {
+        admin(req);
+        return { status: 200, body: await c.reconciler.replicationStatus() };
+      }),
     ],
     c.apiDeps,
   );
 }
 
 export const handler = lazyHandler(createAdminHandler);
+
+async function nodeOut(c: Container, id: string) {
+  const n = c.nodes.get(id);
+  if (!n) throw errors.notFound('node');
+  const replicas = await c.ledger.countOn(id);
+  const status = c.health.of(id);
+  return {
+    id: n.id,
+    kind: n.kind,
+    region: n.region,
+    state: n.draining ? (replicas === 0 ? ('drained' as const) : ('draining' as const)) : ('active' as const),
+    health: n.health,
+    latencyMs: status.latencyMs,
+    lastCheck: status.lastCheck,
+    replicas,
+  };
+}

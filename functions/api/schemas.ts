@@ -308,3 +308,52 @@ export const AdminUsageOut = z.object({
   ),
   nodes: z.array(z.object({ nodeId: z.string(), bytes: z.number().int(), versions: z.number().int() })),
 });
+
+const NodeId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'lower-case letters, digits and dashes');
+export const AddNodeBody = z.discriminatedUnion('kind', [
+  z.object({
+    id: NodeId,
+    kind: z.literal('localfs'),
+    path: z.string().min(1).max(1024),
+    region: z.string().max(64).optional(),
+    weight: z.number().min(0).max(100).optional(),
+  }),
+  z.object({
+    id: NodeId,
+    kind: z.literal('s3'),
+    bucket: z.string().min(3).max(63),
+    region: z.string().min(1).max(64),
+    endpoint: z.url().optional(),
+    weight: z.number().min(0).max(100).optional(),
+  }),
+]);
+export const NodeParams = z.object({ id: NodeId });
+export const NodeOut = z.object({
+  id: z.string(),
+  kind: z.enum(['s3', 'localfs']),
+  region: z.string().optional(),
+  state: z.enum(['active', 'draining', 'drained']),
+  health: z.enum(['healthy', 'degraded', 'down']),
+  latencyMs: z.number().nullable(),
+  lastCheck: z.string().nullable(),
+  replicas: z.number().int(),
+});
+export const NodesOut = z.object({ replicationFactor: z.number().int(), items: z.array(NodeOut) });
+export const ReconcileOut = z.object({
+  versions: z.number().int(),
+  belowReplicationFactor: z.number().int(),
+  missing: z.number().int(),
+  corrupt: z.number().int(),
+  planned: z.number().int(),
+  retried: z.number().int(),
+  replicated: z.number().int(),
+  moved: z.number().int(),
+  orphansDeleted: z.number().int(),
+  expiredSessions: z.number().int(),
+});
+export const ReplicationOut = z.object({
+  versions: z.number().int(),
+  belowReplicationFactor: z.number().int(),
+  pending: z.number().int(),
+  failed: z.number().int(),
+});

@@ -48,7 +48,10 @@ export function createStateStreamHandler(c: Container) {
     for (const record of event.Records) {
       try {
         const change = toStateChange(record);
-        if (change) await cleanup.handle(change);
+        if (change) {
+          await cleanup.handle(change);
+          await c.replicator.handle(change);
+        }
       } catch (err) {
         c.log.error('stream record failed', {
           eventId: record.eventID,

@@ -66,6 +66,9 @@ const localSchema = z.object({
   STRATUS_REPLICATION_FACTOR: intFrom(1, 16).default(1),
   /** How often the local runtime deletes expired state (DynamoDB TTL's stand-in), in seconds. */
   STRATUS_REAPER_INTERVAL_SECONDS: intFrom(0, 86_400).default(30),
+  /** Node canaries and reconciliation sweeps in the local runtime (0: never). */
+  STRATUS_HEALTH_INTERVAL_SECONDS: intFrom(0, 86_400).default(15),
+  STRATUS_RECONCILE_INTERVAL_SECONDS: intFrom(0, 7 * 86_400).default(300),
   /** How often the local runtime runs the retention sweep (0: never). */
   STRATUS_SWEEP_INTERVAL_SECONDS: intFrom(0, 7 * 86_400).default(600),
   /** Use this PostgreSQL instead of the embedded PGlite. */

@@ -80,5 +80,7 @@ export interface BlobStore {
   /** Streams `size` bytes into the object (replication); answers the SHA-256 of what was stored. */
   writeStream(key: string, body: Readable, size: number): Promise<{ sha256: string }>;
   delete(key: string): Promise<void>;
+  /** Objects under a prefix, with when they were last written (for the orphan sweep). */
+  list(prefix: string, limit?: number): Promise<{ key: string; size: number; modifiedAt: Date }[]>;
   ping(): Promise<void>;
 }

@@ -27,6 +27,8 @@ export interface StateStore {
     pk: string,
     opts?: { skPrefix?: string; limit?: number },
   ): Promise<StateItem<T>[]>;
+  /** How many live items a partition holds. */
+  count(pk: string): Promise<number>;
   ping(): Promise<void>;
 }
 

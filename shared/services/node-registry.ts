@@ -20,11 +20,16 @@ export interface StorageNode {
 
 export class NodeRegistry {
   private readonly nodes = new Map<string, StorageNode>();
-  readonly replicationFactor: number;
+  private readonly factor: number;
 
   constructor(nodes: StorageNode[], replicationFactor: number) {
     for (const n of nodes) this.nodes.set(n.id, n);
-    this.replicationFactor = Math.max(1, Math.min(replicationFactor, nodes.length));
+    this.factor = Math.max(1, replicationFactor);
+  }
+
+  /** The configured factor, capped by how many nodes can hold data. */
+  get replicationFactor(): number {
+    return Math.min(this.factor, Math.max(1, this.all().filter((n) => !n.draining).length));
   }
 
   all(): StorageNode[] {
@@ -37,6 +42,22 @@ export class NodeRegistry {
 
   store(id: string): BlobStore | undefined {
     return this.nodes.get(id)?.store;
+  }
+
+  add(node: StorageNode): void {
+    if (this.nodes.has(node.id)) throw errors.conflict(`node ${node.id} exists already`);
+    this.nodes.set(node.id, node);
+  }
+
+  drain(id: string): StorageNode {
+    const n = this.nodes.get(id);
+    if (!n) throw errors.notFound('node');
+    n.draining = true;
+    return n;
+  }
+
+  remove(id: string): void {
+    this.nodes.delete(id);
   }
 
   setHealth(id: string, health: NodeHealth): void {

@@ -28,6 +28,7 @@ export interface Replica {
 
 const PENDING = 'ledger-pending';
 export const ledgerPk = (versionId: string) => `ledger#${versionId}`;
+const nodeIndex = (nodeId: string) => `node#${nodeId}`;
 
 export class ReplicaLedger {
   private readonly store: StateStore;
@@ -39,7 +40,7 @@ export class ReplicaLedger {
   /** Records where a committed version should live: `verified` where it was written, `pending` elsewhere. */
   async plan(
     v: { versionId: string; blobKey: string; size: number; sha256: string },
-    primary: string,
+    primary: string | undefined,
     others: string[],
   ) {
     const now = new Date().toISOString();
@@ -51,7 +52,11 @@ export class ReplicaLedger {
       attempts: 0,
       createdAt: now,
     };
-    await this.put({ ...base, nodeId: primary, state: 'verified', checksum: v.sha256, lastCheck: now }, true);
+    if (primary)
+      await this.put(
+        { ...base, nodeId: primary, state: 'verified', checksum: v.sha256, lastCheck: now },
+        true,
+      );
     for (const nodeId of others) await this.put({ ...base, nodeId, state: 'pending' }, true);
   }
 
@@ -90,9 +95,27 @@ export class ReplicaLedger {
   }
 
   async forget(versionId: string): Promise<void> {
-    for (const r of await this.forVersion(versionId)) {
-      await this.store.delete(PENDING, `${versionId}#${r.data.nodeId}`);
-      await this.store.delete(r.pk, r.sk);
-    }
+    for (const r of await this.forVersion(versionId)) await this.drop(versionId, r.data.nodeId);
+  }
+
+  /** Removes one replica's record (after its bytes are deleted from the node). */
+  async drop(versionId: string, nodeId: string): Promise<void> {
+    await this.store.delete(PENDING, `${versionId}#${nodeId}`);
+    await this.store.delete(nodeIndex(nodeId), versionId);
+    await this.store.delete(ledgerPk(versionId), nodeId);
+  }
+
+  async countOn(nodeId: string): Promise<number> {
+    return this.store.count(nodeIndex(nodeId));
+  }
+
+  async versionsOn(nodeId: string, limit = 1000): Promise<string[]> {
+    return (await this.store.query<{ versionId: string }>(nodeIndex(nodeId), { limit })).map(
+      (i) => i.data.versionId,
+    );
+  }
+
+  async pendingCount(): Promise<number> {
+    return this.store.count(PENDING);
   }
 }

@@ -129,6 +129,29 @@ export class DynamoDbStateStore implements StateStore {
     return ((res.Items ?? []) as Stored[]).filter(isLive).map((s) => toItem<T>(s));
   }
 
+  async count(pk: string) {
+    let total = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.call(() =>
+        this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            FilterExpression: 'attribute_not_exists(#ttl) OR #ttl > :now',
+            ExpressionAttributeNames: { '#ttl': 'ttl' },
+            ExpressionAttributeValues: { ':pk': pk, ':now': nowSeconds() },
+            Select: 'COUNT',
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        ),
+      );
+      total += res.Count ?? 0;
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return total;
+  }
+
   async ping() {
     await this.call(() =>
       this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: '#ping', sk: '#ping' } })),

@@ -28,7 +28,8 @@ const CORS = {
 export type NodeServerLog = (entry: Record<string, unknown>) => void;
 
 export class LocalStorageNodeServer {
-  private readonly nodes = new Map<string, LocalFsBlobStore>();
+  /** Read on every request: nodes added at run time are served at once. */
+  private readonly nodes: readonly LocalFsBlobStore[];
 
   private readonly log: NodeServerLog;
 
@@ -41,7 +42,7 @@ export class LocalStorageNodeServer {
   ) {
     this.metrics = metrics;
     this.log = log;
-    for (const n of nodes) this.nodes.set(n.nodeId, n);
+    this.nodes = nodes;
   }
 
   /** Handles /storage/<nodeId>/<op>?…; returns false when the path is not a storage path. */
@@ -53,7 +54,7 @@ export class LocalStorageNodeServer {
         res.writeHead(204, CORS).end();
         return true;
       }
-      const node = this.nodes.get(m[1] ?? '');
+      const node = this.nodes.find((n) => n.nodeId === m[1]);
       if (!node) throw errors.notFound('storage node');
       const parsed = UrlSigner.parse(url.searchParams);
       const nowS = Math.floor(Date.now() / 1000);

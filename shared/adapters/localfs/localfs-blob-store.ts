@@ -359,6 +359,27 @@ export class LocalFsBlobStore implements BlobStore {
     await fs.rm(this.objectDir(key), { recursive: true, force: true });
   }
 
+  async list(prefix: string, limit = 10_000) {
+    const out: { key: string; size: number; modifiedAt: Date }[] = [];
+    const base = path.join(this.root, 'objects');
+    const walk = async (rel: string): Promise<void> => {
+      if (out.length >= limit) return;
+      const entries = await fs.readdir(path.join(base, rel), { withFileTypes: true }).catch(() => []);
+      if (entries.some((e) => e.name === 'manifest.json')) {
+        const m = await fs.stat(path.join(base, rel, 'manifest.json'));
+        const manifest = JSON.parse(
+          await fs.readFile(path.join(base, rel, 'manifest.json'), 'utf8'),
+        ) as Manifest;
+        out.push({ key: rel.split(path.sep).join('/'), size: manifest.size, modifiedAt: m.mtime });
+        return;
+      }
+      for (const e of entries)
+        if (e.isDirectory() && !e.name.includes('.old-')) await walk(rel ? path.join(rel, e.name) : e.name);
+    };
+    await walk(prefix.replace(/\/$/, ''));
+    return out;
+  }
+
   async ping(): Promise<void> {
     await fs.access(path.join(this.root, 'objects'), fs.constants.W_OK);
   }

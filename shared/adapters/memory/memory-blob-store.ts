@@ -63,5 +63,10 @@ export class MemoryBlobStore implements BlobStore {
   async delete(key: string) {
     this.objects.delete(key);
   }
+  async list(prefix: string) {
+    return [...this.objects.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([key, b]) => ({ key, size: b.length, modifiedAt: new Date(0) }));
+  }
   async ping() {}
 }

@@ -51,5 +51,9 @@ export class MemoryStateStore implements StateStore {
       .map((i) => structuredClone(i) as StateItem<T>);
   }
 
+  async count(pk: string) {
+    return (await this.query(pk, { limit: Number.MAX_SAFE_INTEGER })).length;
+  }
+
   async ping() {}
 }

@@ -129,6 +129,14 @@ export class SqlStateStore implements StateStore {
     return rows.map((r) => toItem<T>(r));
   }
 
+  async count(pk: string) {
+    const rows = await this.db.query<{ n: string }>(
+      'select count(*)::text as n from state_items where pk = $1 and (expires_at is null or expires_at > $2)',
+      [pk, nowSeconds()],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async ping() {
     await this.db.ping();
   }

@@ -14,6 +14,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   ListPartsCommand,
   NoSuchKey,
   NoSuchUpload,
@@ -276,6 +277,27 @@ export class S3BlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await this.call(() => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+  }
+
+  async list(prefix: string, limit = 10_000) {
+    const out: { key: string; size: number; modifiedAt: Date }[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.call(() =>
+        this.s3.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ContinuationToken: token,
+            MaxKeys: 1000,
+          }),
+        ),
+      );
+      for (const o of res.Contents ?? [])
+        if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, modifiedAt: o.LastModified ?? new Date(0) });
+      token = res.IsTruncated && out.length < limit ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out.slice(0, limit);
   }
 
   async ping(): Promise<void> {

@@ -1,0 +1,272 @@
+/**
+ * The reconciler: a scheduled sweep (EventBridge -> Lambda in AWS, a timer locally) that finds and
+ * repairs what the event path missed. For each version it checks the ledger against placement:
+ * replicas that are missing or corrupt go back to `pending`; versions below the replication factor
+ * get new pending replicas; failed ones are retried. It also rebalances: replicas on draining nodes,
+ * or on nodes outside placement once placement holds enough, are deleted, but only while at least
+ * the replication factor of verified replicas remain elsewhere, so no version ever drops below it.
+ * Blobs no version references are deleted after a grace period. Pending work is then driven
+ * through the replicator with bounded concurrency.
+ */
+import { createHash } from 'node:crypto';
+import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Database } from '../ports/database.ts';
+import type { NodeRegistry } from './node-registry.ts';
+import type { ReplicaLedger } from './replica-ledger.ts';
+import type { Replicator } from './replicator.ts';
+
+export interface ReconcileReport {
+  versions: number;
+  belowReplicationFactor: number;
+  missing: number;
+  corrupt: number;
+  planned: number;
+  retried: number;
+  replicated: number;
+  moved: number;
+  orphansDeleted: number;
+  expiredSessions: number;
+}
+
+interface VersionRow {
+  id: string;
+  node_id: string;
+  blob_key: string;
+  size: number | string;
+  sha256: string;
+}
+
+export class Reconciler {
+  private readonly db: Database;
+  private readonly items: ItemRepository;
+  private readonly nodes: NodeRegistry;
+  private readonly ledger: ReplicaLedger;
+  private readonly replicator: Replicator;
+  private readonly log: Logger;
+  private readonly reapExpired: (() => Promise<number>) | undefined;
+  private running: Promise<ReconcileReport> | undefined;
+
+  constructor(deps: {
+    db: Database;
+    items: ItemRepository;
+    nodes: NodeRegistry;
+    ledger: ReplicaLedger;
+    replicator: Replicator;
+    log: Logger;
+    reapExpired?: () => Promise<number>;
+  }) {
+    this.db = deps.db;
+    this.items = deps.items;
+    this.nodes = deps.nodes;
+    this.ledger = deps.ledger;
+    this.replicator = deps.replicator;
+    this.log = deps.log;
+    this.reapExpired = deps.reapExpired;
+  }
+
+  /** Runs one sweep; a sweep already running is joined rather than doubled. */
+  sweep(
+    opts: { verifyChecksums?: boolean; orphanGraceSeconds?: number; concurrency?: number } = {},
+  ): Promise<ReconcileReport> {
+    this.running ??= this.run(opts).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private usable(nodeId: string) {
+    const n = this.nodes.get(nodeId);
+    return n !== undefined && n.health !== 'down';
+  }
+
+  private async run(opts: {
+    verifyChecksums?: boolean;
+    orphanGraceSeconds?: number;
+    concurrency?: number;
+  }): Promise<ReconcileReport> {
+    const report: ReconcileReport = {
+      versions: 0,
+      belowReplicationFactor: 0,
+      missing: 0,
+      corrupt: 0,
+      planned: 0,
+      retried: 0,
+      replicated: 0,
+      moved: 0,
+      orphansDeleted: 0,
+      expiredSessions: 0,
+    };
+    const rf = this.nodes.replicationFactor;
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const page = await this.db.query<VersionRow>(
+        'select id, node_id, blob_key, size, sha256 from versions where id > $1 order by id limit 500',
+        [after],
+      );
+      if (page.length === 0) break;
+      after = page[page.length - 1]?.id ?? after;
+      for (const v of page) {
+        report.versions++;
+        const size = Number(v.size);
+        let replicas = await this.ledger.forVersion(v.id);
+        if (replicas.length === 0) {
+          // Committed before the ledger existed, or a crash between commit and plan.
+          await this.ledger.plan(
+            { versionId: v.id, blobKey: v.blob_key, size, sha256: v.sha256 },
+            v.node_id,
+            [],
+          );
+          replicas = await this.ledger.forVersion(v.id);
+        }
+        // Check what the ledger calls verified.
+        for (const r of replicas.filter((x) => x.data.state === 'verified' && this.usable(x.data.nodeId))) {
+          const store = this.nodes.store(r.data.nodeId);
+          if (!store) continue;
+          const stat = await store.stat(v.blob_key).catch(() => undefined);
+          let bad: 'missing' | 'corrupt' | undefined = stat?.size === size ? undefined : 'missing';
+          if (!bad && opts.verifyChecksums) {
+            const h = createHash('sha256');
+            for await (const c of (await store.read(v.blob_key)) as AsyncIterable<Buffer>) h.update(c);
+            if (h.digest('hex') !== v.sha256) bad = 'corrupt';
+          }
+          if (bad) {
+            report[bad]++;
+            if (bad === 'corrupt') await store.delete(v.blob_key);
+            await this.ledger.update(r, {
+              state: 'pending',
+              attempts: 0,
+              lastError: bad,
+              lastCheck: new Date().toISOString(),
+            });
+          }
+        }
+        replicas = await this.ledger.forVersion(v.id);
+        const good = replicas.filter(
+          (r) =>
+            r.data.state === 'verified' &&
+            this.usable(r.data.nodeId) &&
+            !this.nodes.get(r.data.nodeId)?.draining,
+        );
+        if (good.length < rf) report.belowReplicationFactor++;
+        // Plan replicas on placed nodes that have none; retry failed ones.
+        const placed = this.nodes.placement(v.id).map((n) => n.id);
+        const have = new Set(replicas.map((r) => r.data.nodeId));
+        const active = replicas.filter(
+          (r) =>
+            r.data.state !== 'failed' &&
+            !this.nodes.get(r.data.nodeId)?.draining &&
+            this.usable(r.data.nodeId),
+        ).length;
+        const missingNodes = placed.filter((id) => !have.has(id)).slice(0, Math.max(0, rf - active));
+        if (missingNodes.length) {
+          await this.ledger.plan(
+            { versionId: v.id, blobKey: v.blob_key, size, sha256: v.sha256 },
+            undefined,
+            missingNodes,
+          );
+          report.planned += missingNodes.length;
+        }
+        for (const r of replicas.filter((x) => x.data.state === 'failed' || x.data.state === 'missing')) {
+          await this.ledger.update(r, { state: 'pending', attempts: 0, retryAt: 0 });
+          report.retried++;
+        }
+        // Rebalance: drop replicas on draining nodes or outside placement, never below the factor.
+        const verifiedKeep = replicas.filter(
+          (r) =>
+            r.data.state === 'verified' &&
+            placed.includes(r.data.nodeId) &&
+            this.usable(r.data.nodeId) &&
+            !this.nodes.get(r.data.nodeId)?.draining,
+        );
+        if (verifiedKeep.length >= rf) {
+          for (const r of replicas) {
+            const n = this.nodes.get(r.data.nodeId);
+            const surplus = !placed.includes(r.data.nodeId) || n?.draining;
+            if (!surplus || verifiedKeep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
+            if (n && n.health !== 'down') await n.store.delete(v.blob_key);
+            await this.ledger.drop(v.id, r.data.nodeId);
+            report.moved++;
+          }
+        }
+      }
+    }
+    report.replicated = await this.drain(opts.concurrency ?? 4);
+    report.orphansDeleted = await this.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
+    report.expiredSessions = (await this.reapExpired?.()) ?? 0;
+    this.log.info('reconcile sweep', { ...report });
+    return report;
+  }
+
+  /** Copies pending replicas, a few at a time, until none is due. */
+  private async drain(concurrency: number): Promise<number> {
+    let done = 0;
+    for (let round = 0; round < 20; round++) {
+      const pending = await this.ledger.pending(concurrency * 25);
+      if (pending.length === 0) break;
+      let progressed = 0;
+      for (let i = 0; i < pending.length; i += concurrency) {
+        const batch = pending.slice(i, i + concurrency);
+        const results = await Promise.all(
+          batch.map(async (p) => {
+            const item = (await this.ledger.forVersion(p.versionId)).find((r) => r.data.nodeId === p.nodeId);
+            if (item?.data.state !== 'pending') return false;
+            return this.replicator.replicate({ ...item, data: { ...item.data, retryAt: 0 } });
+          }),
+        );
+        progressed += results.filter(Boolean).length;
+      }
+      done += progressed;
+      if (progressed === 0) break;
+    }
+    return done;
+  }
+
+  /** Deletes objects no version references, once they are older than the grace period. */
+  private async sweepOrphans(graceSeconds: number): Promise<number> {
+    let deleted = 0;
+    const cutoff = Date.now() - graceSeconds * 1000;
+    for (const n of this.nodes.all().filter((x) => x.health !== 'down')) {
+      for (const o of await n.store.list('v/').catch(() => [])) {
+        if (o.modifiedAt.getTime() > cutoff) continue;
+        if (await this.items.blobReferenced(n.id, o.key)) continue;
+        const rows = await this.db.query('select 1 from versions where blob_key = $1 limit 1', [o.key]);
+        if (rows.length) {
+          // Referenced by a version whose primary is elsewhere: an orphan only if the ledger disowns it.
+          const versionId = o.key.slice(2);
+          const known = (await this.ledger.forVersion(versionId)).some((r) => r.data.nodeId === n.id);
+          if (known || this.nodes.placement(versionId).some((p) => p.id === n.id)) continue;
+        }
+        await n.store.delete(o.key);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  async replicationStatus() {
+    const [row] = await this.db.query<{ n: string }>('select count(*)::text as n from versions');
+    const versions = Number(row?.n ?? 0);
+    let below = 0;
+    let failed = 0;
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const page = await this.db.query<{ id: string }>(
+        'select id from versions where id > $1 order by id limit 1000',
+        [after],
+      );
+      if (page.length === 0) break;
+      after = page[page.length - 1]?.id ?? after;
+      for (const v of page) {
+        const replicas = (await this.ledger.forVersion(v.id)).map((r) => r.data);
+        if (
+          replicas.filter((r) => r.state === 'verified' && this.usable(r.nodeId)).length <
+          this.nodes.replicationFactor
+        )
+          below++;
+        failed += replicas.filter((r) => r.state === 'failed').length;
+      }
+    }
+    return { versions, belowReplicationFactor: below, pending: await this.ledger.pendingCount(), failed };
+  }
+}
