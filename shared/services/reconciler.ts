@@ -171,31 +171,54 @@ export class Reconciler {
           await this.ledger.update(r, { state: 'pending', attempts: 0, retryAt: 0 });
           report.retried++;
         }
-        // Rebalance: drop replicas on draining nodes or outside placement, never below the factor.
-        const verifiedKeep = replicas.filter(
+      }
+    }
+    report.replicated = await this.drain(opts.concurrency ?? 4);
+    report.moved = await this.rebalance();
+    report.orphansDeleted = await this.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
+    report.expiredSessions = (await this.reapExpired?.()) ?? 0;
+    this.log.info('reconcile sweep', { ...report });
+    return report;
+  }
+
+  /**
+   * Drops replicas on draining nodes or outside placement, once placement holds enough verified
+   * copies: never while fewer than the factor remain on placed, usable nodes. Runs after the copies
+   * of this sweep, so a drain or an added node settles in one sweep.
+   */
+  private async rebalance(): Promise<number> {
+    const rf = this.nodes.replicationFactor;
+    let moved = 0;
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const page = await this.db.query<VersionRow>(
+        'select id, node_id, blob_key, size, sha256 from versions where id > $1 order by id limit 500',
+        [after],
+      );
+      if (page.length === 0) break;
+      after = page[page.length - 1]?.id ?? after;
+      for (const v of page) {
+        const replicas = await this.ledger.forVersion(v.id);
+        const placed = this.nodes.placement(v.id).map((n) => n.id);
+        const keep = replicas.filter(
           (r) =>
             r.data.state === 'verified' &&
             placed.includes(r.data.nodeId) &&
             this.usable(r.data.nodeId) &&
             !this.nodes.get(r.data.nodeId)?.draining,
         );
-        if (verifiedKeep.length >= rf) {
-          for (const r of replicas) {
-            const n = this.nodes.get(r.data.nodeId);
-            const surplus = !placed.includes(r.data.nodeId) || n?.draining;
-            if (!surplus || verifiedKeep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
-            if (n && n.health !== 'down') await n.store.delete(v.blob_key);
-            await this.ledger.drop(v.id, r.data.nodeId);
-            report.moved++;
-          }
+        if (keep.length < rf) continue;
+        for (const r of replicas) {
+          const n = this.nodes.get(r.data.nodeId);
+          const surplus = !placed.includes(r.data.nodeId) || n?.draining;
+          if (!surplus || keep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
+          if (n && n.health !== 'down') await n.store.delete(v.blob_key);
+          await this.ledger.drop(v.id, r.data.nodeId);
+          moved++;
         }
       }
     }
-    report.replicated = await this.drain(opts.concurrency ?? 4);
-    report.orphansDeleted = await this.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
-    report.expiredSessions = (await this.reapExpired?.()) ?? 0;
-    this.log.info('reconcile sweep', { ...report });
-    return report;
+    return moved;
   }
 
   /** Copies pending replicas, a few at a time, until none is due. */

@@ -61,15 +61,9 @@ export class ReplicaLedger {
   }
 
   private async put(r: Replica, onlyIfAbsent = false, version?: number) {
-    if (r.state === 'pending')
-      await this.store.put({
-        pk: PENDING,
-        sk: `${r.versionId}#${r.nodeId}`,
-        data: { versionId: r.versionId, nodeId: r.nodeId, createdAt: r.createdAt },
-      });
-    else await this.store.delete(PENDING, `${r.versionId}#${r.nodeId}`);
+    let stored: StateItem<Replica> | undefined;
     try {
-      return await this.store.put(
+      stored = await this.store.put(
         { pk: ledgerPk(r.versionId), sk: r.nodeId, data: r },
         onlyIfAbsent ? { kind: 'absent' } : version !== undefined ? { kind: 'version', version } : undefined,
       );
@@ -77,6 +71,20 @@ export class ReplicaLedger {
       if (onlyIfAbsent && err instanceof ConditionFailedError) return undefined; // planned already
       throw err;
     }
+    // The indexes follow the item, once its conditional write has won.
+    const sk = `${r.versionId}#${r.nodeId}`;
+    if (r.state === 'pending')
+      await this.store.put({
+        pk: PENDING,
+        sk,
+        data: { versionId: r.versionId, nodeId: r.nodeId, createdAt: r.createdAt },
+      });
+    else await this.store.delete(PENDING, sk);
+    // Per-node index of verified replicas: what a node holds, for drains, counts and orphan sweeps.
+    if (r.state === 'verified')
+      await this.store.put({ pk: nodeIndex(r.nodeId), sk: r.versionId, data: { versionId: r.versionId } });
+    else await this.store.delete(nodeIndex(r.nodeId), r.versionId);
+    return stored;
   }
 
   /** Updates a replica only if nobody changed it since it was read. */

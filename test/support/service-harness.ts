@@ -15,6 +15,7 @@ import { createLogger } from '../../shared/observability/logger.ts';
 import type { Cache } from '../../shared/ports/cache.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import type { Scanner } from '../../shared/ports/scanner.ts';
+import type { NodeRegistry } from '../../shared/services/node-registry.ts';
 
 export interface Harness {
   c: Container;
@@ -31,7 +32,13 @@ export interface Harness {
 
 export function buildHarness(
   db: Database,
-  opts: { cache?: Cache; quotaBytes?: number; scanner?: Scanner; blobs?: MemoryBlobStore } = {},
+  opts: {
+    cache?: Cache;
+    quotaBytes?: number;
+    scanner?: Scanner;
+    blobs?: MemoryBlobStore;
+    nodes?: NodeRegistry;
+  } = {},
 ): Harness {
   const config = loadConfig({
     STRATUS_LOG_LEVEL: 'silent',
@@ -47,6 +54,7 @@ export function buildHarness(
       throttleStore: new MemoryThrottleStore(),
       cache: opts.cache ?? new MemoryCache(),
       ...(opts.scanner ? { scanner: opts.scanner } : {}),
+      ...(opts.nodes ? { nodes: opts.nodes } : {}),
       idp: undefined,
       log: createLogger('silent'),
     },
@@ -83,7 +91,7 @@ export function buildHarness(
       });
       const session = await c.state.get<UploadSession>(`upload#${up.uploadId}`, 's');
       if (!session) throw new Error('session vanished');
-      await blobs.write(session.data.blobKey, body);
+      await (c.nodes.store(session.data.nodeId) ?? blobs).write(session.data.blobKey, body);
       const done = await c.uploads.completeUpload(p, up.uploadId, [{ partNumber: 1, etag: 'x' }]);
       return { fileId: done.fileId, versionId: done.versionId, name: done.name };
     },
