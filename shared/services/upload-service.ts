@@ -142,11 +142,22 @@ export class UploadService {
     const blobKey = `v/${versionId}`;
     const partChecksums = plan.mode === 'multipart' && declared.size === plan.partCount;
     // The version's first placed node takes the upload; the ledger copies it to the others.
-    const primary = this.nodes.placement(versionId)[0] as { id: string; store: BlobStore };
-    const storageUploadId =
-      plan.mode === 'multipart'
-        ? await primary.store.createMultipartUpload(blobKey, { partChecksums })
-        : undefined;
+    // The first placed node that answers takes the upload; the ledger copies it to the others.
+    let primary: { id: string; store: BlobStore } | undefined;
+    let storageUploadId: string | undefined;
+    for (const candidate of this.nodes.placement(versionId)) {
+      try {
+        if (plan.mode === 'multipart')
+          storageUploadId = await candidate.store.createMultipartUpload(blobKey, { partChecksums });
+        primary = candidate;
+        break;
+      } catch (err) {
+        if (!(err instanceof DomainError && err.status === 503)) throw err;
+        this.nodes.setHealth(candidate.id, 'degraded');
+        this.log.warn('storage node failed to start an upload; trying the next', { nodeId: candidate.id });
+      }
+    }
+    if (!primary) throw errors.unavailable('storage');
     const session: UploadSession = {
       uploadId,
       ownerId: parent.ownerId,
@@ -763,9 +774,14 @@ export class UploadService {
       ...verified.filter((r) => r.nodeId === v.nodeId),
       ...verified.filter((r) => r.nodeId !== v.nodeId),
     ];
+    // Signing is offline, so check that the node really has the object before handing out a URL:
+    // a node failing now makes the download go to the next replica rather than fail.
     for (const r of order) {
       const n = this.nodes.get(r.nodeId);
-      if (n && n.health !== 'down') return n.store;
+      if (!n || n.health === 'down') continue;
+      const stat = await n.store.stat(v.blobKey).catch(() => undefined);
+      if (stat?.size === v.size) return n.store;
+      this.log.warn('replica unavailable for download; trying the next', { versionId: v.id, nodeId: n.id });
     }
     return this.node(v.nodeId);
   }

@@ -185,3 +185,75 @@ describe('distribution (3 nodes, replication factor 2)', () => {
     expect(await h.c.reconciler.replicationStatus()).toMatchObject({ belowReplicationFactor: 0, failed: 0 });
   });
 });
+
+describe('failover in the middle of an operation', () => {
+  it('starts an upload on the next node when the first one fails, and serves a download from a replica when one vanishes', async () => {
+    const { db, dispose } = await (sqlBackends[0] as (typeof sqlBackends)[0]).open();
+    try {
+      class Broken extends MemoryBlobStore {
+        broken = false;
+        override async createMultipartUpload(): Promise<string> {
+          if (this.broken) throw (await import('../../shared/domain/errors.ts')).errors.unavailable('node');
+          return 'never';
+        }
+        override async presignUploadPart() {
+          return {
+            url: `mem://${this.nodeId}/part`,
+            method: 'PUT' as const,
+            headers: {},
+            expiresAt: new Date(),
+          };
+        }
+      }
+      const stores = [new Broken('b1'), new Broken('b2')];
+      const registry = new NodeRegistry(
+        stores.map((s) => ({
+          id: s.nodeId,
+          kind: 'localfs' as const,
+          region: 'local',
+          weight: 1,
+          store: s,
+          health: 'healthy' as const,
+          draining: false,
+        })),
+        2,
+      );
+      const h = buildHarness(db, { nodes: registry, blobs: stores[0] });
+      const u = await h.user('failover@x.io');
+      const f = await h.put(u, 'root', 'a.txt', 'replicated bytes');
+      await h.c.reconciler.sweep();
+      // The node that holds the version loses it: the download goes to the other replica.
+      const primary = (
+        await db.query<{ node_id: string }>('select node_id from versions where id = $1', [f.versionId])
+      )[0]?.node_id;
+      const holder = stores.find((s) => s.nodeId === primary);
+      holder?.objects.delete(`v/${f.versionId}`);
+      const url = (await h.c.uploads.downloadUrl(u, f.fileId)).url;
+      expect(url).not.toContain(`/${primary}/`);
+      // Multipart uploads (above the 16 MiB part size) start on whichever placed node answers.
+      // About half of these versions place the broken node first; every upload must start anyway.
+      let firstWasBroken = 0;
+      for (let i = 0; i < 12; i++) {
+        for (const s of stores) s.broken = s.nodeId === primary;
+        registry.setHealth(primary ?? '', 'healthy');
+        const up = await h.c.uploads.createUpload(u, {
+          parentId: 'root',
+          name: `big${i}.bin`,
+          size: 40 * 1024 * 1024,
+          sha256: '0'.repeat(64),
+          contentType: 'application/octet-stream',
+        });
+        const session = await h.c.state.get<{ nodeId: string; versionId: string }>(
+          `upload#${up.uploadId}`,
+          's',
+        );
+        expect(session?.data.nodeId).not.toBe(primary);
+        registry.setHealth(primary ?? '', 'healthy');
+        if (registry.placement(session?.data.versionId ?? '')[0]?.id === primary) firstWasBroken++;
+      }
+      expect(firstWasBroken).toBeGreaterThan(0);
+    } finally {
+      await dispose();
+    }
+  });
+});
