@@ -16,6 +16,7 @@ import { RedisCache } from '../shared/adapters/redis/redis-cache.ts';
 import { RedisRateLimiter } from '../shared/adapters/redis/redis-rate-limiter.ts';
 import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
 import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
+import { s3Node } from '../shared/adapters/s3/s3-node.ts';
 import { cognitoIssuer, createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import { type AwsConfig, loadConfig } from '../shared/config/config.ts';
 import { errors } from '../shared/domain/errors.ts';
@@ -87,20 +88,5 @@ export function awsContainer(): Promise<Container> {
 /** In AWS, nodes added at run time are S3 buckets (another region, or an S3-compatible endpoint). */
 export async function s3NodeFactory(spec: NodeSpec): Promise<StorageNode> {
   if (spec.kind !== 's3') throw errors.validation('in AWS, storage nodes are S3 buckets');
-  const client = tracer.captureAWSv3Client(
-    new S3Client({
-      region: spec.region,
-      ...(spec.endpoint ? { endpoint: spec.endpoint, forcePathStyle: true } : {}),
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    }),
-  );
-  return {
-    id: spec.id,
-    kind: 's3',
-    region: spec.region,
-    weight: spec.weight ?? 1,
-    store: new S3BlobStore(spec.id, client, spec.bucket),
-    health: 'healthy',
-    draining: false,
-  };
+  return s3Node(spec, (c) => tracer.captureAWSv3Client(c));
 }

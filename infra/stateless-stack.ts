@@ -47,16 +47,17 @@ export class StatelessStack extends Stack {
       NODE_OPTIONS: '--enable-source-maps',
     };
 
-    const make = (group: RouteGroup) => {
-      const fn = new NodejsFunction(this, `Fn-${group}`, {
-        entry: path.join(ROOT, handlerEntries[group]),
+    /** Every Lambda: Node 24 on arm64, bundled by local esbuild as ESM with source maps, traced. */
+    const lambdaFunction = (name: string, entry: string, memorySize: number, timeout: Duration) =>
+      new NodejsFunction(this, `Fn-${name}`, {
+        entry: path.join(ROOT, entry),
         handler: 'handler',
         runtime: lambda.Runtime.NODEJS_24_X,
         architecture: lambda.Architecture.ARM_64,
-        memorySize: group === 'uploads' ? 1024 : 512,
-        timeout: Duration.seconds(group === 'uploads' ? 60 : 15),
+        memorySize,
+        timeout,
         environment,
-        logGroup: new logs.LogGroup(this, `Logs-${group}`, { retention: logs.RetentionDays.ONE_MONTH }),
+        logGroup: new logs.LogGroup(this, `Logs-${name}`, { retention: logs.RetentionDays.ONE_MONTH }),
         tracing: lambda.Tracing.ACTIVE,
         projectRoot: ROOT,
         depsLockFilePath: path.join(ROOT, 'package-lock.json'),
@@ -71,8 +72,13 @@ export class StatelessStack extends Stack {
           externalModules: ['@aws-sdk/*', 'pg-native'],
         },
       });
-      return fn;
-    };
+    const make = (group: RouteGroup) =>
+      lambdaFunction(
+        group,
+        handlerEntries[group],
+        group === 'uploads' ? 1024 : 512,
+        Duration.seconds(group === 'uploads' ? 60 : 15),
+      );
     this.functions = {
       auth: make('auth'),
       folders: make('folders'),
@@ -137,28 +143,12 @@ export class StatelessStack extends Stack {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });
-    const streamFn = new NodejsFunction(this, 'Fn-state-stream', {
-      entry: path.join(ROOT, 'functions/streams/state-stream.ts'),
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 512,
-      timeout: Duration.seconds(60),
-      environment,
-      logGroup: new logs.LogGroup(this, 'Logs-state-stream', { retention: logs.RetentionDays.ONE_MONTH }),
-      tracing: lambda.Tracing.ACTIVE,
-      projectRoot: ROOT,
-      depsLockFilePath: path.join(ROOT, 'package-lock.json'),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        minify: true,
-        sourceMap: true,
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        externalModules: ['@aws-sdk/*', 'pg-native'],
-      },
-    });
+    const streamFn = lambdaFunction(
+      'state-stream',
+      'functions/streams/state-stream.ts',
+      512,
+      Duration.seconds(60),
+    );
     streamFn.addToRolePolicy(dsqlConnect);
     s.table.grantReadWriteData(streamFn);
     s.bucket.grantReadWrite(streamFn);
@@ -185,28 +175,12 @@ export class StatelessStack extends Stack {
     );
 
     // Scheduled maintenance: canaries every 5 minutes, reconciliation hourly, retention daily.
-    const maintenance = new NodejsFunction(this, 'Fn-maintenance', {
-      entry: path.join(ROOT, 'functions/scheduled/maintenance.ts'),
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 1024,
-      timeout: Duration.minutes(15),
-      environment,
-      logGroup: new logs.LogGroup(this, 'Logs-maintenance', { retention: logs.RetentionDays.ONE_MONTH }),
-      tracing: lambda.Tracing.ACTIVE,
-      projectRoot: ROOT,
-      depsLockFilePath: path.join(ROOT, 'package-lock.json'),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        minify: true,
-        sourceMap: true,
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        externalModules: ['@aws-sdk/*', 'pg-native'],
-      },
-    });
+    const maintenance = lambdaFunction(
+      'maintenance',
+      'functions/scheduled/maintenance.ts',
+      1024,
+      Duration.minutes(15),
+    );
     maintenance.addToRolePolicy(dsqlConnect);
     s.table.grantReadWriteData(maintenance);
     s.bucket.grantReadWrite(maintenance);

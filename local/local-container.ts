@@ -2,7 +2,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { applyNodeCatalog, assemble, type Container, LOCAL_CLIENT_ID } from '../functions/container.ts';
 import { LocalIdentityProvider } from '../shared/adapters/local-idp/local-identity-provider.ts';
 import { loadOrCreateSigningKey } from '../shared/adapters/local-idp/signing-keys.ts';
@@ -14,7 +13,7 @@ import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
 import { openPgliteDatabase } from '../shared/adapters/postgres/pglite-database.ts';
 import { SqlStateStore } from '../shared/adapters/postgres/sql-state-store.ts';
 import { PrometheusMetrics } from '../shared/adapters/prometheus/prometheus-metrics.ts';
-import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
+import { s3Node } from '../shared/adapters/s3/s3-node.ts';
 import { createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import type { LocalConfig } from '../shared/config/config.ts';
 import { createLogger, type Logger } from '../shared/observability/logger.ts';
@@ -124,20 +123,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
         draining: false,
       };
     }
-    const client = new S3Client({
-      region: spec.region,
-      ...(spec.endpoint ? { endpoint: spec.endpoint, forcePathStyle: true } : {}),
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
-    return {
-      id: spec.id,
-      kind: 's3',
-      region: spec.region,
-      weight: spec.weight ?? 1,
-      store: new S3BlobStore(spec.id, client, spec.bucket),
-      health: 'healthy',
-      draining: false,
-    };
+    return s3Node(spec);
   };
   const prometheus = localMetrics(db, () => nodes);
   const c = assemble(

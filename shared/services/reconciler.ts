@@ -75,6 +75,20 @@ export class Reconciler {
     return this.running;
   }
 
+  /** Calls `each` for every version, in id order, a page at a time. */
+  private async forEachVersion(each: (v: VersionRow) => Promise<void>): Promise<void> {
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const page = await this.db.query<VersionRow>(
+        'select id, node_id, blob_key, size, sha256 from versions where id > $1 order by id limit 500',
+        [after],
+      );
+      if (page.length === 0) return;
+      after = page[page.length - 1]?.id ?? after;
+      for (const v of page) await each(v);
+    }
+  }
+
   private usable(nodeId: string) {
     const n = this.nodes.get(nodeId);
     return n !== undefined && n.health !== 'down';
@@ -98,81 +112,70 @@ export class Reconciler {
       expiredSessions: 0,
     };
     const rf = this.nodes.replicationFactor;
-    let after = '00000000-0000-0000-0000-000000000000';
-    for (;;) {
-      const page = await this.db.query<VersionRow>(
-        'select id, node_id, blob_key, size, sha256 from versions where id > $1 order by id limit 500',
-        [after],
-      );
-      if (page.length === 0) break;
-      after = page[page.length - 1]?.id ?? after;
-      for (const v of page) {
-        report.versions++;
-        const size = Number(v.size);
-        let replicas = await this.ledger.forVersion(v.id);
-        if (replicas.length === 0) {
-          // Committed before the ledger existed, or a crash between commit and plan.
-          await this.ledger.plan(
-            { versionId: v.id, blobKey: v.blob_key, size, sha256: v.sha256 },
-            v.node_id,
-            [],
-          );
-          replicas = await this.ledger.forVersion(v.id);
-        }
-        // Check what the ledger calls verified.
-        for (const r of replicas.filter((x) => x.data.state === 'verified' && this.usable(x.data.nodeId))) {
-          const store = this.nodes.store(r.data.nodeId);
-          if (!store) continue;
-          const stat = await store.stat(v.blob_key).catch(() => undefined);
-          let bad: 'missing' | 'corrupt' | undefined = stat?.size === size ? undefined : 'missing';
-          if (!bad && opts.verifyChecksums) {
-            const h = createHash('sha256');
-            for await (const c of (await store.read(v.blob_key)) as AsyncIterable<Buffer>) h.update(c);
-            if (h.digest('hex') !== v.sha256) bad = 'corrupt';
-          }
-          if (bad) {
-            report[bad]++;
-            if (bad === 'corrupt') await store.delete(v.blob_key);
-            await this.ledger.update(r, {
-              state: 'pending',
-              attempts: 0,
-              lastError: bad,
-              lastCheck: new Date().toISOString(),
-            });
-          }
-        }
-        replicas = await this.ledger.forVersion(v.id);
-        const good = replicas.filter(
-          (r) =>
-            r.data.state === 'verified' &&
-            this.usable(r.data.nodeId) &&
-            !this.nodes.get(r.data.nodeId)?.draining,
+    await this.forEachVersion(async (v) => {
+      report.versions++;
+      const size = Number(v.size);
+      let replicas = await this.ledger.forVersion(v.id);
+      if (replicas.length === 0) {
+        // Committed before the ledger existed, or a crash between commit and plan.
+        await this.ledger.plan(
+          { versionId: v.id, blobKey: v.blob_key, size, sha256: v.sha256 },
+          v.node_id,
+          [],
         );
-        if (good.length < rf) report.belowReplicationFactor++;
-        // Plan replicas on placed nodes that have none; retry failed ones.
-        const placed = this.nodes.placement(v.id).map((n) => n.id);
-        const have = new Set(replicas.map((r) => r.data.nodeId));
-        const active = replicas.filter(
-          (r) =>
-            r.data.state !== 'failed' &&
-            !this.nodes.get(r.data.nodeId)?.draining &&
-            this.usable(r.data.nodeId),
-        ).length;
-        const missingNodes = placed.filter((id) => !have.has(id)).slice(0, Math.max(0, rf - active));
-        if (missingNodes.length) {
-          await this.ledger.plan(
-            { versionId: v.id, blobKey: v.blob_key, size, sha256: v.sha256 },
-            undefined,
-            missingNodes,
-          );
-          report.planned += missingNodes.length;
+        replicas = await this.ledger.forVersion(v.id);
+      }
+      // Check what the ledger calls verified.
+      for (const r of replicas.filter((x) => x.data.state === 'verified' && this.usable(x.data.nodeId))) {
+        const store = this.nodes.store(r.data.nodeId);
+        if (!store) continue;
+        const stat = await store.stat(v.blob_key).catch(() => undefined);
+        let bad: 'missing' | 'corrupt' | undefined = stat?.size === size ? undefined : 'missing';
+        if (!bad && opts.verifyChecksums) {
+          const h = createHash('sha256');
+          for await (const c of (await store.read(v.blob_key)) as AsyncIterable<Buffer>) h.update(c);
+          if (h.digest('hex') !== v.sha256) bad = 'corrupt';
         }
-        for (const r of replicas.filter((x) => x.data.state === 'failed' || x.data.state === 'missing')) {
-          await this.ledger.update(r, { state: 'pending', attempts: 0, retryAt: 0 });
-          report.retried++;
+        if (bad) {
+          report[bad]++;
+          if (bad === 'corrupt') await store.delete(v.blob_key);
+          await this.ledger.update(r, {
+            state: 'pending',
+            attempts: 0,
+            lastError: bad,
+            lastCheck: new Date().toISOString(),
+          });
         }
       }
-    }
+      replicas = await this.ledger.forVersion(v.id);
+      const good = replicas.filter(
+        (r) =>
+          r.data.state === 'verified' &&
+          this.usable(r.data.nodeId) &&
+          !this.nodes.get(r.data.nodeId)?.draining,
+      );
+      if (good.length < rf) report.belowReplicationFactor++;
+      // Plan replicas on placed nodes that have none; retry failed ones.
+      const placed = this.nodes.placement(v.id).map((n) => n.id);
+      const have = new Set(replicas.map((r) => r.data.nodeId));
+      const active = replicas.filter(
+        (r) =>
+          r.data.state !== 'failed' && !this.nodes.get(r.data.nodeId)?.draining && this.usable(r.data.nodeId),
+      ).length;
+      const missingNodes = placed.filter((id) => !have.has(id)).slice(0, Math.max(0, rf - active));
+      if (missingNodes.length) {
+        await this.ledger.plan(
+          { versionId: v.id, blobKey: v.blob_key, size, sha256: v.sha256 },
+          undefined,
+          missingNodes,
+        );
+        report.planned += missingNodes.length;
+      }
+      for (const r of replicas.filter((x) => x.data.state === 'failed' || x.data.state === 'missing')) {
+        await this.ledger.update(r, { state: 'pending', attempts: 0, retryAt: 0 });
+        report.retried++;
+      }
+    });
     report.replicated = await this.drain(opts.concurrency ?? 4);
     report.moved = await this.rebalance();
     report.orphansDeleted = await this.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
@@ -189,35 +192,26 @@ export class Reconciler {
   private async rebalance(): Promise<number> {
     const rf = this.nodes.replicationFactor;
     let moved = 0;
-    let after = '00000000-0000-0000-0000-000000000000';
-    for (;;) {
-      const page = await this.db.query<VersionRow>(
-        'select id, node_id, blob_key, size, sha256 from versions where id > $1 order by id limit 500',
-        [after],
+    await this.forEachVersion(async (v) => {
+      const replicas = await this.ledger.forVersion(v.id);
+      const placed = this.nodes.placement(v.id).map((n) => n.id);
+      const keep = replicas.filter(
+        (r) =>
+          r.data.state === 'verified' &&
+          placed.includes(r.data.nodeId) &&
+          this.usable(r.data.nodeId) &&
+          !this.nodes.get(r.data.nodeId)?.draining,
       );
-      if (page.length === 0) break;
-      after = page[page.length - 1]?.id ?? after;
-      for (const v of page) {
-        const replicas = await this.ledger.forVersion(v.id);
-        const placed = this.nodes.placement(v.id).map((n) => n.id);
-        const keep = replicas.filter(
-          (r) =>
-            r.data.state === 'verified' &&
-            placed.includes(r.data.nodeId) &&
-            this.usable(r.data.nodeId) &&
-            !this.nodes.get(r.data.nodeId)?.draining,
-        );
-        if (keep.length < rf) continue;
-        for (const r of replicas) {
-          const n = this.nodes.get(r.data.nodeId);
-          const surplus = !placed.includes(r.data.nodeId) || n?.draining;
-          if (!surplus || keep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
-          if (n && n.health !== 'down') await n.store.delete(v.blob_key);
-          await this.ledger.drop(v.id, r.data.nodeId);
-          moved++;
-        }
+      if (keep.length < rf) return;
+      for (const r of replicas) {
+        const n = this.nodes.get(r.data.nodeId);
+        const surplus = !placed.includes(r.data.nodeId) || n?.draining;
+        if (!surplus || keep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
+        if (n && n.health !== 'down') await n.store.delete(v.blob_key);
+        await this.ledger.drop(v.id, r.data.nodeId);
+        moved++;
       }
-    }
+    });
     return moved;
   }
 
@@ -272,24 +266,15 @@ export class Reconciler {
     const versions = Number(row?.n ?? 0);
     let below = 0;
     let failed = 0;
-    let after = '00000000-0000-0000-0000-000000000000';
-    for (;;) {
-      const page = await this.db.query<{ id: string }>(
-        'select id from versions where id > $1 order by id limit 1000',
-        [after],
-      );
-      if (page.length === 0) break;
-      after = page[page.length - 1]?.id ?? after;
-      for (const v of page) {
-        const replicas = (await this.ledger.forVersion(v.id)).map((r) => r.data);
-        if (
-          replicas.filter((r) => r.state === 'verified' && this.usable(r.nodeId)).length <
-          this.nodes.replicationFactor
-        )
-          below++;
-        failed += replicas.filter((r) => r.state === 'failed').length;
-      }
-    }
+    await this.forEachVersion(async (v) => {
+      const replicas = (await this.ledger.forVersion(v.id)).map((r) => r.data);
+      if (
+        replicas.filter((r) => r.state === 'verified' && this.usable(r.nodeId)).length <
+        this.nodes.replicationFactor
+      )
+        below++;
+      failed += replicas.filter((r) => r.state === 'failed').length;
+    });
     return { versions, belowReplicationFactor: below, pending: await this.ledger.pendingCount(), failed };
   }
 }
