@@ -62,8 +62,8 @@ const localSchema = z.object({
   /** The URL clients use to reach this process; defaults to http://HOST:PORT. */
   STRATUS_PUBLIC_URL: z.url().optional(),
   /** Local storage nodes (directories under the data dir) and how many hold each version. */
-  STRATUS_LOCAL_NODES: intFrom(1, 16).default(1),
-  STRATUS_REPLICATION_FACTOR: intFrom(1, 16).default(1),
+  STRATUS_LOCAL_NODES: intFrom(1, 16).default(3),
+  STRATUS_REPLICATION_FACTOR: intFrom(1, 16).default(2),
   /** How often the local runtime deletes expired state (DynamoDB TTL's stand-in), in seconds. */
   STRATUS_REAPER_INTERVAL_SECONDS: intFrom(0, 86_400).default(30),
   /** Node canaries and reconciliation sweeps in the local runtime (0: never). */

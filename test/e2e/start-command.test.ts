@@ -36,6 +36,8 @@ describe('the start command', () => {
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     expect(health.status).toBe(200);
     expect(await fs.readdir(dir)).toEqual(expect.arrayContaining(['pglite', 'nodes', 'keys']));
+    // The embedded default: three storage nodes, every version on two of them.
+    expect((await fs.readdir(path.join(dir, 'nodes'))).sort()).toEqual(['local-1', 'local-2', 'local-3']);
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
   });

@@ -28,6 +28,9 @@ export async function startRuntime(
     PORT: String(port),
     STRATUS_KDF_COST: '10',
     STRATUS_LOG_LEVEL: 'silent',
+    // One node unless a suite asks for more, so suites can look inside it; replication suites do.
+    STRATUS_LOCAL_NODES: '1',
+    STRATUS_REPLICATION_FACTOR: '1',
     // Suites make many requests from one address; the limiter has its own tests with tight limits.
     STRATUS_RATE_LIMITS: JSON.stringify(
       Object.fromEntries(

@@ -10,6 +10,8 @@ describe('config', () => {
     expect(c.publicUrl).toBe('http://127.0.0.1:8787');
     expect(c.STRATUS_DATA_DIR.endsWith('.stratus')).toBe(true);
     expect(c.STRATUS_KDF_COST).toBe(17);
+    expect(c.STRATUS_LOCAL_NODES).toBe(3);
+    expect(c.STRATUS_REPLICATION_FACTOR).toBe(2);
   });
 
   it('reads PORT, STRATUS_DATA_DIR and the admin email (normalised)', () => {
