@@ -31,6 +31,17 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'fault',
+          include: ['test/fault/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          // Scenarios build on each other: one file, in order, alone.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           name: 'fuzz',
           include: ['test/fuzz/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],

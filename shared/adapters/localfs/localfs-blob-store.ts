@@ -68,6 +68,8 @@ export class LocalFsBlobStore implements BlobStore {
   }
 
   async init(): Promise<this> {
+    // Whatever a killed process left half-written in tmp/ was never published: drop it.
+    await fs.rm(path.join(this.root, 'tmp'), { recursive: true, force: true });
     for (const d of ['objects', 'multipart', 'tmp'])
       await fs.mkdir(path.join(this.root, d), { recursive: true });
     return this;

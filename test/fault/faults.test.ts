@@ -1,0 +1,275 @@
+/**
+ * Failure simulation on real processes and files: three local storage nodes at replication factor 2,
+ * driven over HTTP. Each scenario injects faults, then reconciles and checks that every committed
+ * version is downloadable, byte-identical and back at its replication factor. Ends with the line
+ * "fault suite: S scenarios, F faults injected, V versions checked, L versions lost".
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Client, type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
+import { freePort, ROOT } from '../support/services.ts';
+
+const MiB = 1024 * 1024;
+const tally = { scenarios: 0, faults: 0, versions: 0, lost: 0 };
+
+afterAll(() => {
+  const line = `fault suite: ${tally.scenarios} scenarios, ${tally.faults} faults injected, ${tally.versions} versions checked, ${tally.lost} versions lost`;
+  console.log(line);
+  expect(tally.lost).toBe(0);
+});
+
+interface Committed {
+  fileId: string;
+  versionId: string;
+  sha: string;
+}
+
+/** Reconciles, then checks every committed version: downloadable, identical, at the factor. */
+async function verifyAll(rt: Runtime, c: Client, files: Committed[]) {
+  await rt.container.reconciler.sweep({ verifyChecksums: true, orphanGraceSeconds: 3600 });
+  for (const f of files) {
+    tally.versions++;
+    const dl = await c.download(f.fileId);
+    const verified = (await rt.container.ledger.forVersion(f.versionId)).filter(
+      (r) => r.data.state === 'verified',
+    );
+    const ok = dl.status === 200 && sha256(dl.body ?? Buffer.alloc(0)) === f.sha && verified.length >= 2;
+    if (!ok) tally.lost++;
+    expect(dl.status, f.fileId).toBe(200);
+    expect(sha256(dl.body ?? Buffer.alloc(0)), f.fileId).toBe(f.sha);
+    expect(verified.length, f.versionId).toBeGreaterThanOrEqual(2);
+  }
+}
+
+async function put(c: Client, name: string, size: number): Promise<Committed> {
+  const data = randomBytes(size);
+  const { complete } = await c.upload('root', name, data);
+  if (complete?.status !== 201) throw new Error(`upload ${name}: ${complete?.status}`);
+  return {
+    fileId: complete.json.fileId as string,
+    versionId: complete.json.versionId as string,
+    sha: sha256(data),
+  };
+}
+
+const nodeDir = (rt: Runtime, id: string) => path.join(rt.dataDir, 'nodes', id);
+
+/** A node goes away: its directory vanishes and the health check has noticed. */
+async function takeDown(rt: Runtime, id: string) {
+  await fs.rename(nodeDir(rt, id), `${nodeDir(rt, id)}.down`);
+  rt.container.nodes.setHealth(id, 'down');
+  tally.faults++;
+}
+async function bringUp(rt: Runtime, id: string) {
+  await fs.rename(`${nodeDir(rt, id)}.down`, nodeDir(rt, id));
+  rt.container.nodes.setHealth(id, 'healthy');
+}
+
+describe('fault suite', () => {
+  let rt: Runtime;
+  let c: Client;
+  const files: Committed[] = [];
+
+  it('sets up three nodes at replication factor 2 with data on them', async () => {
+    rt = await startRuntime({ STRATUS_LOCAL_NODES: '3', STRATUS_REPLICATION_FACTOR: '2' });
+    c = new Client(rt.url);
+    await c.signUp('faults@example.com');
+    for (let i = 0; i < 6; i++) files.push(await put(c, `seed${i}.bin`, 200_000 + i));
+    await verifyAll(rt, c, files);
+  });
+
+  it('a node down during an upload: the client starts over and the upload lands elsewhere', async () => {
+    tally.scenarios++;
+    const data = randomBytes(20 * MiB);
+    const created = await c.call('POST', '/v1/uploads', {
+      parentId: 'root',
+      name: 'during-upload.bin',
+      size: data.length,
+      sha256: sha256(data),
+    });
+    const parts = created.json.parts as { partNumber: number; url: string }[];
+    const partSize = created.json.partSize as number;
+    const node = /\/storage\/([^/]+)\//.exec(parts[0]?.url ?? '')?.[1] ?? '';
+    expect(
+      (await fetch(parts[0]?.url ?? '', { method: 'PUT', body: data.subarray(0, partSize) })).status,
+    ).toBe(200);
+    await takeDown(rt, node);
+    try {
+      const second = await fetch(parts[1]?.url ?? '', { method: 'PUT', body: data.subarray(partSize) });
+      expect(second.status).not.toBe(200);
+      await c.call('DELETE', `/v1/uploads/${created.json.uploadId}`);
+      const again = await c.upload('root', 'during-upload.bin', data);
+      expect(again.complete?.status).toBe(201);
+      expect(String((again.created.json.parts as { url: string }[])[0]?.url)).not.toContain(
+        `/storage/${node}/`,
+      );
+      files.push({
+        fileId: again.complete?.json.fileId as string,
+        versionId: again.complete?.json.versionId as string,
+        sha: sha256(data),
+      });
+    } finally {
+      await bringUp(rt, node);
+    }
+    await verifyAll(rt, c, files);
+  });
+
+  it('a node down during a download: the next request is served by the other replica', async () => {
+    tally.scenarios++;
+    const f = files[0] as Committed;
+    const first = await c.call('GET', `/v1/files/${f.fileId}/download`);
+    const node = /\/storage\/([^/]+)\//.exec(first.headers.get('location') ?? '')?.[1] ?? '';
+    await takeDown(rt, node);
+    try {
+      expect((await fetch(first.headers.get('location') ?? '')).status).not.toBe(200);
+      const retry = await c.download(f.fileId);
+      expect(retry.status).toBe(200);
+      expect(sha256(retry.body ?? Buffer.alloc(0))).toBe(f.sha);
+    } finally {
+      await bringUp(rt, node);
+    }
+    await verifyAll(rt, c, files);
+  });
+
+  it("a node's data wiped", async () => {
+    tally.scenarios++;
+    const victim = 'local-2';
+    await fs.rm(path.join(nodeDir(rt, victim), 'objects'), { recursive: true, force: true });
+    await fs.mkdir(path.join(nodeDir(rt, victim), 'objects'), { recursive: true });
+    tally.faults++;
+    await verifyAll(rt, c, files);
+    expect(await rt.container.ledger.countOn(victim)).toBeGreaterThan(0);
+  });
+
+  it('a bit flipped in one replica', async () => {
+    tally.scenarios++;
+    const f = files[1] as Committed;
+    const holder =
+      (await rt.container.ledger.forVersion(f.versionId)).find((r) => r.data.state === 'verified')?.data
+        .nodeId ?? '';
+    const part = path.join(nodeDir(rt, holder), 'objects', 'v', f.versionId, 'part.1');
+    const bytes = await fs.readFile(part);
+    bytes[123] = (bytes[123] ?? 0) ^ 0x10;
+    await fs.writeFile(part, bytes);
+    tally.faults++;
+    const report = await rt.container.reconciler.sweep({ verifyChecksums: true });
+    expect(report.corrupt).toBeGreaterThanOrEqual(1);
+    await verifyAll(rt, c, files);
+  });
+
+  it('the replicator killed in the middle of a copy', async () => {
+    tally.scenarios++;
+    const target = rt.container.nodes.get('local-3');
+    if (!target) throw new Error('no local-3');
+    const original = target.store.writeStream.bind(target.store);
+    // The copy dies halfway: half the bytes in a temp file, nothing published.
+    target.store.writeStream = async (key, body) => {
+      const tmp = path.join(nodeDir(rt, 'local-3'), 'tmp', `killed-${Date.now()}`);
+      let n = 0;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        await fs.appendFile(tmp, chunk);
+        n += chunk.length;
+        if (n > 1000) throw new Error(`replicator killed while copying ${key}`);
+      }
+      throw new Error('replicator killed');
+    };
+    tally.faults++;
+    const written: Committed[] = [];
+    for (let i = 0; i < 6; i++) written.push(await put(c, `mid-copy${i}.bin`, 300_000));
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await fs.readdir(path.join(nodeDir(rt, 'local-3'), 'tmp'))).length).toBeGreaterThan(0);
+    // The node restarts: half-written temp files are dropped; the reconciler finishes the copies.
+    target.store.writeStream = original;
+    await (
+      rt.container.localNodes.find((n) => n.nodeId === 'local-3') ?? { init: async () => undefined }
+    ).init();
+    expect(await fs.readdir(path.join(nodeDir(rt, 'local-3'), 'tmp'))).toEqual([]);
+    files.push(...written);
+    await verifyAll(rt, c, files);
+  });
+
+  it('the runtime killed (SIGKILL) during a commit, then restarted', async () => {
+    tally.scenarios++;
+    await rt.stop();
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-fault-'));
+    const port = await freePort();
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: os.tmpdir(),
+      PORT: String(port),
+      STRATUS_DATA_DIR: dir,
+      STRATUS_KDF_COST: '10',
+      STRATUS_LOG_LEVEL: 'error',
+      STRATUS_LOCAL_NODES: '3',
+      STRATUS_REPLICATION_FACTOR: '2',
+      STRATUS_ADMIN_EMAIL: 'ops@example.com',
+    };
+    const start = async (): Promise<ChildProcess> => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'local', 'main.ts')], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('runtime did not start')), 30_000);
+        child.stdout?.on('data', (d: Buffer) => {
+          if (d.toString().includes('running at')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+      return child;
+    };
+    let child = await start();
+    const url = `http://127.0.0.1:${port}`;
+    const ops = new Client(url);
+    await ops.signUp('ops@example.com');
+    const data = randomBytes(40 * MiB);
+    const created = await ops.call('POST', '/v1/uploads', {
+      parentId: 'root',
+      name: 'killed.bin',
+      size: data.length,
+      sha256: sha256(data),
+    });
+    const partSize = created.json.partSize as number;
+    const etags = [];
+    for (const p of created.json.parts as { partNumber: number; url: string }[]) {
+      const res = await fetch(p.url, {
+        method: 'PUT',
+        body: data.subarray((p.partNumber - 1) * partSize, p.partNumber * partSize),
+      });
+      etags.push({ partNumber: p.partNumber, etag: res.headers.get('etag') });
+    }
+    const inflight = fetch(`${url}/v1/uploads/${created.json.uploadId}/complete`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ops.accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ parts: etags }),
+    }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 40));
+    child.kill('SIGKILL');
+    await inflight;
+    tally.faults++;
+    child = await start();
+    try {
+      // The client retries its complete: it either finds the version committed or commits it now.
+      const done = await ops.call('POST', `/v1/uploads/${created.json.uploadId}/complete`, { parts: etags });
+      expect(done.status).toBe(201);
+      expect((await ops.call('POST', '/v1/admin/reconcile')).status).toBe(200);
+      tally.versions++;
+      const dl = await ops.download(done.json.fileId as string);
+      const ok = dl.status === 200 && sha256(dl.body ?? Buffer.alloc(0)) === sha256(data);
+      if (!ok) tally.lost++;
+      expect(ok).toBe(true);
+      expect((await ops.call('GET', '/v1/admin/replication')).json).toMatchObject({
+        belowReplicationFactor: 0,
+        failed: 0,
+      });
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});
