@@ -41,6 +41,11 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
         enableOfflineQueue: false,
       })
     : undefined;
+  redis?.on('error', () => undefined);
+  // Without an offline queue, commands before the first connect fail: connect at cold start.
+  await redis
+    ?.connect()
+    .catch((err: unknown) => log.warn('Redis is not answering at cold start', { err: String(err) }));
   const issuer = cognitoIssuer(config.AWS_REGION, config.STRATUS_USER_POOL_ID);
   return assemble(
     config,

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { applyNodeCatalog, assemble, type Container, LOCAL_CLIENT_ID } from '../functions/container.ts';
 import { LocalIdentityProvider } from '../shared/adapters/local-idp/local-identity-provider.ts';
 import { loadOrCreateSigningKey } from '../shared/adapters/local-idp/signing-keys.ts';
@@ -13,6 +14,9 @@ import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
 import { openPgliteDatabase } from '../shared/adapters/postgres/pglite-database.ts';
 import { SqlStateStore } from '../shared/adapters/postgres/sql-state-store.ts';
 import { PrometheusMetrics } from '../shared/adapters/prometheus/prometheus-metrics.ts';
+import { RedisCache } from '../shared/adapters/redis/redis-cache.ts';
+import { RedisRateLimiter } from '../shared/adapters/redis/redis-rate-limiter.ts';
+import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
 import { s3Node } from '../shared/adapters/s3/s3-node.ts';
 import { createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import type { LocalConfig } from '../shared/config/config.ts';
@@ -126,6 +130,19 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     return s3Node(spec);
   };
   const prometheus = localMetrics(db, () => nodes);
+  const redis = config.STRATUS_REDIS_URL
+    ? new Redis(config.STRATUS_REDIS_URL, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        connectTimeout: 2000,
+      })
+    : undefined;
+  redis?.on('error', () => undefined); // reported through the ports' 503s and fail-open reads
+  // Without an offline queue, commands before the first connect fail: connect before serving.
+  await redis
+    ?.connect()
+    .catch((err: unknown) => log.warn('Redis is not answering at start-up', { err: String(err) }));
   const c = assemble(
     config,
     {
@@ -134,15 +151,19 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
       blobs: node,
       nodes,
       nodeFactory: factory,
-      throttleStore: o.throttleStore ?? new MemoryThrottleStore(),
-      cache: o.cache ?? new MemoryCache(),
+      throttleStore: o.throttleStore ?? (redis ? new RedisThrottleStore(redis) : new MemoryThrottleStore()),
+      cache: o.cache ?? (redis ? new RedisCache(redis) : new MemoryCache()),
+      ...(redis ? { rateLimiter: new RedisRateLimiter(redis) } : {}),
       metrics: prometheus,
       ...(o.scanner ? { scanner: o.scanner } : {}),
       idp,
       log,
     },
     { verifier, jwks, localNodes, prometheus },
-    () => (o.db ? Promise.resolve() : db.close()),
+    async () => {
+      redis?.disconnect();
+      if (!o.db) await db.close();
+    },
   );
   await applyNodeCatalog(c, factory);
   // The local change feed does what DynamoDB Streams -> Lambda does in AWS.

@@ -71,6 +71,8 @@ const localSchema = z.object({
   STRATUS_RECONCILE_INTERVAL_SECONDS: intFrom(0, 7 * 86_400).default(300),
   /** How often the local runtime runs the retention sweep (0: never). */
   STRATUS_SWEEP_INTERVAL_SECONDS: intFrom(0, 7 * 86_400).default(600),
+  /** Use Redis for the cache, rate limits and login throttling, as in AWS (default: in memory). */
+  STRATUS_REDIS_URL: z.string().startsWith('redis').optional(),
   /** Use this PostgreSQL instead of the embedded PGlite. */
   STRATUS_DATABASE_URL: z.string().startsWith('postgres').optional(),
   ...common,

@@ -4,14 +4,16 @@
  * version is downloadable, byte-identical and back at its replication factor. Ends with the line
  * "fault suite: S scenarios, F faults injected, V versions checked, L versions lost".
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client, type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
-import { freePort, ROOT } from '../support/services.ts';
+import { freePort, MOTO_SERVER, PG_URL, ROOT, tcpReachable } from '../support/services.ts';
 
 const MiB = 1024 * 1024;
 const tally = { scenarios: 0, faults: 0, versions: 0, lost: 0 };
@@ -270,6 +272,150 @@ describe('fault suite', () => {
       });
     } finally {
       child.kill('SIGTERM');
+    }
+  });
+});
+
+/** Polls until `check` holds (or throws after `ms`). */
+async function eventually(check: () => Promise<boolean>, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('fault suite: services failing under the runtime', () => {
+  it('Redis down: reads keep working, writes fail closed, and everything recovers', async () => {
+    tally.scenarios++;
+    const port = await freePort();
+    const start = () =>
+      spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        { stdio: 'ignore' },
+      );
+    let redis = start();
+    await eventually(() => tcpReachable('127.0.0.1', port).then(() => true));
+    const r = await startRuntime({
+      STRATUS_REDIS_URL: `redis://127.0.0.1:${port}`,
+      STRATUS_LOCAL_NODES: '3',
+      STRATUS_REPLICATION_FACTOR: '2',
+    });
+    try {
+      const cl = new Client(r.url);
+      await cl.signUp('redis-fault@example.com');
+      const files = [await put(cl, 'r1.bin', 100_000), await put(cl, 'r2.bin', 120_000)];
+      redis.kill('SIGKILL');
+      tally.faults++;
+      await new Promise((res) => setTimeout(res, 300));
+      // Reads fail open (cache and limiter), so every version stays downloadable.
+      await verifyAll(r, cl, files);
+      const write = await cl.call('POST', '/v1/folders', { parentId: 'root', name: 'while-redis-is-down' });
+      expect(write.status).toBe(503);
+      redis = start();
+      await eventually(
+        async () =>
+          (await cl.call('POST', '/v1/folders', { parentId: 'root', name: 'after-redis' })).status === 201,
+      );
+      files.push(await put(cl, 'r3.bin', 90_000));
+      await verifyAll(r, cl, files);
+    } finally {
+      await r.stop();
+      redis.kill('SIGKILL');
+    }
+  });
+
+  it('PostgreSQL restarted under a runtime that uses it', async () => {
+    tally.scenarios++;
+    const name = `fault_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = new URL(PG_URL);
+    url.pathname = `/${name}`;
+    const r = await startRuntime({
+      STRATUS_DATABASE_URL: url.toString(),
+      STRATUS_LOCAL_NODES: '3',
+      STRATUS_REPLICATION_FACTOR: '2',
+    });
+    const cluster = (await fs.readdir('/etc/postgresql'))[0] ?? '15';
+    try {
+      const cl = new Client(r.url);
+      await cl.signUp('pg-fault@example.com');
+      const files = [await put(cl, 'p1.bin', 150_000), await put(cl, 'p2.bin', 160_000)];
+      execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', cluster, 'main', 'restart'], {
+        stdio: 'ignore',
+      });
+      tally.faults++;
+      // Pooled connections died with the server; the pool reconnects and requests succeed again.
+      await eventually(async () => (await cl.call('GET', '/v1/folders/root/children')).status === 200);
+      files.push(await put(cl, 'p3.bin', 170_000));
+      await verifyAll(r, cl, files);
+    } finally {
+      await r.stop();
+      await tcpReachable('127.0.0.1', 5432).catch(() =>
+        execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', cluster, 'main', 'start'], {
+          stdio: 'ignore',
+        }),
+      );
+      const cleanup = new pg.Client({ connectionString: PG_URL });
+      await cleanup.connect();
+      await cleanup.query(`drop database if exists ${name} with (force)`);
+      await cleanup.end();
+    }
+  });
+
+  it('the emulator restarted under an S3 node holding a replica of every version', async () => {
+    tally.scenarios++;
+    const port = await freePort();
+    const endpoint = `http://127.0.0.1:${port}`;
+    const start = () => spawn(MOTO_SERVER, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+    let moto = start();
+    const up = () => eventually(async () => (await fetch(`${endpoint}/moto-api/`)).status < 500);
+    await up();
+    const s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
+    await s3.send(new CreateBucketCommand({ Bucket: 'fault-node' }));
+    const r = await startRuntime({
+      STRATUS_LOCAL_NODES: '3',
+      STRATUS_REPLICATION_FACTOR: '2',
+      STRATUS_ADMIN_EMAIL: 'ops-s3@example.com',
+    });
+    try {
+      const ops = new Client(r.url);
+      await ops.signUp('ops-s3@example.com');
+      // Another region: placement puts one replica of every version there.
+      const added = await ops.call('POST', '/v1/admin/nodes', {
+        id: 's3-fault',
+        kind: 's3',
+        bucket: 'fault-node',
+        region: 'us-east-1',
+        endpoint,
+      });
+      expect(added.status).toBe(201);
+      const files = [];
+      for (let i = 0; i < 5; i++) files.push(await put(ops, `s${i}.bin`, 80_000 + i));
+      await verifyAll(r, ops, files);
+      expect(await r.container.ledger.countOn('s3-fault')).toBe(files.length);
+      moto.kill('SIGKILL');
+      moto = start();
+      await up();
+      tally.faults++;
+      // The emulator lost everything; the operator recreates the bucket, the reconciler the replicas.
+      await s3.send(new CreateBucketCommand({ Bucket: 'fault-node' }));
+      expect((await s3.send(new ListObjectsV2Command({ Bucket: 'fault-node' }))).KeyCount ?? 0).toBe(0);
+      await verifyAll(r, ops, files);
+      expect((await s3.send(new ListObjectsV2Command({ Bucket: 'fault-node' }))).KeyCount).toBe(files.length);
+    } finally {
+      await r.stop();
+      moto.kill('SIGKILL');
     }
   });
 });
