@@ -38,7 +38,11 @@ const backends: Backend[] = [
     name: 's3 (emulator)',
     async open() {
       const bucket = await createBucket(s3);
-      return { store: new S3BlobStore('s3-test', s3, bucket), dispose: async () => undefined };
+      // Small multipart parts, so the streamed-write contract exercises multipart on S3 too.
+      return {
+        store: new S3BlobStore('s3-test', s3, bucket, { multipartPartSize: 5 * MiB }),
+        dispose: async () => undefined,
+      };
     },
   },
   {
@@ -211,7 +215,7 @@ describe.each(backends)('BlobStore contract: $name', (backend) => {
   });
 
   it('takes a streamed write and reports the SHA-256 of what it stored', async () => {
-    const data = randomBytes(3 * MiB + 17);
+    const data = randomBytes(12 * MiB + 17);
     const { Readable } = await import('node:stream');
     const res = await store.writeStream(
       'v/streamed',

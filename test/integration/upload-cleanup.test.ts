@@ -5,17 +5,9 @@
  * the stream record as AWS marks TTL deletions (userIdentity dynamodb.amazonaws.com).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import {
-  type _Record,
-  DescribeStreamCommand,
-  DynamoDBStreamsClient,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-} from '@aws-sdk/client-dynamodb-streams';
 import { DeleteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { assemble, type Container } from '../../functions/container.ts';
 import { createStateStreamHandler } from '../../functions/streams/state-stream.ts';
 import { DynamoDbStateStore } from '../../shared/adapters/dynamodb/dynamodb-state-store.ts';
@@ -31,9 +23,9 @@ import {
   createBucket,
   createStateTable,
   dynamoClient,
-  REGION,
   s3Client,
   sqlBackends,
+  streamRecords,
 } from '../support/fixtures.ts';
 import { buildHarness } from '../support/service-harness.ts';
 
@@ -41,37 +33,6 @@ const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const pglite = sqlBackends[0];
 if (!pglite) throw new Error('no pglite backend');
-
-async function streamRecords(table: string): Promise<_Record[]> {
-  const ddb = dynamoClient();
-  const streams = new DynamoDBStreamsClient({
-    region: REGION,
-    endpoint: inject('awsEndpoint'),
-    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-  });
-  const arn = (await ddb.send(new DescribeTableCommand({ TableName: table }))).Table?.LatestStreamArn;
-  const shards =
-    (await streams.send(new DescribeStreamCommand({ StreamArn: arn }))).StreamDescription?.Shards ?? [];
-  const out: _Record[] = [];
-  for (const shard of shards) {
-    let iterator = (
-      await streams.send(
-        new GetShardIteratorCommand({
-          StreamArn: arn,
-          ShardId: shard.ShardId,
-          ShardIteratorType: 'TRIM_HORIZON',
-        }),
-      )
-    ).ShardIterator;
-    for (let i = 0; iterator && i < 10; i++) {
-      const res = await streams.send(new GetRecordsCommand({ ShardIterator: iterator }));
-      out.push(...(res.Records ?? []));
-      if (!res.Records?.length) break;
-      iterator = res.NextShardIterator;
-    }
-  }
-  return out;
-}
 
 describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
   let db: Database;

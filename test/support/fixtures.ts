@@ -1,6 +1,18 @@
 /** Isolated backends per test: a schema per PostgreSQL test, a table/bucket per emulator test. */
 import { randomBytes } from 'node:crypto';
-import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import {
+  type _Record,
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
 import { migrate } from '../../shared/adapters/postgres/migrations.ts';
@@ -107,3 +119,35 @@ export const sqlBackends: SqlBackend[] = [
     },
   },
 ];
+
+/** Every record the table's stream holds, read as a Lambda event source would. */
+export async function streamRecords(table: string): Promise<_Record[]> {
+  const ddb = dynamoClient();
+  const streams = new DynamoDBStreamsClient({
+    region: REGION,
+    endpoint: inject('awsEndpoint'),
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
+  const arn = (await ddb.send(new DescribeTableCommand({ TableName: table }))).Table?.LatestStreamArn;
+  const shards =
+    (await streams.send(new DescribeStreamCommand({ StreamArn: arn }))).StreamDescription?.Shards ?? [];
+  const out: _Record[] = [];
+  for (const shard of shards) {
+    let iterator = (
+      await streams.send(
+        new GetShardIteratorCommand({
+          StreamArn: arn,
+          ShardId: shard.ShardId,
+          ShardIteratorType: 'TRIM_HORIZON',
+        }),
+      )
+    ).ShardIterator;
+    for (let i = 0; iterator && i < 10; i++) {
+      const res = await streams.send(new GetRecordsCommand({ ShardIterator: iterator }));
+      out.push(...(res.Records ?? []));
+      if (!res.Records?.length) break;
+      iterator = res.NextShardIterator;
+    }
+  }
+  return out;
+}

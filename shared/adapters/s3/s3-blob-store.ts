@@ -24,6 +24,7 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DomainError, errors } from '../../domain/errors.ts';
 import type { BlobStore, PresignedRequest, PutTarget, UploadedPart } from '../../ports/blob-store.ts';
@@ -37,10 +38,14 @@ export class S3BlobStore implements BlobStore {
   private readonly s3: S3Client;
   private readonly bucket: string;
 
-  constructor(nodeId: string, s3: S3Client, bucket: string) {
+  /** Streamed writes larger than this go up as a multipart upload of parts this size. */
+  private readonly multipartPartSize: number;
+
+  constructor(nodeId: string, s3: S3Client, bucket: string, opts: { multipartPartSize?: number } = {}) {
     this.nodeId = nodeId;
     this.s3 = s3;
     this.bucket = bucket;
+    this.multipartPartSize = opts.multipartPartSize ?? 64 * 1024 * 1024;
   }
 
   private async call<R>(op: () => Promise<R>, what = 'object'): Promise<R> {
@@ -262,16 +267,30 @@ export class S3BlobStore implements BlobStore {
     );
   }
 
+  /**
+   * Streams into the object, hashing on the way. Small objects take one PUT; larger ones a
+   * multipart upload of `multipartPartSize` parts, a few in flight (S3 caps a single PUT at 5 GiB).
+   */
   async writeStream(key: string, body: Readable, size: number): Promise<{ sha256: string }> {
     const hash = createHash('sha256');
-    const tee = new PassThrough();
+    const tee = new PassThrough({ highWaterMark: 1024 * 1024 });
     body.on('data', (c: Buffer) => hash.update(c));
     body.on('error', (e) => tee.destroy(e));
     body.pipe(tee);
-    // One PUT up to S3's 5 GiB limit; larger objects are replicated by server-side multipart copy.
-    await this.call(() =>
-      this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: tee, ContentLength: size })),
-    );
+    if (size <= this.multipartPartSize) {
+      await this.call(() =>
+        this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: tee, ContentLength: size })),
+      );
+    } else {
+      await this.call(() =>
+        new Upload({
+          client: this.s3,
+          params: { Bucket: this.bucket, Key: key, Body: tee },
+          partSize: this.multipartPartSize,
+          queueSize: 4,
+        }).done(),
+      );
+    }
     return { sha256: hash.digest('hex') };
   }
 
