@@ -260,11 +260,18 @@ export function assemble(
   return self;
 }
 
-/** Applies the node catalog (nodes added or drained at run time) to a fresh container. */
+/**
+ * Adds the nodes the configuration lists (STRATUS_NODES), then applies the node catalog (nodes
+ * added or drained at run time) to a fresh container.
+ */
 export async function applyNodeCatalog(
   c: Container,
   factory?: (spec: NodeSpec) => Promise<StorageNode>,
 ): Promise<void> {
+  for (const spec of c.config.STRATUS_NODES) {
+    if (!factory) throw new Error('this profile cannot build configured nodes');
+    if (!c.nodes.get(spec.id)) c.nodes.add(await factory(spec));
+  }
   for (const [id, entry] of Object.entries(await new NodeCatalog(c.state).all())) {
     if (!c.nodes.get(id) && entry.spec && factory) c.nodes.add(await factory(entry.spec));
     if (entry.draining && c.nodes.get(id)) c.nodes.drain(id);

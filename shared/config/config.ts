@@ -28,6 +28,37 @@ const rateLimits = z
   })
   .pipe(z.record(z.string(), z.object({ perIp: bucket, perUser: bucket.optional() })));
 
+const nodeSpec = z.discriminatedUnion('kind', [
+  z.object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
+    kind: z.literal('localfs'),
+    path: z.string().min(1),
+    region: z.string().min(1).optional(),
+    weight: z.number().min(0).optional(),
+  }),
+  z.object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
+    kind: z.literal('s3'),
+    bucket: z.string().min(3),
+    region: z.string().min(1),
+    endpoint: z.url().optional(),
+    weight: z.number().min(0).optional(),
+  }),
+]);
+/** JSON: storage nodes beyond the profile's own (local directories or S3 buckets/endpoints, any mix). */
+const nodeList = z
+  .string()
+  .default('[]')
+  .transform((v, ctx) => {
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.array(nodeSpec).max(64));
+
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const common = {
@@ -49,6 +80,7 @@ const common = {
   /** The malware scanner: the reference EICAR detector, or none (every version is clean). */
   STRATUS_SCANNER: z.enum(['eicar', 'none']).default('eicar'),
   STRATUS_RATE_LIMITS: rateLimits,
+  STRATUS_NODES: nodeList,
   /** Log lines as JSON (default off a terminal) or readable text (default on one). */
   STRATUS_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

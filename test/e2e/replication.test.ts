@@ -110,6 +110,42 @@ describe('replication factor 2 on three nodes', () => {
   });
 });
 
+describe('nodes from configuration', () => {
+  it('replicates to a node listed in STRATUS_NODES', async () => {
+    const r = await startRuntime({
+      STRATUS_LOCAL_NODES: '1',
+      STRATUS_REPLICATION_FACTOR: '2',
+      STRATUS_NODES: JSON.stringify([
+        { id: 'archive', kind: 'localfs', path: 'nodes/archive', region: 'elsewhere' },
+      ]),
+    });
+    try {
+      const c = new Client(r.url);
+      await c.signUp('configured@example.com');
+      const { complete } = await c.upload('root', 'kept.bin', randomBytes(5000));
+      const versionId = complete?.json.versionId as string;
+      for (
+        let i = 0;
+        i < 50 &&
+        (await r.container.ledger.forVersion(versionId)).filter((x) => x.data.state === 'verified').length <
+          2;
+        i++
+      ) {
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(
+        (await r.container.ledger.forVersion(versionId)).map((x) => [x.data.nodeId, x.data.state]).sort(),
+      ).toEqual([
+        ['archive', 'verified'],
+        ['local-1', 'verified'],
+      ]);
+      await fs.access(path.join(r.dataDir, 'nodes', 'archive', 'objects', 'v', versionId, 'manifest.json'));
+    } finally {
+      await r.stop();
+    }
+  });
+});
+
 describe('node administration over HTTP', () => {
   it('adds a node, drains one, reconciles, and removes the drained node without losing anything', async () => {
     const admin = await startRuntime({

@@ -34,6 +34,8 @@ describe('config', () => {
     [{ STRATUS_ADMIN_EMAIL: 'not-an-email' }, /STRATUS_ADMIN_EMAIL/],
     [{ STRATUS_PROFILE: 'cloud' }, /STRATUS_PROFILE/],
     [{ STRATUS_PROFILE: 'aws' }, /^invalid configuration: AWS_REGION: /],
+    [{ STRATUS_NODES: '[{"id":"x","kind":"ftp"}]' }, /^invalid configuration: STRATUS_NODES/],
+    [{ STRATUS_NODES: 'not json' }, /^invalid configuration: STRATUS_NODES="not json": not JSON/],
   ])('stops with one line naming the bad setting: %j', (env, message) => {
     let error: unknown;
     try {
@@ -44,6 +46,25 @@ describe('config', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('reads a list of storage nodes of any kind', () => {
+    const c = loadConfig({
+      STRATUS_NODES: JSON.stringify([
+        { id: 'disk-b', kind: 'localfs', path: '/mnt/b', region: 'home', weight: 2 },
+        {
+          id: 'eu',
+          kind: 's3',
+          bucket: 'stratus-eu',
+          region: 'eu-west-1',
+          endpoint: 'https://s3.example.com',
+        },
+      ]),
+    });
+    expect(c.STRATUS_NODES.map((n) => [n.id, n.kind])).toEqual([
+      ['disk-b', 'localfs'],
+      ['eu', 's3'],
+    ]);
   });
 
   it('treats empty variables as unset', () => {
