@@ -13,20 +13,24 @@ const list = (v: string) =>
     .map((x) => x.trim().toLowerCase())
     .filter(Boolean);
 
+/** A setting holding JSON, checked by `schema`; `fallback` when unset. */
+const json = <T extends z.ZodType>(fallback: string, schema: T) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
 const bucket = z.object({ capacity: z.number().int().min(1), refillPerSecond: z.number().positive() });
 /** JSON: route ids or classes (auth, read, write, public) to {perIp, perUser?} token buckets. */
-const rateLimits = z
-  .string()
-  .default('{}')
-  .transform((v, ctx) => {
-    try {
-      return JSON.parse(v) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'not JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.record(z.string(), z.object({ perIp: bucket, perUser: bucket.optional() })));
+const rateLimits = json('{}', z.record(z.string(), z.object({ perIp: bucket, perUser: bucket.optional() })));
 
 const nodeSpec = z.discriminatedUnion('kind', [
   z.object({
@@ -46,18 +50,7 @@ const nodeSpec = z.discriminatedUnion('kind', [
   }),
 ]);
 /** JSON: storage nodes beyond the profile's own (local directories or S3 buckets/endpoints, any mix). */
-const nodeList = z
-  .string()
-  .default('[]')
-  .transform((v, ctx) => {
-    try {
-      return JSON.parse(v) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'not JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.array(nodeSpec).max(64));
+const nodeList = json('[]', z.array(nodeSpec).max(64));
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 

@@ -165,31 +165,39 @@ describe('fault suite', () => {
 
   it('the replicator killed in the middle of a copy', async () => {
     tally.scenarios++;
-    const target = rt.container.nodes.get('local-3');
-    if (!target) throw new Error('no local-3');
-    const original = target.store.writeStream.bind(target.store);
-    // The copy dies halfway: half the bytes in a temp file, nothing published.
-    target.store.writeStream = async (key, body) => {
-      const tmp = path.join(nodeDir(rt, 'local-3'), 'tmp', `killed-${Date.now()}`);
-      let n = 0;
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        await fs.appendFile(tmp, chunk);
-        n += chunk.length;
-        if (n > 1000) throw new Error(`replicator killed while copying ${key}`);
-      }
-      throw new Error('replicator killed');
-    };
+    // Every copy, to whichever node, dies halfway: half the bytes in a temp file, nothing published.
+    const originals = new Map<string, (typeof rt.container.localNodes)[number]['writeStream']>();
+    for (const node of rt.container.localNodes) {
+      originals.set(node.nodeId, node.writeStream.bind(node));
+      node.writeStream = async (key, body) => {
+        const tmp = path.join(node.root, 'tmp', `killed-${Date.now()}-${Math.random()}`);
+        let n = 0;
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          await fs.appendFile(tmp, chunk);
+          n += chunk.length;
+          if (n > 1000) throw new Error(`replicator killed while copying ${key}`);
+        }
+        throw new Error('replicator killed');
+      };
+    }
     tally.faults++;
     const written: Committed[] = [];
-    for (let i = 0; i < 6; i++) written.push(await put(c, `mid-copy${i}.bin`, 300_000));
+    for (let i = 0; i < 4; i++) written.push(await put(c, `mid-copy${i}.bin`, 300_000));
     await new Promise((r) => setTimeout(r, 300));
-    expect((await fs.readdir(path.join(nodeDir(rt, 'local-3'), 'tmp'))).length).toBeGreaterThan(0);
-    // The node restarts: half-written temp files are dropped; the reconciler finishes the copies.
-    target.store.writeStream = original;
-    await (
-      rt.container.localNodes.find((n) => n.nodeId === 'local-3') ?? { init: async () => undefined }
-    ).init();
-    expect(await fs.readdir(path.join(nodeDir(rt, 'local-3'), 'tmp'))).toEqual([]);
+    const leftovers = async () =>
+      (await Promise.all(rt.container.localNodes.map((n) => fs.readdir(path.join(n.root, 'tmp'))))).flat()
+        .length;
+    expect(await leftovers()).toBeGreaterThan(0);
+    for (const w of written) {
+      const states = (await rt.container.ledger.forVersion(w.versionId)).map((r) => r.data.state).sort();
+      expect(states).toEqual(['pending', 'verified']);
+    }
+    // The nodes restart: half-written temp files are dropped; the reconciler finishes the copies.
+    for (const node of rt.container.localNodes) {
+      node.writeStream = originals.get(node.nodeId) ?? node.writeStream;
+      await node.init();
+    }
+    expect(await leftovers()).toBe(0);
     files.push(...written);
     await verifyAll(rt, c, files);
   });

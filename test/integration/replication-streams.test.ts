@@ -6,14 +6,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assemble, type Container } from '../../functions/container.ts';
+import type { Container } from '../../functions/container.ts';
 import { createStateStreamHandler } from '../../functions/streams/state-stream.ts';
 import { DynamoDbStateStore } from '../../shared/adapters/dynamodb/dynamodb-state-store.ts';
-import { MemoryCache } from '../../shared/adapters/memory/memory-cache.ts';
-import { MemoryThrottleStore } from '../../shared/adapters/memory/memory-throttle-store.ts';
 import { S3BlobStore } from '../../shared/adapters/s3/s3-blob-store.ts';
-import { loadConfig } from '../../shared/config/config.ts';
-import { createLogger } from '../../shared/observability/logger.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import { NodeRegistry } from '../../shared/services/node-registry.ts';
 import {
@@ -24,6 +20,7 @@ import {
   sqlBackends,
   streamRecords,
 } from '../support/fixtures.ts';
+import { composeForTest } from '../support/service-harness.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const pglite = sqlBackends[0];
@@ -54,20 +51,14 @@ describe('replication through DynamoDB Streams between S3 nodes (emulator)', () 
       })),
       2,
     );
-    c = assemble(
-      loadConfig({ STRATUS_LOG_LEVEL: 'silent' }),
+    c = composeForTest(
+      {},
       {
         db,
         state: new DynamoDbStateStore(ddb, table),
         blobs: nodes.all()[0]?.store as S3BlobStore,
         nodes,
-        throttleStore: new MemoryThrottleStore(),
-        cache: new MemoryCache(),
-        idp: undefined,
-        log: createLogger('silent'),
       },
-      {},
-      async () => undefined,
     );
   });
   afterEach(async () => {

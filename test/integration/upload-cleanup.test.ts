@@ -8,16 +8,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { DeleteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assemble, type Container } from '../../functions/container.ts';
+import type { Container } from '../../functions/container.ts';
 import { createStateStreamHandler } from '../../functions/streams/state-stream.ts';
 import { DynamoDbStateStore } from '../../shared/adapters/dynamodb/dynamodb-state-store.ts';
 import { MemoryBlobStore } from '../../shared/adapters/memory/memory-blob-store.ts';
-import { MemoryCache } from '../../shared/adapters/memory/memory-cache.ts';
-import { MemoryThrottleStore } from '../../shared/adapters/memory/memory-throttle-store.ts';
 import { S3BlobStore } from '../../shared/adapters/s3/s3-blob-store.ts';
 import { EICAR, EicarScanner, UnavailableScanner } from '../../shared/adapters/scanners/eicar-scanner.ts';
-import { loadConfig } from '../../shared/config/config.ts';
-import { createLogger } from '../../shared/observability/logger.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import {
   createBucket,
@@ -27,7 +23,7 @@ import {
   sqlBackends,
   streamRecords,
 } from '../support/fixtures.ts';
-import { buildHarness } from '../support/service-harness.ts';
+import { buildHarness, composeForTest } from '../support/service-harness.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -46,19 +42,13 @@ describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
     ({ db, dispose } = await pglite.open());
     table = await createStateTable(ddb);
     const blobs = new S3BlobStore('s3-test', s3, await createBucket(s3));
-    c = assemble(
-      loadConfig({ STRATUS_LOG_LEVEL: 'silent', STRATUS_PART_SIZE_BYTES: String(5 * MiB) }),
+    c = composeForTest(
+      { STRATUS_PART_SIZE_BYTES: String(5 * MiB) },
       {
         db,
         state: new DynamoDbStateStore(ddb, table),
         blobs,
-        throttleStore: new MemoryThrottleStore(),
-        cache: new MemoryCache(),
-        idp: undefined,
-        log: createLogger('silent'),
       },
-      {},
-      async () => undefined,
     );
   });
   afterEach(async () => {

@@ -3,7 +3,7 @@
  * (the metadata contract and the property tests). Bytes are written straight into the memory node.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { assemble, type Container } from '../../functions/container.ts';
+import { assemble, type Container, type Parts } from '../../functions/container.ts';
 import { MemoryBlobStore } from '../../shared/adapters/memory/memory-blob-store.ts';
 import { MemoryCache } from '../../shared/adapters/memory/memory-cache.ts';
 import { MemoryThrottleStore } from '../../shared/adapters/memory/memory-throttle-store.ts';
@@ -16,6 +16,28 @@ import type { Cache } from '../../shared/ports/cache.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import type { Scanner } from '../../shared/ports/scanner.ts';
 import type { NodeRegistry } from '../../shared/services/node-registry.ts';
+
+/**
+ * The real composition root around the parts a test cares about (database, state store, blobs, …);
+ * everything else in memory, logs silent.
+ */
+export function composeForTest(
+  env: Record<string, string>,
+  parts: Pick<Parts, 'db' | 'state' | 'blobs'> & Partial<Parts>,
+): Container {
+  return assemble(
+    loadConfig({ STRATUS_LOG_LEVEL: 'silent', ...env }),
+    {
+      throttleStore: new MemoryThrottleStore(),
+      cache: new MemoryCache(),
+      idp: undefined,
+      log: createLogger('silent'),
+      ...parts,
+    },
+    {},
+    async () => undefined,
+  );
+}
 
 export interface Harness {
   c: Container;

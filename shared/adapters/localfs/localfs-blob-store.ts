@@ -171,8 +171,11 @@ export class LocalFsBlobStore implements BlobStore {
       }
     }
     await writeFileDurably(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
-    await fs.rm(path.join(dir, 'upload.json'), { force: true });
+    // Rename first, tidy after: a crash before the rename leaves a completable upload (its marker
+    // is still there); a crash after it leaves a whole object with a stray marker. Removing the
+    // marker first left a window where the upload could be neither completed nor found.
     await this.moveIntoPlace(dir, key);
+    await fs.rm(path.join(this.objectDir(key), 'upload.json'), { force: true });
   }
 
   /** Atomically publishes a prepared directory as the object `key`, replacing any previous one. */
