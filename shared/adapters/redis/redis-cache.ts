@@ -1,7 +1,7 @@
 /** The Redis/Valkey adapter of the Cache port. */
 import type { Redis } from 'ioredis';
-import { errors } from '../../domain/errors.ts';
 import type { Cache } from '../../ports/cache.ts';
+import { redisCall } from './redis-call.ts';
 
 export class RedisCache implements Cache {
   private readonly redis: Redis;
@@ -12,31 +12,23 @@ export class RedisCache implements Cache {
     this.prefix = prefix;
   }
 
-  private async call<R>(op: () => Promise<R>): Promise<R> {
-    try {
-      return await op();
-    } catch {
-      throw errors.unavailable('cache');
-    }
-  }
-
   async get(key: string) {
-    return (await this.call(() => this.redis.get(this.prefix + key))) ?? undefined;
+    return (await redisCall('cache', () => this.redis.get(this.prefix + key))) ?? undefined;
   }
 
   async set(key: string, value: string, ttlSeconds: number) {
-    await this.call(() => this.redis.set(this.prefix + key, value, 'EX', ttlSeconds));
+    await redisCall('cache', () => this.redis.set(this.prefix + key, value, 'EX', ttlSeconds));
   }
 
   async setIfAbsent(key: string, value: string, ttlSeconds: number) {
     // SET NX GET (Redis 7): returns the old value when one existed.
-    const old = await this.call(() =>
+    const old = await redisCall('cache', () =>
       this.redis.set(this.prefix + key, value, 'EX', ttlSeconds, 'NX', 'GET'),
     );
     return old ?? value;
   }
 
   async del(keys: readonly string[]) {
-    if (keys.length) await this.call(() => this.redis.del(...keys.map((k) => this.prefix + k)));
+    if (keys.length) await redisCall('cache', () => this.redis.del(...keys.map((k) => this.prefix + k)));
   }
 }

@@ -5,8 +5,8 @@
  * skew between callers does not matter.
  */
 import type { Redis } from 'ioredis';
-import { errors } from '../../domain/errors.ts';
 import type { BucketPolicy, RateLimiter, TakeResult } from '../../ports/rate-limiter.ts';
+import { redisCall } from './redis-call.ts';
 
 const TAKE = `
 local key = KEYS[1]
@@ -36,15 +36,14 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   async take(key: string, policy: BucketPolicy): Promise<TakeResult> {
-    let res: [number, string];
-    try {
-      res = (await this.redis.eval(TAKE, 1, this.prefix + key, policy.capacity, policy.refillPerSecond)) as [
-        number,
-        string,
-      ];
-    } catch {
-      throw errors.unavailable('rate limiter');
-    }
+    const res = await redisCall(
+      'rate limiter',
+      async () =>
+        (await this.redis.eval(TAKE, 1, this.prefix + key, policy.capacity, policy.refillPerSecond)) as [
+          number,
+          string,
+        ],
+    );
     return outcome(res[0] === 1, Number(res[1]), policy);
   }
 }

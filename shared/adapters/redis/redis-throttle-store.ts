@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis';
 import { errors } from '../../domain/errors.ts';
 import type { ThrottleStore } from '../../ports/throttle-store.ts';
+import { redisCall } from './redis-call.ts';
 
 export class RedisThrottleStore implements ThrottleStore {
   private readonly redis: Redis;
@@ -12,35 +13,29 @@ export class RedisThrottleStore implements ThrottleStore {
     this.prefix = prefix;
   }
 
-  private async call<R>(op: () => Promise<R>): Promise<R> {
-    try {
-      return await op();
-    } catch {
-      throw errors.unavailable('cache');
-    }
-  }
-
   async increment(key: string, windowSeconds: number) {
     const k = this.prefix + key;
     // INCR and EXPIRE NX in one MULTI: the window starts at the first failure and is not extended.
-    const res = await this.call(() => this.redis.multi().incr(k).expire(k, windowSeconds, 'NX').exec());
+    const res = await redisCall('cache', () =>
+      this.redis.multi().incr(k).expire(k, windowSeconds, 'NX').exec(),
+    );
     const first = res?.[0];
     if (!first || first[0]) throw errors.unavailable('cache');
     return Number(first[1]);
   }
 
   async lock(key: string, seconds: number) {
-    await this.call(() =>
+    await redisCall('cache', () =>
       this.redis.set(`${this.prefix}lock:${key}`, '1', 'EX', Math.max(1, Math.ceil(seconds))),
     );
   }
 
   async lockedFor(key: string) {
-    const ttl = await this.call(() => this.redis.ttl(`${this.prefix}lock:${key}`));
+    const ttl = await redisCall('cache', () => this.redis.ttl(`${this.prefix}lock:${key}`));
     return Math.max(ttl, 0);
   }
 
   async clear(key: string) {
-    await this.call(() => this.redis.del(this.prefix + key, `${this.prefix}lock:${key}`));
+    await redisCall('cache', () => this.redis.del(this.prefix + key, `${this.prefix}lock:${key}`));
   }
 }
