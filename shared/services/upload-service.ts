@@ -141,11 +141,22 @@ export class UploadService {
     const versionId = randomUUID();
     const blobKey = `v/${versionId}`;
     const partChecksums = plan.mode === 'multipart' && declared.size === plan.partCount;
-    // The version's first placed node takes the upload; the ledger copies it to the others.
-    // The first placed node that answers takes the upload; the ledger copies it to the others.
+    // The first placed node that answers takes the upload; the ledger copies it to the others. A
+    // new version that can reuse parts prefers a placed node already holding the current version,
+    // so unchanged parts are copied inside that node (delta) instead of sent again.
+    const prev =
+      plan.mode === 'multipart' && existing?.kind === 'file' && existing.currentVersionId && declared.size
+        ? await this.items.getVersion(existing.currentVersionId)
+        : undefined;
+    const holders = prev?.partHashes ? await this.holdersOf(prev) : new Set<string>();
+    const placed = this.nodes.placement(versionId);
+    const candidates = [
+      ...placed.filter((n) => holders.has(n.id)),
+      ...placed.filter((n) => !holders.has(n.id)),
+    ];
     let primary: { id: string; store: BlobStore } | undefined;
     let storageUploadId: string | undefined;
-    for (const candidate of this.nodes.placement(versionId)) {
+    for (const candidate of candidates) {
       try {
         if (plan.mode === 'multipart')
           storageUploadId = await candidate.store.createMultipartUpload(blobKey, { partChecksums });
@@ -184,15 +195,7 @@ export class UploadService {
       createdAt: new Date().toISOString(),
     };
     // Delta: parts whose hash matches the same part of the current version are copied in storage.
-    if (
-      plan.mode === 'multipart' &&
-      existing?.kind === 'file' &&
-      existing.currentVersionId &&
-      declared.size
-    ) {
-      const prev = await this.items.getVersion(existing.currentVersionId);
-      if (prev) session.reused = await this.reuseParts(session, plan, declared, prev);
-    }
+    if (prev) session.reused = await this.reuseParts(session, plan, declared, prev);
     const expiresAt = Math.floor(Date.now() / 1000) + this.opts.uploadTtlSeconds;
     await this.sessions.put({ ...sessionKey(uploadId), data: session, expiresAt }, { kind: 'absent' });
     const wanted = declared.size
@@ -240,16 +243,19 @@ export class UploadService {
     return map;
   }
 
+  /** The nodes holding a verified copy of a version (its first node always does). */
+  private async holdersOf(v: Version): Promise<Set<string>> {
+    const held = new Set([v.nodeId]);
+    for (const r of await this.ledger.forVersion(v.id))
+      if (r.data.state === 'verified') held.add(r.data.nodeId);
+    return held;
+  }
+
   private async reuseParts(s: UploadSession, plan: PartPlan, declared: Map<number, string>, prev: Version) {
     const reused: Record<number, { etag: string; sha256: string }> = {};
     if (prev.partSize !== plan.partSize || !prev.partHashes || !s.storageUploadId) return reused;
     // Parts are copied within a node: the previous version must be held by the upload's node.
-    const held =
-      prev.nodeId === s.nodeId ||
-      (await this.ledger.forVersion(prev.id)).some(
-        (r) => r.data.nodeId === s.nodeId && r.data.state === 'verified',
-      );
-    if (!held) return reused;
+    if (!(await this.holdersOf(prev)).has(s.nodeId)) return reused;
     const prevPlan: PartPlan = {
       mode: 'multipart',
       partSize: prev.partSize,

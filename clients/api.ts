@@ -1,0 +1,462 @@
+/**
+ * The Stratus API client shared by the CLI (Node) and the web dashboard (browser): plain `fetch`,
+ * no Node built-ins. Problems (RFC 9457) become `ApiError`s carrying the stable type slug; an expired
+ * access token is refreshed once with the refresh token (rotation: the new pair is handed to
+ * `onTokens` so the caller can persist it).
+ */
+
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+  /** Epoch milliseconds when the access token expires. */
+  expiresAt: number;
+}
+
+export interface Item {
+  id: string;
+  name: string;
+  type: 'file' | 'folder';
+  parentId: string | null;
+  size?: number;
+  contentType?: string;
+  scanState?: 'scanning' | 'clean' | 'infected';
+  revision: number;
+  etag: string;
+  createdAt: string;
+  modifiedAt: string;
+}
+export interface FileItem extends Item {
+  versionId: string;
+  sha256: string;
+  contentHash: string | null;
+}
+export interface Version {
+  versionId: string;
+  size: number;
+  sha256: string;
+  createdAt: string;
+  createdBy: string;
+  current: boolean;
+  contentHash: string | null;
+  scanState: string;
+}
+export interface TrashItem {
+  id: string;
+  name: string;
+  type: 'file' | 'folder';
+  deletedAt: string;
+  size?: number;
+  originalParentId: string | null;
+}
+export interface PartUrl {
+  partNumber: number;
+  url: string;
+  headers: Record<string, string>;
+  expiresAt: string;
+}
+export interface CreatedUpload {
+  uploadId: string;
+  state: string;
+  partSize: number;
+  partCount: number;
+  parts: PartUrl[];
+  reusedParts: number[];
+  bytesSkipped: number;
+  expiresAt: string;
+}
+export interface UploadStatus {
+  uploadId: string;
+  state: 'uploading' | 'completing' | 'committed' | 'aborted' | 'expired';
+  name: string;
+  size: number;
+  partSize: number;
+  partCount: number;
+  receivedParts: { partNumber: number; etag: string; sha256?: string; size: number }[];
+  expiresAt: string;
+  fileId?: string;
+  versionId?: string;
+}
+export interface Committed {
+  fileId: string;
+  versionId: string;
+  name: string;
+  size: number;
+  sha256: string;
+}
+export interface Share {
+  id: string;
+  itemId: string;
+  expiresAt: string;
+  hasPassword: boolean;
+  downloads: number;
+  revoked: boolean;
+  token?: string;
+  url?: string;
+}
+export interface NodeInfo {
+  id: string;
+  kind: 's3' | 'localfs';
+  region?: string;
+  state: 'active' | 'draining' | 'drained';
+  health: 'healthy' | 'degraded' | 'down';
+  latencyMs: number | null;
+  lastCheck: string | null;
+  replicas: number;
+}
+
+/** A problem answered by the API (or a transport failure, with status 0). */
+export class ApiError extends Error {
+  readonly status: number;
+  /** The problem type's slug, e.g. `not-found` for `urn:stratus:problem:not-found`. */
+  readonly slug: string;
+  readonly problem: Record<string, unknown>;
+
+  constructor(status: number, problem: Record<string, unknown>) {
+    const detail = typeof problem.detail === 'string' ? problem.detail : undefined;
+    const title = typeof problem.title === 'string' ? problem.title : `HTTP ${status}`;
+    super(detail ?? title);
+    this.name = 'ApiError';
+    this.status = status;
+    const type = typeof problem.type === 'string' ? problem.type : '';
+    this.slug = type.startsWith('urn:stratus:problem:') ? type.slice('urn:stratus:problem:'.length) : type;
+    this.problem = problem;
+  }
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  query?: Record<string, string | number | undefined>;
+  headers?: Record<string, string>;
+  auth?: boolean;
+}
+
+export interface ApiResponse<T> {
+  status: number;
+  headers: Headers;
+  data: T;
+}
+
+export interface ClientOptions {
+  endpoint: string;
+  tokens?: Tokens | undefined;
+  onTokens?: (t: Tokens | undefined) => void;
+  fetch?: typeof fetch;
+}
+
+export class StratusApi {
+  readonly endpoint: string;
+  tokens: Tokens | undefined;
+  private readonly onTokens: (t: Tokens | undefined) => void;
+  private readonly doFetch: typeof fetch;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(opts: ClientOptions) {
+    this.endpoint = opts.endpoint.replace(/\/+$/, '');
+    this.tokens = opts.tokens;
+    this.onTokens = opts.onTokens ?? (() => undefined);
+    this.doFetch = opts.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  async request<T>(method: string, path: string, o: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const auth = o.auth ?? true;
+    if (auth && this.tokens && this.tokens.expiresAt - Date.now() < 15_000) await this.refresh();
+    let res = await this.send(method, path, o, auth);
+    if (res.status === 401 && auth && this.tokens) {
+      await this.refresh();
+      res = await this.send(method, path, o, auth);
+    }
+    const text = await res.text();
+    let data: unknown = {};
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = { detail: text.slice(0, 200) };
+      }
+    }
+    if (res.status >= 400) throw new ApiError(res.status, data as Record<string, unknown>);
+    return { status: res.status, headers: res.headers, data: data as T };
+  }
+
+  private async send(method: string, path: string, o: RequestOptions, auth: boolean): Promise<Response> {
+    const url = new URL(this.endpoint + path);
+    for (const [k, v] of Object.entries(o.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json', ...(o.headers ?? {}) };
+    if (o.body !== undefined) headers['content-type'] = 'application/json';
+    if (auth) {
+      if (!this.tokens) throw new ApiError(401, { type: 'not-signed-in', detail: 'not signed in' });
+      headers.authorization = `Bearer ${this.tokens.accessToken}`;
+    }
+    try {
+      return await this.doFetch(url, {
+        method,
+        headers,
+        redirect: 'manual',
+        ...(o.body === undefined ? {} : { body: JSON.stringify(o.body) }),
+      });
+    } catch (err) {
+      throw new ApiError(0, {
+        type: 'unreachable',
+        detail: `cannot reach ${this.endpoint}: ${(err as Error).cause ?? (err as Error).message}`,
+      });
+    }
+  }
+
+  private setTokens(t: { accessToken: string; refreshToken: string; expiresIn: number } | undefined) {
+    this.tokens = t && {
+      accessToken: t.accessToken,
+      refreshToken: t.refreshToken,
+      expiresAt: Date.now() + t.expiresIn * 1000,
+    };
+    this.onTokens(this.tokens);
+  }
+
+  /** Rotates the refresh token; concurrent callers share one rotation (a second would be "reuse"). */
+  async refresh(): Promise<void> {
+    if (!this.tokens) throw new ApiError(401, { type: 'not-signed-in', detail: 'not signed in' });
+    this.refreshing ??= (async () => {
+      try {
+        const { data } = await this.request<{ accessToken: string; refreshToken: string; expiresIn: number }>(
+          'POST',
+          '/v1/auth/refresh',
+          { auth: false, body: { refreshToken: this.tokens?.refreshToken } },
+        );
+        this.setTokens(data);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) this.setTokens(undefined);
+        throw err;
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  async register(email: string, password: string) {
+    return (
+      await this.request<{ id: string; email: string }>('POST', '/v1/auth/register', {
+        auth: false,
+        body: { email, password },
+      })
+    ).data;
+  }
+
+  async login(email: string, password: string): Promise<Tokens> {
+    const { data } = await this.request<{ accessToken: string; refreshToken: string; expiresIn: number }>(
+      'POST',
+      '/v1/auth/login',
+      { auth: false, body: { email, password } },
+    );
+    this.setTokens(data);
+    return this.tokens as Tokens;
+  }
+
+  async logout(): Promise<void> {
+    if (!this.tokens) return;
+    try {
+      await this.request('POST', '/v1/auth/logout', { body: { refreshToken: this.tokens.refreshToken } });
+    } finally {
+      this.setTokens(undefined);
+    }
+  }
+
+  async me() {
+    return (
+      await this.request<{ id: string; email: string; role: 'admin' | 'user'; rootFolderId: string }>(
+        'GET',
+        '/v1/me',
+      )
+    ).data;
+  }
+
+  /** The item at a path such as `/Docs/report.pdf`; `/` is the root folder. */
+  async resolve(path: string): Promise<Item> {
+    const parts = splitPath(path);
+    if (parts.length === 0) return this.folder('root');
+    return (await this.request<Item>('GET', '/v1/paths', { query: { path: `/${parts.join('/')}` } })).data;
+  }
+
+  /** Like `resolve`, but undefined when nothing is at the path. */
+  async tryResolve(path: string): Promise<Item | undefined> {
+    try {
+      return await this.resolve(path);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async folder(id: string) {
+    return (await this.request<Item>('GET', `/v1/folders/${encodeURIComponent(id)}`)).data;
+  }
+
+  async file(id: string) {
+    return (await this.request<FileItem>('GET', `/v1/files/${encodeURIComponent(id)}`)).data;
+  }
+
+  async children(
+    folderId: string,
+    o: {
+      cursor?: string | undefined;
+      limit?: number;
+      sort?: 'name' | 'size' | 'modified';
+      dir?: 'asc' | 'desc';
+    } = {},
+  ) {
+    return (
+      await this.request<{ items: Item[]; nextCursor: string | null }>(
+        'GET',
+        `/v1/folders/${encodeURIComponent(folderId)}/children`,
+        { query: { cursor: o.cursor, limit: o.limit, sort: o.sort, dir: o.dir } },
+      )
+    ).data;
+  }
+
+  async allChildren(folderId: string): Promise<Item[]> {
+    const out: Item[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.children(folderId, { cursor, limit: 1000 });
+      out.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return out;
+  }
+
+  async createFolder(parentId: string, name: string) {
+    return (await this.request<Item>('POST', '/v1/folders', { body: { parentId, name } })).data;
+  }
+
+  /** Renames and/or moves an item, guarded by its ETag. */
+  async patch(item: Item, change: { name?: string; parentId?: string }) {
+    const kind = item.type === 'file' ? 'files' : 'folders';
+    return (
+      await this.request<Item>('PATCH', `/v1/${kind}/${item.id}`, {
+        body: change,
+        headers: { 'if-match': item.etag },
+      })
+    ).data;
+  }
+
+  async remove(item: Item) {
+    const kind = item.type === 'file' ? 'files' : 'folders';
+    await this.request('DELETE', `/v1/${kind}/${item.id}`, { headers: { 'if-match': item.etag } });
+  }
+
+  async versions(fileId: string) {
+    return (await this.request<{ items: Version[] }>('GET', `/v1/files/${fileId}/versions`)).data.items;
+  }
+
+  async restoreVersion(fileId: string, versionId: string) {
+    return (
+      await this.request<{ fileId: string; versionId: string; restoredFrom: string }>(
+        'POST',
+        `/v1/files/${fileId}/versions/${versionId}/restore`,
+      )
+    ).data;
+  }
+
+  async trash() {
+    return (await this.request<{ items: TrashItem[] }>('GET', '/v1/trash')).data.items;
+  }
+
+  async restoreFromTrash(id: string) {
+    return (await this.request<Item>('POST', `/v1/trash/${id}/restore`)).data;
+  }
+
+  async purge(id?: string) {
+    return (
+      await this.request<{ items: number; versions: number; bytes: number }>(
+        'DELETE',
+        id ? `/v1/trash/${id}` : '/v1/trash',
+      )
+    ).data;
+  }
+
+  async downloadUrl(fileId: string, versionId?: string) {
+    return (
+      await this.request<{ url: string; expiresAt: string }>('GET', `/v1/files/${fileId}/download`, {
+        query: { format: 'json', versionId },
+      })
+    ).data;
+  }
+
+  async createShare(itemId: string, expiresInSeconds: number, password?: string) {
+    return (
+      await this.request<Share & { token: string; url: string }>('POST', '/v1/shares', {
+        body: { itemId, expiresInSeconds, ...(password ? { password } : {}) },
+      })
+    ).data;
+  }
+
+  async usage() {
+    return (await this.request<{ usedBytes: number; quotaBytes: number }>('GET', '/v1/usage')).data;
+  }
+
+  async nodes() {
+    return (await this.request<{ replicationFactor: number; items: NodeInfo[] }>('GET', '/v1/admin/nodes'))
+      .data;
+  }
+
+  async replication() {
+    return (
+      await this.request<{
+        versions: number;
+        belowReplicationFactor: number;
+        pending: number;
+        failed: number;
+      }>('GET', '/v1/admin/replication')
+    ).data;
+  }
+
+  async createUpload(body: {
+    parentId: string;
+    name: string;
+    size: number;
+    sha256: string;
+    contentType?: string;
+    partSize?: number;
+    baseVersionId?: string | null;
+    parts?: { partNumber: number; sha256: string }[];
+  }) {
+    return (await this.request<CreatedUpload>('POST', '/v1/uploads', { body })).data;
+  }
+
+  async upload(id: string) {
+    return (await this.request<UploadStatus>('GET', `/v1/uploads/${id}`)).data;
+  }
+
+  async renewParts(id: string, parts: { partNumber: number; sha256?: string }[]) {
+    return (await this.request<{ parts: PartUrl[] }>('POST', `/v1/uploads/${id}/parts`, { body: { parts } }))
+      .data.parts;
+  }
+
+  async completeUpload(id: string, parts: { partNumber: number; etag: string }[]) {
+    return (await this.request<Committed>('POST', `/v1/uploads/${id}/complete`, { body: { parts } })).data;
+  }
+
+  async abortUpload(id: string) {
+    await this.request('DELETE', `/v1/uploads/${id}`);
+  }
+}
+
+/** `/Docs//report.pdf/` -> `['Docs', 'report.pdf']`. */
+export function splitPath(path: string): string[] {
+  return path.split('/').filter((s) => s.length > 0 && s !== '.');
+}
+
+export function joinPath(...segments: string[]): string {
+  return `/${segments.flatMap(splitPath).join('/')}`;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}

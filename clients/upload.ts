@@ -1,0 +1,285 @@
+/**
+ * The client side of a resumable upload, shared by the CLI and the web dashboard:
+ * 1. hash the source once (whole-file SHA-256 and one SHA-256 per part);
+ * 2. create the session declaring the part hashes, so unchanged parts of the current version are
+ *    copied server-side (delta re-upload) and every part URL is bound to its checksum;
+ * 3. PUT the remaining parts straight to storage, several at a time, renewing expired URLs and
+ *    retrying transient failures;
+ * 4. complete. An interrupted upload resumes from its upload id: the session reports the parts
+ *    storage already holds, and only the others are sent.
+ * Reading, hashing and the PUT itself are injected: Node uses file handles, node:crypto and fetch;
+ * the browser uses Blob slices, hash-wasm and XMLHttpRequest (for upload progress).
+ */
+import { planParts } from '../shared/domain/upload-session.ts';
+import { ApiError, type Committed, type PartUrl, type StratusApi } from './api.ts';
+
+/** The part size clients ask for. Stable, so a new version lines up with the old one's parts. */
+export const CLIENT_PART_SIZE = 8 * 1024 * 1024;
+
+export interface UploadSource {
+  size: number;
+  read(start: number, end: number): Promise<Uint8Array>;
+}
+export interface Hasher {
+  update(bytes: Uint8Array): void;
+  digest(): string;
+}
+export type PutPart = (
+  part: PartUrl,
+  body: Uint8Array,
+  onProgress: (loaded: number) => void,
+  signal: AbortSignal | undefined,
+) => Promise<{ status: number; etag: string | null }>;
+
+export interface Hashes {
+  sha256: string;
+  parts: string[];
+  partSize: number;
+}
+
+export interface Progress {
+  phase: 'hashing' | 'uploading' | 'completing' | 'done';
+  /** Bytes hashed or sent so far in this phase. */
+  done: number;
+  /** Bytes this phase has to process (for uploading: the file minus what is reused or already stored). */
+  total: number;
+}
+
+export interface UploadOptions {
+  api: StratusApi;
+  source: UploadSource;
+  parentId: string;
+  name: string;
+  contentType?: string | undefined;
+  baseVersionId?: string | null | undefined;
+  newHasher: () => Hasher;
+  putPart: PutPart;
+  concurrency?: number;
+  partSize?: number;
+  /** A session to resume; when it is gone or does not match, a new one is started. */
+  resumeUploadId?: string | undefined;
+  /** Called once the session exists (persist the id to resume after a crash or Ctrl-C). */
+  onSession?: (uploadId: string) => void | Promise<void>;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal | undefined;
+  hashes?: Hashes | undefined;
+}
+
+export interface UploadResult extends Committed {
+  uploadId: string;
+  bytesSent: number;
+  bytesSkipped: number;
+  resumed: boolean;
+}
+
+export class UploadInterrupted extends Error {
+  readonly uploadId: string | undefined;
+  constructor(uploadId: string | undefined) {
+    super('upload interrupted');
+    this.name = 'UploadInterrupted';
+    this.uploadId = uploadId;
+  }
+}
+
+const READ_CHUNK = 4 * 1024 * 1024;
+
+/** One pass over the source: the whole-file hash and the hash of every part. */
+export async function hashSource(
+  source: UploadSource,
+  newHasher: () => Hasher,
+  partSize = CLIENT_PART_SIZE,
+  onProgress?: (p: Progress) => void,
+  signal?: AbortSignal,
+): Promise<Hashes> {
+  const plan = planParts(source.size, partSize);
+  const whole = newHasher();
+  const parts: string[] = [];
+  for (let n = 1; n <= plan.partCount; n++) {
+    const start = (n - 1) * plan.partSize;
+    const end = Math.min(source.size, start + plan.partSize);
+    const part = newHasher();
+    for (let at = start; at < end; at += READ_CHUNK) {
+      if (signal?.aborted) throw new UploadInterrupted(undefined);
+      const bytes = await source.read(at, Math.min(end, at + READ_CHUNK));
+      whole.update(bytes);
+      part.update(bytes);
+      onProgress?.({ phase: 'hashing', done: Math.min(end, at + READ_CHUNK), total: source.size });
+    }
+    parts.push(part.digest());
+  }
+  return { sha256: whole.digest(), parts, partSize: plan.partSize };
+}
+
+export async function uploadFile(o: UploadOptions): Promise<UploadResult> {
+  const partSize = o.partSize ?? CLIENT_PART_SIZE;
+  const hashes = o.hashes ?? (await hashSource(o.source, o.newHasher, partSize, o.onProgress, o.signal));
+  const plan = planParts(o.source.size, hashes.partSize);
+  const multipart = plan.mode === 'multipart';
+  const declared = hashes.parts.map((sha256, i) => ({ partNumber: i + 1, sha256 }));
+
+  let uploadId: string | undefined;
+  let resumed = false;
+  const stored = new Map<number, string>();
+  let urls: PartUrl[] = [];
+  let bytesSkipped = 0;
+
+  if (o.resumeUploadId) {
+    try {
+      const s = await o.api.upload(o.resumeUploadId);
+      const same = s.size === o.source.size && s.partSize === plan.partSize && s.partCount === plan.partCount;
+      if (same && s.state === 'committed' && s.fileId && s.versionId) {
+        return {
+          fileId: s.fileId,
+          versionId: s.versionId,
+          name: s.name,
+          size: s.size,
+          sha256: hashes.sha256,
+          uploadId: s.uploadId,
+          bytesSent: 0,
+          bytesSkipped: s.size,
+          resumed: true,
+        };
+      }
+      if (same && (s.state === 'uploading' || s.state === 'completing')) {
+        uploadId = s.uploadId;
+        resumed = true;
+        for (const p of s.receivedParts) {
+          const want = hashes.parts[p.partNumber - 1];
+          if (!p.sha256 || p.sha256 === want) stored.set(p.partNumber, p.etag);
+        }
+        bytesSkipped = [...stored.keys()].reduce((sum, n) => sum + partBytes(o.source.size, plan, n), 0);
+      }
+    } catch (err) {
+      if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 410)) throw err;
+    }
+  }
+
+  if (!uploadId) {
+    const created = await o.api.createUpload({
+      parentId: o.parentId,
+      name: o.name,
+      size: o.source.size,
+      sha256: hashes.sha256,
+      ...(o.contentType ? { contentType: o.contentType } : {}),
+      ...(multipart ? { partSize: plan.partSize, parts: declared } : {}),
+      ...(o.baseVersionId !== undefined ? { baseVersionId: o.baseVersionId } : {}),
+    });
+    uploadId = created.uploadId;
+    urls = created.parts;
+    bytesSkipped = created.bytesSkipped;
+    for (const n of created.reusedParts) stored.set(n, '');
+  }
+  await o.onSession?.(uploadId);
+  const id = uploadId;
+
+  const pending = Array.from({ length: plan.partCount }, (_, i) => i + 1).filter((n) => !stored.has(n));
+  const total = pending.reduce((sum, n) => sum + partBytes(o.source.size, plan, n), 0);
+  const inFlight = new Map<number, number>();
+  let sent = 0;
+  const report = () => {
+    let live = sent;
+    for (const v of inFlight.values()) live += v;
+    o.onProgress?.({ phase: 'uploading', done: Math.min(live, total), total });
+  };
+  report();
+
+  const known = new Map(urls.map((u) => [u.partNumber, u]));
+  const urlFor = async (n: number, fresh: boolean): Promise<PartUrl> => {
+    const have = known.get(n);
+    if (!fresh && have && Date.parse(have.expiresAt) - Date.now() > 30_000) return have;
+    // Renew a batch at once: the next parts in line need URLs too.
+    const batch = pending.filter((m) => m >= n && (fresh ? m === n : !known.has(m))).slice(0, 100);
+    if (!batch.includes(n)) batch.unshift(n);
+    const renewed = await o.api.renewParts(
+      id,
+      batch.map((m) => ({ partNumber: m, ...(multipart ? { sha256: hashes.parts[m - 1] as string } : {}) })),
+    );
+    for (const u of renewed) known.set(u.partNumber, u);
+    const got = known.get(n);
+    if (!got) throw new Error(`no URL came back for part ${n}`);
+    return got;
+  };
+
+  const sendPart = async (n: number) => {
+    const start = (n - 1) * plan.partSize;
+    const body = await o.source.read(start, start + partBytes(o.source.size, plan, n));
+    for (let attempt = 1; ; attempt++) {
+      if (o.signal?.aborted) throw new UploadInterrupted(id);
+      const url = await urlFor(n, attempt > 1);
+      try {
+        const res = await o.putPart(
+          url,
+          body,
+          (loaded) => {
+            inFlight.set(n, loaded);
+            report();
+          },
+          o.signal,
+        );
+        inFlight.delete(n);
+        if (res.status >= 200 && res.status < 300) {
+          stored.set(n, res.etag ?? '');
+          sent += body.length;
+          report();
+          return;
+        }
+        if (res.status !== 403 && res.status < 500) {
+          throw new ApiError(res.status, {
+            type: 'urn:stratus:problem:part-rejected',
+            detail: `storage refused part ${n} (HTTP ${res.status})`,
+          });
+        }
+      } catch (err) {
+        inFlight.delete(n);
+        if (o.signal?.aborted) throw new UploadInterrupted(id);
+        if (err instanceof ApiError || attempt >= 4) throw err;
+      }
+      if (attempt >= 4) throw new Error(`part ${n} failed after ${attempt} attempts`);
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  };
+
+  const queue = [...pending];
+  const workers = Array.from(
+    { length: Math.min(o.concurrency ?? 4, Math.max(1, queue.length)) },
+    async () => {
+      for (let n = queue.shift(); n !== undefined; n = queue.shift()) await sendPart(n);
+    },
+  );
+  try {
+    await Promise.all(workers);
+  } catch (err) {
+    queue.length = 0;
+    throw err;
+  }
+  if (o.signal?.aborted) throw new UploadInterrupted(id);
+
+  o.onProgress?.({ phase: 'completing', done: total, total });
+  const parts = [...stored.entries()]
+    .filter(([, etag]) => etag !== '')
+    .map(([partNumber, etag]) => ({ partNumber, etag }))
+    .sort((a, b) => a.partNumber - b.partNumber);
+  const committed = await o.api.completeUpload(id, parts);
+  o.onProgress?.({ phase: 'done', done: total, total });
+  return { ...committed, uploadId: id, bytesSent: sent, bytesSkipped, resumed };
+}
+
+function partBytes(size: number, plan: { mode: string; partSize: number; partCount: number }, n: number) {
+  if (plan.mode === 'single') return size;
+  return n < plan.partCount ? plan.partSize : size - plan.partSize * (plan.partCount - 1);
+}
+
+/** A `PutPart` over fetch (Node, or a browser that does not need progress events). */
+export const fetchPutPart =
+  (doFetch: typeof fetch = fetch): PutPart =>
+  async (part, body, onProgress, signal) => {
+    const res = await doFetch(part.url, {
+      method: 'PUT',
+      headers: part.headers,
+      body: body as Uint8Array<ArrayBuffer>,
+      ...(signal ? { signal } : {}),
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    if (res.ok) onProgress(body.length);
+    return { status: res.status, etag: res.headers.get('etag') };
+  };
