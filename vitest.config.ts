@@ -31,6 +31,17 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          // One browser, steps in order.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           name: 'fault',
           include: ['test/fault/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],

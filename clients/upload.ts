@@ -52,7 +52,7 @@ export interface UploadOptions {
   name: string;
   contentType?: string | undefined;
   baseVersionId?: string | null | undefined;
-  newHasher: () => Hasher;
+  newHasher: () => Hasher | Promise<Hasher>;
   putPart: PutPart;
   concurrency?: number;
   partSize?: number;
@@ -86,18 +86,18 @@ const READ_CHUNK = 4 * 1024 * 1024;
 /** One pass over the source: the whole-file hash and the hash of every part. */
 export async function hashSource(
   source: UploadSource,
-  newHasher: () => Hasher,
+  newHasher: () => Hasher | Promise<Hasher>,
   partSize = CLIENT_PART_SIZE,
   onProgress?: (p: Progress) => void,
   signal?: AbortSignal,
 ): Promise<Hashes> {
   const plan = planParts(source.size, partSize);
-  const whole = newHasher();
+  const whole = await newHasher();
   const parts: string[] = [];
   for (let n = 1; n <= plan.partCount; n++) {
     const start = (n - 1) * plan.partSize;
     const end = Math.min(source.size, start + plan.partSize);
-    const part = newHasher();
+    const part = await newHasher();
     for (let at = start; at < end; at += READ_CHUNK) {
       if (signal?.aborted) throw new UploadInterrupted(undefined);
       const bytes = await source.read(at, Math.min(end, at + READ_CHUNK));

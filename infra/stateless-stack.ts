@@ -48,7 +48,13 @@ export class StatelessStack extends Stack {
     };
 
     /** Every Lambda: Node 24 on arm64, bundled by local esbuild as ESM with source maps, traced. */
-    const lambdaFunction = (name: string, entry: string, memorySize: number, timeout: Duration) =>
+    const lambdaFunction = (
+      name: string,
+      entry: string,
+      memorySize: number,
+      timeout: Duration,
+      afterBundling?: (inputDir: string, outputDir: string) => string[],
+    ) =>
       new NodejsFunction(this, `Fn-${name}`, {
         entry: path.join(ROOT, entry),
         handler: 'handler',
@@ -70,6 +76,9 @@ export class StatelessStack extends Stack {
           banner:
             "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
           externalModules: ['@aws-sdk/*', 'pg-native'],
+          ...(afterBundling
+            ? { commandHooks: { beforeBundling: () => [], beforeInstall: () => [], afterBundling } }
+            : {}),
         },
       });
     const make = (group: RouteGroup) =>
@@ -78,6 +87,10 @@ export class StatelessStack extends Stack {
         handlerEntries[group],
         group === 'uploads' ? 1024 : 512,
         Duration.seconds(group === 'uploads' ? 60 : 15),
+        // The system function serves the dashboard: its bundled files go beside the handler.
+        group === 'system'
+          ? (inputDir, outputDir) => [`node "${inputDir}/scripts/build-web.ts" "${outputDir}/web"`]
+          : undefined,
       );
     this.functions = {
       auth: make('auth'),

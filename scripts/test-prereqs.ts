@@ -2,6 +2,8 @@
  * Runs before `npm test`: makes sure what the suite needs is there, installing what it can.
  * - PostgreSQL 15 and Redis must answer (they are machine services); if not, one line says so.
  * - The AWS API emulator (moto server, pinned) is installed into .venv if missing.
+ * - Debian's Chromium (for the browser suite, driven by playwright-core; no browser download) is
+ *   installed with apt-get if missing and this user may (root); else one line says how.
  * Exits non-zero with one clear line on the first thing it cannot fix. It never skips.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,6 +12,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import {
+  CHROMIUM,
   hostPort,
   MOTO_SERVER,
   PG_URL,
@@ -105,7 +108,32 @@ function ensureEmulator() {
   writeFileSync(stamp, wanted);
 }
 
+function ensureChromium() {
+  if (existsSync(CHROMIUM)) return;
+  const hint = `Chromium is missing at ${CHROMIUM} (install Debian's chromium package: sudo apt-get install -y chromium, or set STRATUS_CHROMIUM)`;
+  if (process.getuid?.() !== 0 || CHROMIUM !== '/usr/bin/chromium') fail(hint);
+  process.stdout.write('test prerequisites: installing chromium with apt-get …\n');
+  try {
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  } catch {
+    try {
+      execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
+      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
+    } catch {
+      fail(hint);
+    }
+  }
+  if (!existsSync(CHROMIUM)) fail(hint);
+}
+
 await checkPostgres();
 await checkRedis();
 ensureEmulator();
-process.stdout.write('test prerequisites: PostgreSQL, Redis and the AWS API emulator are ready\n');
+ensureChromium();
+process.stdout.write('test prerequisites: PostgreSQL, Redis, the AWS API emulator and Chromium are ready\n');

@@ -586,9 +586,13 @@ export const routes = {
     summary:
       'Anonymous access: 302 to a signed URL for a file, or the listing of a folder (password in X-Share-Password)',
     params: s.ShareTokenParams,
+    query: s.ShareQuery,
     responses: {
       302: { description: 'redirect to the file' },
-      200: { description: 'folder listing', schema: s.PublicFolderOut },
+      200: {
+        description: 'folder listing, or the file (?format=json|info)',
+        schema: z.union([s.PublicFolderOut, s.SharedFileOut]),
+      },
       401: problem('password needed or wrong'),
       404: problem('no such link'),
       410: problem('expired, revoked, exhausted or gone'),
@@ -604,9 +608,13 @@ export const routes = {
     tags: ['sharing'],
     summary: 'Anonymous access to an item inside a shared folder',
     params: s.ShareItemParams,
+    query: s.ShareQuery,
     responses: {
       302: { description: 'redirect to the file' },
-      200: { description: 'folder listing', schema: s.PublicFolderOut },
+      200: {
+        description: 'folder listing, or the file (?format=json|info)',
+        schema: z.union([s.PublicFolderOut, s.SharedFileOut]),
+      },
       401: problem('password needed or wrong'),
       404: problem('no such link or item'),
       410: problem('expired, revoked, exhausted or gone'),
@@ -747,6 +755,32 @@ export const routes = {
     tags: ['system'],
     summary: 'This document',
     responses: { 200: { description: 'OpenAPI 3.1', schema: z.record(z.string(), z.unknown()) } },
+  }),
+  webIndex: defineRoute({
+    id: 'webIndex',
+    group: 'system',
+    method: 'GET',
+    path: '/',
+    auth: false,
+    limit: 'public',
+    tags: ['dashboard'],
+    summary: 'The web dashboard',
+    responses: { 200: { description: 'the page', contentType: 'text/html' } },
+  }),
+  webAsset: defineRoute({
+    id: 'webAsset',
+    group: 'system',
+    method: 'GET',
+    path: '/app/{file}',
+    auth: false,
+    limit: 'public',
+    tags: ['dashboard'],
+    summary: "The dashboard's script and style sheet",
+    params: s.WebAssetParams,
+    responses: {
+      200: { description: 'the file', contentType: 'text/javascript' },
+      404: problem('no such file'),
+    },
   }),
 } satisfies Record<string, Route>;
 

@@ -280,6 +280,18 @@ export const CreatedShareOut = ShareOut.extend({ token: z.string(), url: z.strin
 export const SharesQuery = z.object({ itemId: Uuid });
 export const SharesOut = z.object({ items: z.array(ShareOut) });
 export const ShareTokenParams = z.object({ token: z.string().min(1).max(200) });
+export const ShareQuery = z.object({
+  /** redirect (default): 302 to the file; json: the signed URL; info: name and size, nothing spent. */
+  format: z.enum(['redirect', 'json', 'info']).optional(),
+});
+export const SharedFileOut = z.object({
+  file: z.object({ id: z.string(), name: z.string(), size: z.number().int() }),
+  url: z.string().optional(),
+  expiresAt: z.string().optional(),
+});
+export const WebAssetParams = z.object({
+  file: z.string().regex(/^[a-z0-9-]+\.(js|css|js\.map|css\.map)$/, 'a dashboard file name'),
+});
 export const ShareItemParams = z.object({ token: z.string().min(1).max(200), itemId: Uuid });
 export const PublicItemOut = z.object({
   id: z.string(),

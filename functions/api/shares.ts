@@ -2,6 +2,7 @@
 import type { ShareLink } from '../../shared/adapters/postgres/share-repository.ts';
 import { errors } from '../../shared/domain/errors.ts';
 import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
+import { INDEX_HTML, PAGE_HEADERS } from '../../web/shell.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { routes } from './routes.ts';
@@ -25,10 +26,24 @@ const shareOut = (l: ShareLink) => ({
 });
 
 export function createSharesHandler(c: Container) {
-  const open = async (token: string, itemId: string | undefined, req: RequestInfo) => {
-    const result = await c.shares.access_(token, req.headers['x-share-password'], itemId, req.sourceIp);
-    if (result.kind === 'file')
+  const open = async (
+    token: string,
+    itemId: string | undefined,
+    format: 'redirect' | 'json' | 'info' | undefined,
+    req: RequestInfo,
+  ) => {
+    const password = req.headers['x-share-password'];
+    // A browser following the link gets the dashboard's share page, which asks for the password
+    // (if any) and calls back with ?format=info / ?format=json.
+    if (!format && password === undefined && /\btext\/html\b/.test(req.headers.accept ?? ''))
+      return { status: 200, headers: PAGE_HEADERS, body: INDEX_HTML };
+    const result = await c.shares.access_(token, password, itemId, req.sourceIp, format === 'info');
+    if (result.kind === 'info') return { status: 200, body: { file: result.file } };
+    if (result.kind === 'file') {
+      if (format === 'json')
+        return { status: 200, body: { file: result.file, url: result.url, expiresAt: result.expiresAt } };
       return { status: 302, headers: { location: result.url, 'referrer-policy': 'no-referrer' } };
+    }
     return {
       status: 200,
       body: {
@@ -57,8 +72,12 @@ export function createSharesHandler(c: Container) {
         await c.shares.revoke(principal(req), params.id);
         return { status: 204 };
       }),
-      implement(routes.openShare, async ({ params }, req) => open(params.token, undefined, req)),
-      implement(routes.openShareItem, async ({ params }, req) => open(params.token, params.itemId, req)),
+      implement(routes.openShare, async ({ params, query }, req) =>
+        open(params.token, undefined, query.format, req),
+      ),
+      implement(routes.openShareItem, async ({ params, query }, req) =>
+        open(params.token, params.itemId, query.format, req),
+      ),
     ],
     c.apiDeps,
   );

@@ -154,7 +154,13 @@ export class ShareService {
    * `GET /s/{token}[/{itemId}]`: a folder answers its listing; a file spends one download from the
    * link's budgets and answers a short-lived signed URL.
    */
-  async access_(token: string, password: string | undefined, itemId: string | undefined, ip: string) {
+  async access_(
+    token: string,
+    password: string | undefined,
+    itemId: string | undefined,
+    ip: string,
+    peek = false,
+  ) {
     const { link, root } = await this.open(token, password);
     let target = root;
     if (itemId && itemId !== root.id) {
@@ -180,6 +186,9 @@ export class ShareService {
       ? await this.items.getVersion(target.currentVersionId)
       : undefined;
     if (!version) throw shareErrors.unavailable();
+    // A look at what the link holds (name and size) spends nothing and signs nothing.
+    if (peek)
+      return { kind: 'info' as const, file: { id: target.id, name: target.name, size: version.size } };
     if (version.scanState === 'scanning' || version.scanState === 'infected')
       throw errors.quarantined(version.scanState);
     const spent = await this.shares.spend(link.id, version.size);
@@ -203,6 +212,11 @@ export class ShareService {
       fileName: target.name,
       contentType: version.contentType,
     });
-    return { kind: 'file' as const, url: signed.url };
+    return {
+      kind: 'file' as const,
+      url: signed.url,
+      expiresAt: signed.expiresAt,
+      file: { id: target.id, name: target.name, size: version.size },
+    };
   }
 }

@@ -149,7 +149,11 @@ export class Client {
       parts.map(async (p) => {
         const slice = data.subarray((p.partNumber - 1) * partSize, p.partNumber * partSize);
         sentBytes += slice.length;
-        const res = await fetch(p.url, { method: 'PUT', headers: p.headers, body: slice });
+        const res = await fetch(p.url, {
+          method: 'PUT',
+          headers: p.headers,
+          body: slice as Uint8Array<ArrayBuffer>,
+        });
         if (res.status !== 200) throw new Error(`part ${p.partNumber}: ${res.status} ${await res.text()}`);
         return { partNumber: p.partNumber, etag: res.headers.get('etag') ?? '' };
       }),

@@ -43,3 +43,6 @@ export function freePort(): Promise<number> {
     srv.once('error', reject);
   });
 }
+
+/** Debian's Chromium, which the browser suite drives through playwright-core. */
+export const CHROMIUM = process.env.STRATUS_CHROMIUM ?? '/usr/bin/chromium';
