@@ -1,7 +1,9 @@
-/** The aws profile's adapters: S3, DynamoDB, the Postgres-compatible store, Redis, Cognito's tokens. */
+/** The aws profile's adapters: S3, DynamoDB, the Postgres-compatible store, Redis, Cognito. */
+import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
+import { CognitoIdentityProvider } from '../shared/adapters/cognito/cognito-identity-provider.ts';
 import { DynamoDbStateStore } from '../shared/adapters/dynamodb/dynamodb-state-store.ts';
 import { MemoryCache } from '../shared/adapters/memory/memory-cache.ts';
 import { MemoryRateLimiter } from '../shared/adapters/memory/memory-rate-limiter.ts';
@@ -58,7 +60,14 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
       rateLimiter: redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter(),
       metrics: new PowertoolsMetrics(),
       nodeFactory: s3NodeFactory,
-      idp: undefined,
+      idp: new CognitoIdentityProvider(
+        tracer.captureAWSv3Client(new CognitoIdentityProviderClient({ region: config.AWS_REGION })),
+        {
+          userPoolId: config.STRATUS_USER_POOL_ID,
+          clientId: config.STRATUS_USER_POOL_CLIENT_ID,
+          rotation: true,
+        },
+      ),
       log,
     },
     {

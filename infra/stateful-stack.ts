@@ -12,6 +12,7 @@ export interface StatefulStackProps extends StackProps {
 
 export class StatefulStack extends Stack {
   readonly bucket: s3.Bucket;
+  readonly accessLogs: s3.Bucket;
   readonly table: dynamodb.TableV2;
   readonly userPool: cognito.UserPool;
   readonly userPoolClient: cognito.UserPoolClient;
@@ -21,7 +22,20 @@ export class StatefulStack extends Stack {
     super(scope, id, props);
     const retain = props.stage === 'prod' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
+    // Server access logs of the blob bucket (who fetched what, for audits), kept 90 days.
+    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ expiration: Duration.days(90) }],
+      removalPolicy: retain,
+    });
+
     this.bucket = new s3.Bucket(this, 'Blobs', {
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: 'blobs/',
       versioned: true,
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
@@ -57,7 +71,8 @@ export class StatefulStack extends Stack {
     });
 
     this.userPool = new cognito.UserPool(this, 'Users', {
-      selfSignUpEnabled: true,
+      // Accounts are created by the API (POST /v1/auth/register), behind its throttles.
+      selfSignUpEnabled: false,
       signInAliases: { email: true },
       autoVerify: { email: true },
       passwordPolicy: { minLength: 8, requireSymbols: false, requireUppercase: false, requireDigits: false },
@@ -70,6 +85,8 @@ export class StatefulStack extends Stack {
       refreshTokenValidity: Duration.days(30),
       preventUserExistenceErrors: true,
       enableTokenRevocation: true,
+      // Every refresh returns a new refresh token; the old one dies after the grace period.
+      refreshTokenRotationGracePeriod: Duration.seconds(10),
     });
     for (const group of ['admin', 'user']) {
       new cognito.CfnUserPoolGroup(this, `Group-${group}`, {

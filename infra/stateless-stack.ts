@@ -20,6 +20,7 @@ import type { Construct } from 'constructs';
 import { handlerEntries } from '../functions/api/entries.ts';
 import { allRoutes } from '../functions/api/routes.ts';
 import type { RouteGroup } from '../shared/http/route.ts';
+import { Monitoring } from './monitoring.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 
 export interface StatelessStackProps extends StackProps {
@@ -32,6 +33,9 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 export class StatelessStack extends Stack {
   readonly api: apigw.HttpApi;
   readonly functions: Record<RouteGroup, NodejsFunction>;
+  readonly monitoring: Monitoring;
+  readonly queues: { streamDlq: sqs.Queue; scheduleDlq: sqs.Queue };
+  readonly workers: { stateStream: NodejsFunction; maintenance: NodejsFunction };
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
@@ -110,6 +114,17 @@ export class StatelessStack extends Stack {
     });
     for (const fn of Object.values(this.functions)) fn.addToRolePolicy(dsqlConnect);
     s.table.grantReadWriteData(this.functions.auth);
+    // Sign-up creates the user, sets its password and group (login, refresh, revoke are public APIs).
+    this.functions.auth.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'cognito-idp:AdminCreateUser',
+          'cognito-idp:AdminSetUserPassword',
+          'cognito-idp:AdminAddUserToGroup',
+        ],
+        resources: [s.userPool.userPoolArn],
+      }),
+    );
     s.table.grantReadData(this.functions.folders);
     s.table.grantReadData(this.functions.files);
     s.table.grantReadWriteData(this.functions.uploads);
@@ -133,6 +148,27 @@ export class StatelessStack extends Stack {
         maxAge: Duration.minutes(10),
       },
     });
+    // Stage-wide throttling (per-user limits live in the app) and JSON access logs.
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+    });
+    const stage = this.api.defaultStage?.node.defaultChild as apigw.CfnStage;
+    stage.defaultRouteSettings = { throttlingBurstLimit: 2000, throttlingRateLimit: 1000 };
+    stage.accessLogSettings = {
+      destinationArn: accessLogs.logGroupArn,
+      format: JSON.stringify({
+        requestId: '$context.requestId',
+        ip: '$context.identity.sourceIp',
+        time: '$context.requestTime',
+        method: '$context.httpMethod',
+        route: '$context.routeKey',
+        status: '$context.status',
+        latency: '$context.responseLatency',
+        integrationError: '$context.integrationErrorMessage',
+        authorizerError: '$context.authorizer.error',
+        user: '$context.authorizer.claims.sub',
+      }),
+    };
     const authorizer = new HttpJwtAuthorizer('Cognito', issuer, {
       jwtAudience: [s.userPoolClient.userPoolClientId],
     });
@@ -198,6 +234,12 @@ export class StatelessStack extends Stack {
     s.table.grantReadWriteData(maintenance);
     s.bucket.grantReadWrite(maintenance);
     s.bucket.grantDelete(maintenance);
+    // Deliveries EventBridge could not make land here (the next schedule retries the work anyway).
+    const scheduleDlq = new sqs.Queue(this, 'ScheduleDlq', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
     for (const [task, schedule] of [
       ['health', events.Schedule.rate(Duration.minutes(5))],
       ['reconcile', events.Schedule.rate(Duration.hours(1))],
@@ -206,11 +248,25 @@ export class StatelessStack extends Stack {
       new events.Rule(this, `Schedule-${task}`, {
         schedule,
         targets: [
-          new targets.LambdaFunction(maintenance, { event: events.RuleTargetInput.fromObject({ task }) }),
+          new targets.LambdaFunction(maintenance, {
+            event: events.RuleTargetInput.fromObject({ task }),
+            deadLetterQueue: scheduleDlq,
+            retryAttempts: 2,
+          }),
         ],
       });
     }
 
+    this.queues = { streamDlq, scheduleDlq };
+    this.workers = { stateStream: streamFn, maintenance };
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      stage: props.stage,
+      api: this.api,
+      functions: { ...this.functions, 'state-stream': streamFn, maintenance },
+      streamDlq,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
   }
 }

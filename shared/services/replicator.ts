@@ -77,6 +77,9 @@ export class Replicator {
         attempts: r.attempts + 1,
       });
       this.metrics.count('stratus_replicas_verified_total', { node: r.nodeId });
+      // Replica lag: from the moment the copy was planned (the commit) to a verified copy.
+      const lag = (Date.now() - Date.parse(r.createdAt)) / 1000;
+      if (Number.isFinite(lag)) this.metrics.observe('stratus_replica_lag_seconds', Math.max(0, lag));
       return true;
     } catch (err) {
       const attempts = r.attempts + 1;

@@ -211,6 +211,19 @@ describe.each(sqlBackends)('metadata contract: $name', (backend) => {
     expect((await h.c.tree.usage(u)).usedBytes).toBe(6);
   });
 
+  it('accounts usage of files of 2 GiB and more (bigint deltas, found by the 2 GiB benchmark)', async () => {
+    const { ItemRepository } = await import('../../shared/adapters/postgres/item-repository.ts');
+    h = buildHarness(db, { quotaBytes: 10 * 1024 ** 3 });
+    const u = await h.user('big-usage@x.io');
+    const items = new ItemRepository(db);
+    const threeGiB = 3 * 1024 ** 3;
+    expect(await items.chargeUsage(u.userId, threeGiB)).toBe(true);
+    expect((await h.c.tree.usage(u)).usedBytes).toBe(threeGiB);
+    expect(await items.chargeUsage(u.userId, 8 * 1024 ** 3)).toBe(false); // over the 10 GiB quota
+    await items.addUsage(u.userId, -threeGiB);
+    expect((await h.c.tree.usage(u)).usedBytes).toBe(0);
+  });
+
   it('lets a stale upload fail with 409 or land as a conflicted copy', async () => {
     const u = await h.user('conflict@x.io');
     const v1 = await h.put(u, 'root', 'plan.md', 'v1');

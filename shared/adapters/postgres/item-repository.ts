@@ -372,13 +372,18 @@ export class ItemRepository {
   /** Adds to usage unless it would pass the quota; false when refused. Negative deltas always apply. */
   async chargeUsage(userId: string, delta: number): Promise<boolean> {
     const rows = await this.q.query(
-      'update users set used_bytes = used_bytes + $2 where id = $1 and ($2 <= 0 or used_bytes + $2 <= quota_bytes) returning id',
+      // $2 is a bigint: compared with a literal 0, PostgreSQL would otherwise type it integer and
+      // refuse deltas of 2 GiB and more.
+      'update users set used_bytes = used_bytes + $2::bigint where id = $1 and ($2::bigint <= 0 or used_bytes + $2::bigint <= quota_bytes) returning id',
       [userId, delta],
     );
     return rows.length > 0;
   }
 
   async addUsage(userId: string, delta: number) {
-    await this.q.query('update users set used_bytes = used_bytes + $2 where id = $1', [userId, delta]);
+    await this.q.query('update users set used_bytes = used_bytes + $2::bigint where id = $1', [
+      userId,
+      delta,
+    ]);
   }
 }

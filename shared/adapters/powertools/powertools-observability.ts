@@ -29,7 +29,10 @@ export function powertoolsLogger(level: Level): Logger {
   return wrap(new PtLogger({ serviceName: 'stratus', logLevel: LEVEL[level] }));
 }
 
-/** Each observation is one EMF record with its labels as dimensions (only low-cardinality labels). */
+/**
+ * Each observation is one EMF record with its labels as dimensions (only low-cardinality labels),
+ * plus the service-only roll-up that the stack's alarms and dashboard read.
+ */
 export class PowertoolsMetrics implements Metrics {
   private readonly metrics = new PtMetrics({ namespace: 'Stratus', serviceName: 'stratus' });
 
@@ -40,7 +43,11 @@ export class PowertoolsMetrics implements Metrics {
     labels: Labels,
   ) {
     const single = this.metrics.singleMetric();
-    if (Object.keys(labels).length) single.addDimensions(labels);
+    if (Object.keys(labels).length) {
+      single.addDimensions(labels);
+      // Also a roll-up by service alone: alarms need a fixed dimension set (node names are runtime data).
+      single.addDimensions({});
+    }
     single.addMetric(name, unit, value);
   }
 

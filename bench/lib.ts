@@ -1,0 +1,288 @@
+/** Small helpers of the benchmark harness: statistics, timing, a child runtime, plots. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { StratusApi } from '../clients/api.ts';
+import { fetchPutPart, hashSource, type UploadSource, uploadFile } from '../clients/upload.ts';
+
+export const MiB = 1024 * 1024;
+export const ROOT = path.resolve(import.meta.dirname, '..');
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+export function spread(values: number[]): Spread {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+  return { median, min: s[0] as number, max: s.at(-1) as number, runs: s.length };
+}
+
+export function latency(samplesMs: number[]) {
+  const s = [...samplesMs].sort((a, b) => a - b);
+  const total = s.reduce((a, b) => a + b, 0);
+  return {
+    p50: round(quantile(s, 0.5)),
+    p99: round(quantile(s, 0.99)),
+    max: round(s.at(-1) ?? Number.NaN),
+    opsPerSecond: round(s.length / (total / 1000)),
+    samples: s.length,
+  };
+}
+
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+export const mbps = (bytes: number, ms: number) => round(bytes / MiB / (ms / 1000));
+
+export async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await run();
+  return { ms: performance.now() - t0, value };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Writes `size` pseudo-random bytes (fast: one random 8 MiB block, varied per chunk). */
+export async function makeFile(file: string, size: number, seed = 1): Promise<void> {
+  const block = createHash('sha512').update(String(seed)).digest();
+  const chunk = Buffer.alloc(8 * MiB);
+  for (let i = 0; i < chunk.length; i += block.length) block.copy(chunk, i);
+  const fh = await fs.open(file, 'w');
+  try {
+    for (let off = 0, n = 0; off < size; off += chunk.length, n++) {
+      chunk.writeUInt32LE(n, 0);
+      chunk.writeUInt32LE(seed, 4);
+      await fh.write(chunk, 0, Math.min(chunk.length, size - off));
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function fileSource(file: string): Promise<{ source: UploadSource; close(): Promise<void> }> {
+  const fh = await fs.open(file, 'r');
+  const { size } = await fh.stat();
+  return {
+    source: {
+      size,
+      async read(start, end) {
+        const buf = Buffer.allocUnsafe(end - start);
+        let off = 0;
+        while (off < buf.length) {
+          const { bytesRead } = await fh.read(buf, off, buf.length - off, start + off);
+          if (bytesRead === 0) throw new Error('short read');
+          off += bytesRead;
+        }
+        return buf;
+      },
+    },
+    close: () => fh.close(),
+  };
+}
+
+export const nodeHasher = () => {
+  const h = createHash('sha256');
+  return { update: (b: Uint8Array) => void h.update(b), digest: () => h.digest('hex') };
+};
+
+/** Uploads a local file with the same engine as the CLI; hashing happens before the clock starts. */
+export async function uploadTimed(
+  api: StratusApi,
+  file: string,
+  parentId: string,
+  name: string,
+  o: { concurrency?: number; baseVersionId?: string | null } = {},
+) {
+  const { source, close } = await fileSource(file);
+  try {
+    const hashes = await hashSource(source, nodeHasher);
+    const t = await timed(() =>
+      uploadFile({
+        api,
+        source,
+        parentId,
+        name,
+        newHasher: nodeHasher,
+        putPart: fetchPutPart(),
+        concurrency: o.concurrency ?? 4,
+        hashes,
+        ...(o.baseVersionId !== undefined ? { baseVersionId: o.baseVersionId } : {}),
+      }),
+    );
+    return { ms: t.ms, result: t.value };
+  } finally {
+    await close();
+  }
+}
+
+export interface ChildRuntime {
+  url: string;
+  pid: number;
+  /** Resident set size now (VmRSS), in MiB. */
+  rssMiB(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** `npm start`'s entry point in its own process, on a fresh data directory. */
+export async function startChildRuntime(dataDir: string, env: Record<string, string>): Promise<ChildRuntime> {
+  const port = await freePort();
+  const limits = Object.fromEntries(
+    ['auth', 'read', 'write', 'public'].map((k) => [
+      k,
+      { perIp: { capacity: 1e6, refillPerSecond: 1e6 }, perUser: { capacity: 1e6, refillPerSecond: 1e6 } },
+    ]),
+  );
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'local', 'main.ts')], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      STRATUS_DATA_DIR: dataDir,
+      STRATUS_LOG_LEVEL: 'error',
+      STRATUS_KDF_COST: '10',
+      STRATUS_RATE_LIMITS: JSON.stringify(limits),
+      STRATUS_SWEEP_INTERVAL_SECONDS: '0',
+      STRATUS_RECONCILE_INTERVAL_SECONDS: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`runtime exited with ${code}`)));
+    child.stdout?.on('data', (c: Buffer) => {
+      if (c.toString().includes('Stratus is running')) resolve();
+    });
+  });
+  return {
+    url,
+    pid: child.pid as number,
+    async rssMiB() {
+      const status = await fs.readFile(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+      return round(kb / 1024, 1);
+    },
+    async stop() {
+      child.removeAllListeners('exit');
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export async function signUp(url: string, email: string): Promise<StratusApi> {
+  const api = new StratusApi({ endpoint: url });
+  await api.register(email, 'correct horse battery');
+  await api.login(email, 'correct horse battery');
+  return api;
+}
+
+/** Reads a response body to the end without keeping it. */
+export async function drain(res: Response): Promise<number> {
+  let n = 0;
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return n;
+    n += value.length;
+  }
+}
+
+/** A line plot as a standalone SVG (log-scaled x when the range is wide). */
+export function svgPlot(o: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: { name: string; points: [number, number][] }[];
+}): string {
+  const W = 640;
+  const H = 360;
+  const m = { l: 70, r: 20, t: 40, b: 50 };
+  const all = o.series.flatMap((s) => s.points);
+  const xs = all.map((p) => p[0]);
+  const ys = all.map((p) => p[1]);
+  const xMin = Math.min(...xs);
+  const xMax = Math.max(...xs);
+  const logX = xMax / Math.max(xMin, 1e-9) > 20;
+  const yMax = Math.max(...ys) * 1.1 || 1;
+  const fx = (x: number) =>
+    m.l +
+    ((logX ? Math.log10(x) - Math.log10(xMin) : x - xMin) /
+      ((logX ? Math.log10(xMax) - Math.log10(xMin) : xMax - xMin) || 1)) *
+      (W - m.l - m.r);
+  const fy = (y: number) => H - m.b - (y / yMax) * (H - m.t - m.b);
+  const colors = ['#1d5fd1', '#c2410c', '#177245', '#7c3aed'];
+  const fmt = (n: number) => (n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(round(n)));
+  const ticksY = Array.from({ length: 5 }, (_, i) => (yMax / 4) * i);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(o.title)}</title>`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`,
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`,
+    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`,
+    ...ticksY.map(
+      (t) =>
+        `<line x1="${m.l}" y1="${fy(t)}" x2="${W - m.r}" y2="${fy(t)}" stroke="#eee"/><text x="${m.l - 6}" y="${fy(t) + 4}" text-anchor="end">${fmt(t)}</text>`,
+    ),
+    ...[...new Set(xs)].map(
+      (x) =>
+        `<text x="${fx(x)}" y="${H - m.b + 16}" text-anchor="middle">${fmt(x)}</text><line x1="${fx(x)}" y1="${H - m.b}" x2="${fx(x)}" y2="${H - m.b + 4}" stroke="#333"/>`,
+    ),
+    `<text x="${W / 2}" y="${H - 10}" text-anchor="middle">${esc(o.xLabel)}${logX ? ' (log scale)' : ''}</text>`,
+    `<text x="16" y="${H / 2}" text-anchor="middle" transform="rotate(-90 16 ${H / 2})">${esc(o.yLabel)}</text>`,
+  ];
+  o.series.forEach((s, i) => {
+    const c = colors[i % colors.length];
+    const pts = s.points.map(([x, y]) => `${fx(x).toFixed(1)},${fy(y).toFixed(1)}`).join(' ');
+    parts.push(`<polyline points="${pts}" fill="none" stroke="${c}" stroke-width="2"/>`);
+    for (const [x, y] of s.points) parts.push(`<circle cx="${fx(x)}" cy="${fy(y)}" r="3" fill="${c}"/>`);
+    parts.push(
+      `<rect x="${m.l + 10}" y="${m.t + 4 + i * 16}" width="10" height="10" fill="${c}"/><text x="${m.l + 26}" y="${m.t + 13 + i * 16}">${esc(s.name)}</text>`,
+    );
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** Samples a process's RSS every 20 ms while `run` runs; returns the peak seen. */
+export async function peakRssDuring(rt: ChildRuntime, run: () => Promise<unknown>): Promise<number> {
+  let peak = await rt.rssMiB();
+  let stop = false;
+  const sampler = (async () => {
+    while (!stop) {
+      peak = Math.max(peak, await rt.rssMiB().catch(() => peak));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    await run();
+  } finally {
+    stop = true;
+    await sampler;
+  }
+  return peak;
+}

@@ -1,0 +1,159 @@
+/**
+ * Alarms and a dashboard for the stateless stack. Alarms notify an SNS topic (subscribe an email or
+ * a chat integration to it); the dashboard shows the API, every function, the stream and
+ * replication. The application's own metrics come from Powertools EMF in the `Stratus` namespace,
+ * each with a roll-up by `service` that alarms can name.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface MonitoringProps {
+  stage: string;
+  api: apigw.HttpApi;
+  functions: Record<string, lambda.IFunction>;
+  streamDlq: sqs.IQueue;
+  /** Seconds a replica may take to appear before the lag alarm fires. */
+  replicaLagSeconds?: number;
+}
+
+const appMetric = (name: string, statistic: string, period = Duration.minutes(5)) =>
+  new cloudwatch.Metric({
+    namespace: 'Stratus',
+    metricName: name,
+    dimensionsMap: { service: 'stratus' },
+    statistic,
+    period,
+  });
+
+export class Monitoring extends Construct {
+  readonly topic: sns.Topic;
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    this.topic = new sns.Topic(this, 'Alarms', {
+      displayName: `Stratus ${props.stage} alarms`,
+      enforceSSL: true,
+    });
+    const alarm = (name: string, metric: cloudwatch.Metric, threshold: number, description: string) => {
+      const a = metric.createAlarm(this, name, {
+        alarmName: `stratus-${props.stage}-${name}`,
+        alarmDescription: description,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      a.addAlarmAction(new actions.SnsAction(this.topic));
+      this.alarms.push(a);
+      return a;
+    };
+
+    for (const [name, fn] of Object.entries(props.functions)) {
+      alarm(
+        `${name}-errors`,
+        fn.metricErrors({ period: Duration.minutes(5) }),
+        5,
+        `${name}: 5+ errors in 5 minutes`,
+      );
+      alarm(
+        `${name}-throttles`,
+        fn.metricThrottles({ period: Duration.minutes(5) }),
+        1,
+        `${name}: throttled`,
+      );
+    }
+    alarm(
+      'api-5xx',
+      props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
+      10,
+      'HTTP API: 10+ server errors in 5 minutes',
+    );
+    alarm(
+      'stream-dlq-depth',
+      props.streamDlq.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      1,
+      'state stream records gave up after retries (upload cleanup or replication did not run)',
+    );
+    alarm(
+      'replication-failures',
+      appMetric('stratus_replicas_failed_total', 'Sum'),
+      1,
+      'a replica failed every attempt; the reconciler retries it hourly',
+    );
+    alarm(
+      'replica-lag',
+      appMetric('stratus_replica_lag_seconds', 'p99'),
+      props.replicaLagSeconds ?? 900,
+      'replicas take too long to reach their nodes (p99 of plan-to-verified time)',
+    );
+
+    const fnWidgets = (title: string, pick: (fn: lambda.IFunction) => cloudwatch.IMetric) =>
+      new cloudwatch.GraphWidget({
+        title,
+        width: 12,
+        left: Object.entries(props.functions).map(([n, fn]) =>
+          (pick(fn) as cloudwatch.Metric).with({ label: n, period: Duration.minutes(5) }),
+        ),
+      });
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `stratus-${props.stage}`,
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'API requests and errors',
+            width: 12,
+            left: [props.api.metricCount({ period: Duration.minutes(5) })],
+            right: [
+              props.api.metricClientError({ period: Duration.minutes(5) }),
+              props.api.metricServerError({ period: Duration.minutes(5) }),
+            ],
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'API latency',
+            width: 12,
+            left: [
+              props.api.metricLatency({ statistic: 'p50', period: Duration.minutes(5) }),
+              props.api.metricLatency({ statistic: 'p99', period: Duration.minutes(5) }),
+            ],
+          }),
+        ],
+        [
+          fnWidgets('Function errors', (f) => f.metricErrors()),
+          fnWidgets('Function duration p99', (f) => f.metricDuration({ statistic: 'p99' })),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Replication',
+            width: 12,
+            left: [
+              appMetric('stratus_replicas_verified_total', 'Sum'),
+              appMetric('stratus_replicas_failed_total', 'Sum'),
+            ],
+            right: [appMetric('stratus_replica_lag_seconds', 'p99')],
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Stream DLQ and storage traffic',
+            width: 12,
+            left: [props.streamDlq.metricApproximateNumberOfMessagesVisible()],
+            right: [
+              appMetric('stratus_http_bytes_in_total', 'Sum'),
+              appMetric('stratus_http_bytes_out_total', 'Sum'),
+            ],
+          }),
+        ],
+        [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, alarms: this.alarms })],
+      ],
+    });
+  }
+}

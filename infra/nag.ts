@@ -1,0 +1,127 @@
+/**
+ * cdk-nag acknowledgements (AWS Solutions and Serverless packs). Each names the rule (and, for
+ * IAM5, the exact finding), the constructs it applies to, and why the finding is accepted; nothing
+ * is acknowledged app-wide. Findings that had a fix were fixed instead: S3 server access logs, DLQs
+ * on the stream mapping and on the EventBridge targets, TLS-only queues and buckets.
+ */
+import { Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+import { allRoutes } from '../functions/api/routes.ts';
+import type { StatefulStack } from './stateful-stack.ts';
+import type { StatelessStack } from './stateless-stack.ts';
+
+const ack = (scope: IConstruct, id: string, reason: string) =>
+  Validations.of(scope).acknowledge({ id, reason });
+
+export function acknowledgeFindings(stateful: StatefulStack, stateless: StatelessStack): void {
+  // ---- Cognito
+  ack(
+    stateful.userPool,
+    'AwsSolutions-COG1',
+    'Length over composition (NIST SP 800-63B 5.1.1.2): at least 8 characters, no forced character classes; ' +
+      'the API throttles guessing per account and per address.',
+  );
+  ack(
+    stateful.userPool,
+    'AwsSolutions-COG2',
+    'MFA challenges are not part of the API login flow yet; sign-in is password plus refresh-token rotation and ' +
+      'revocation. Enable MFA (optional TOTP) together with a challenge step in the auth routes.',
+  );
+  ack(
+    stateful.userPool,
+    'AwsSolutions-COG8',
+    'The Essentials tier is the default to keep a small deployment cheap; the Plus tier (threat protection) is a ' +
+      'one-line change for deployments that want it (docs/deploy.md).',
+  );
+
+  // ---- S3
+  ack(
+    stateful.accessLogs,
+    'AwsSolutions-S1',
+    'This is the access-log bucket itself; logging it into itself would loop.',
+  );
+
+  // ---- API routes without the JWT authorizer: exactly those the route table marks public.
+  for (const r of allRoutes.filter((x) => !x.auth)) {
+    const id = `${r.method}${r.path.replace(/\//g, '--')}`;
+    const route = stateless.api.node.tryFindChild(id);
+    if (!route) throw new Error(`no API route construct ${id} for the public route ${r.id}`);
+    ack(
+      route,
+      'AwsSolutions-APIG4',
+      `Public by design (${r.id}): ${
+        r.group === 'auth'
+          ? 'it issues or rotates the tokens the authorizer checks'
+          : r.group === 'shares'
+            ? 'a share link is a capability URL: its unguessable token (and optional password) is the authorization'
+            : r.path.startsWith('/health')
+              ? 'health checks are read by load balancers and monitors without credentials'
+              : 'the dashboard page, its assets and the API description are public documents'
+      }; rate-limited per address by the application.`,
+    );
+  }
+
+  // ---- Lambda
+  const all = [
+    ...Object.values(stateless.functions),
+    stateless.workers.stateStream,
+    stateless.workers.maintenance,
+  ];
+  for (const fn of all) {
+    ack(
+      fn,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'The managed basic execution policy only allows writing the function’s own CloudWatch logs.',
+    );
+    ack(
+      fn,
+      'AwsSolutions-IAM5[Resource::*]',
+      'X-Ray (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no resource-level permissions.',
+    );
+    ack(
+      fn,
+      'Serverless-LambdaDLQ',
+      stateless.workers.stateStream === fn
+        ? 'Stream failures go to the event source mapping’s on-failure SQS destination (a DLQ on the function ' +
+            'applies to asynchronous invokes only).'
+        : stateless.workers.maintenance === fn
+          ? 'Scheduled runs: EventBridge targets carry a DLQ and retries, and the next schedule redoes the work.'
+          : 'Invoked synchronously by API Gateway: the client receives the error; a function DLQ applies to ' +
+            'asynchronous invokes only.',
+    );
+  }
+  // Object-level grants: blobs are keyed by version id, so the functions that read, write or delete
+  // blobs need every key of this one bucket (the resource is the bucket's ARN/*, not all of S3).
+  const blobFns = [
+    stateless.functions.files,
+    stateless.functions.uploads,
+    stateless.functions.shares,
+    stateless.functions.admin,
+    stateless.workers.stateStream,
+    stateless.workers.maintenance,
+  ];
+  const bucketRef = `Resource::${stateful.stackName}:ExportsOutputFnGetAttBlobsF0F01DC6Arn220BCD82/*`;
+  for (const fn of blobFns) {
+    for (const finding of [
+      bucketRef,
+      'Action::s3:List*',
+      'Action::s3:GetObject*',
+      'Action::s3:GetBucket*',
+      'Action::s3:DeleteObject*',
+      'Action::s3:Abort*',
+    ]) {
+      ack(
+        fn,
+        `AwsSolutions-IAM5[${finding}]`,
+        'Blobs are keyed by version id: the function works on any object of the one blob bucket (CDK grant ' +
+          'helpers scope the actions to read, write or delete as the function needs).',
+      );
+    }
+  }
+
+  // ---- SQS: these queues are the dead-letter queues.
+  for (const q of [stateless.queues.streamDlq, stateless.queues.scheduleDlq]) {
+    ack(q, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue.');
+    ack(q, 'Serverless-SQSRedrivePolicy', 'This queue is itself a dead-letter queue.');
+  }
+}

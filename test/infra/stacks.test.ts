@@ -1,0 +1,249 @@
+/**
+ * The CDK app, synthesized offline: cdk-nag (AWS Solutions + Serverless) leaves no unacknowledged
+ * finding, and fine-grained Template assertions pin every property that matters — encryption, TLS,
+ * TTL, stream view type, per-function IAM actions, the authorizer on exactly the non-public routes,
+ * DLQs, schedules, alarms.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { allRoutes } from '../../functions/api/routes.ts';
+import { buildApp } from '../../infra/build-app.ts';
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+let stateful: Template;
+let stateless: Template;
+let report: { pluginReports: { conclusion?: string; violations?: unknown[] }[] };
+
+function synth(mutate?: (built: ReturnType<typeof buildApp>) => void) {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-cdk-'));
+  const built = buildApp({ outdir, context: { stage: 'test' } });
+  mutate?.(built);
+  built.app.synth();
+  const validation = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'));
+  return { built, outdir, validation };
+}
+
+/** The IAM actions granted to one function's role, flattened. */
+function actionsOf(t: Template, fnLogicalPrefix: string): string[] {
+  const policies = t.findResources('AWS::IAM::Policy') as Resources;
+  const out: string[] = [];
+  for (const [id, p] of Object.entries(policies)) {
+    if (!id.startsWith(fnLogicalPrefix)) continue;
+    const doc = p.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] };
+    for (const st of doc.Statement) out.push(...(Array.isArray(st.Action) ? st.Action : [st.Action]));
+  }
+  return out;
+}
+
+beforeAll(() => {
+  const { built, validation } = synth();
+  stateful = Template.fromStack(built.stateful);
+  stateless = Template.fromStack(built.stateless);
+  report = validation;
+}, 120_000);
+
+describe('cdk-nag', () => {
+  it('reports no unacknowledged finding (AWS Solutions and Serverless packs)', () => {
+    const violations = report.pluginReports.flatMap((r) => r.violations ?? []);
+    expect(violations).toEqual([]);
+  });
+
+  it('is really checking: a queue without TLS enforcement or DLQ fails synthesis', () => {
+    expect(() =>
+      synth(({ stateless: s }) => {
+        new sqs.Queue(s, 'CarelessQueue', { enforceSSL: false }); // no acknowledgement for this one
+      }),
+    ).toThrow(/CarelessQueue[\s\S]*AwsSolutions-SQS4/);
+  }, 120_000);
+});
+
+describe('stateful stack', () => {
+  it('blob bucket: versioned, encrypted, private, TLS only, access-logged, CORS for browser uploads, multipart cleanup', () => {
+    stateful.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: 'blobs/' },
+      CorsConfiguration: {
+        CorsRules: [
+          Match.objectLike({
+            AllowedMethods: Match.arrayWith(['PUT', 'GET']),
+            AllowedHeaders: Match.arrayWith(['x-amz-checksum-sha256']),
+            ExposedHeaders: Match.arrayWith(['ETag']),
+          }),
+        ],
+      },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }),
+        ]),
+      },
+    });
+    // Both buckets deny plain HTTP.
+    const policies = stateful.findResources('AWS::S3::BucketPolicy') as Resources;
+    const insecureDenied = Object.values(policies).filter((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes('"aws:SecureTransport":"false"'),
+    );
+    expect(insecureDenied.length).toBe(2);
+  });
+
+  it('state table: TTL, NEW_AND_OLD_IMAGES stream, point-in-time recovery, on demand', () => {
+    stateful.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      BillingMode: 'PAY_PER_REQUEST',
+      Replicas: [
+        Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
+      ],
+    });
+  });
+
+  it('metadata store: an Aurora DSQL cluster', () => {
+    stateful.resourceCountIs('AWS::DSQL::Cluster', 1);
+  });
+
+  it('Cognito: accounts created by the API only, groups admin and user, refresh-token rotation and revocation', () => {
+    stateful.hasResourceProperties('AWS::Cognito::UserPool', {
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+      UsernameAttributes: ['email'],
+    });
+    for (const g of ['admin', 'user'])
+      stateful.hasResourceProperties('AWS::Cognito::UserPoolGroup', { GroupName: g });
+    stateful.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+      ExplicitAuthFlows: Match.arrayWith(['ALLOW_USER_PASSWORD_AUTH']),
+      EnableTokenRevocation: true,
+      PreventUserExistenceErrors: 'ENABLED',
+      RefreshTokenRotation: Match.objectLike({ Feature: 'ENABLED' }),
+    });
+  });
+});
+
+describe('stateless stack', () => {
+  it('every function: nodejs24.x on arm64, traced, with its own log group', () => {
+    const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
+    const ours = Object.values(fns).filter((f) => String(f.Properties.Handler).startsWith('index.'));
+    expect(ours.length).toBe(10);
+    for (const f of ours) {
+      expect(f.Properties.Runtime).toBe('nodejs24.x');
+      expect(f.Properties.Architectures).toEqual(['arm64']);
+      expect(f.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(f.Properties.LoggingConfig).toBeDefined();
+    }
+  });
+
+  it('the JWT authorizer guards exactly the routes the route table marks as needing a token', () => {
+    const routes = stateless.findResources('AWS::ApiGatewayV2::Route') as Resources;
+    const byKey = new Map(Object.values(routes).map((r) => [r.Properties.RouteKey as string, r.Properties]));
+    expect(byKey.size).toBe(allRoutes.length);
+    for (const r of allRoutes) {
+      const props = byKey.get(`${r.method} ${r.path}`);
+      expect(props, `${r.method} ${r.path}`).toBeDefined();
+      expect(props?.AuthorizationType, `${r.method} ${r.path}`).toBe(r.auth ? 'JWT' : 'NONE');
+    }
+    // Public: health, auth, share links, the dashboard and the API description.
+    const pub = allRoutes.filter((r) => !r.auth).map((r) => r.path);
+    expect(pub.every((p) => /^\/(health|v1\/auth|s\/|app\/|openapi\.json|$)/.test(p))).toBe(true);
+    stateless.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      JwtConfiguration: { Audience: [Match.anyValue()], Issuer: Match.anyValue() },
+    });
+  });
+
+  it('the API stage throttles and writes JSON access logs', () => {
+    stateless.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingBurstLimit: 2000, ThrottlingRateLimit: 1000 },
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('routeKey') },
+    });
+  });
+
+  it('least privilege: each function gets only the actions its routes need', () => {
+    const auth = actionsOf(stateless, 'Fnauth');
+    expect(auth).toEqual(
+      expect.arrayContaining([
+        'cognito-idp:AdminCreateUser',
+        'cognito-idp:AdminSetUserPassword',
+        'cognito-idp:AdminAddUserToGroup',
+      ]),
+    );
+    expect(auth.some((a) => a.startsWith('s3:'))).toBe(false);
+    const folders = actionsOf(stateless, 'Fnfolders');
+    expect(folders.some((a) => a.startsWith('s3:'))).toBe(false);
+    expect(folders.some((a) => /dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)/.test(a))).toBe(
+      false,
+    );
+    const system = actionsOf(stateless, 'Fnsystem');
+    expect(system.some((a) => a.startsWith('s3:') || a.startsWith('cognito-idp:'))).toBe(false);
+    const uploads = actionsOf(stateless, 'Fnuploads');
+    expect(uploads).toEqual(expect.arrayContaining(['s3:PutObject', 'dynamodb:PutItem']));
+    expect(uploads.some((a) => a.startsWith('cognito-idp:'))).toBe(false);
+    const shares = actionsOf(stateless, 'Fnshares');
+    expect(shares.some((a) => /^s3:(PutObject|DeleteObject)/.test(a))).toBe(false);
+    for (const fn of [
+      'Fnauth',
+      'Fnfolders',
+      'Fnfiles',
+      'Fnuploads',
+      'Fnaccount',
+      'Fnadmin',
+      'Fnshares',
+      'Fnsystem',
+    ])
+      expect(actionsOf(stateless, fn)).toContain('dsql:DbConnectAdmin');
+  });
+
+  it('state stream: batch item failures, bisection, an SQS on-failure destination and two filters', () => {
+    stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+      FilterCriteria: { Filters: Match.arrayEquals([Match.anyValue(), Match.anyValue()]) },
+      StartingPosition: 'TRIM_HORIZON',
+    });
+  });
+
+  it('schedules: health, reconcile and retention, each with retries and a DLQ', () => {
+    const rules = Object.values(stateless.findResources('AWS::Events::Rule') as Resources);
+    expect(rules.map((r) => r.Properties.ScheduleExpression).sort()).toEqual([
+      'rate(1 day)',
+      'rate(1 hour)',
+      'rate(5 minutes)',
+    ]);
+    for (const r of rules) {
+      const [target] = r.Properties.Targets as { DeadLetterConfig?: unknown; RetryPolicy?: unknown }[];
+      expect(target?.DeadLetterConfig).toBeDefined();
+      expect(target?.RetryPolicy).toEqual({ MaximumRetryAttempts: 2 });
+    }
+  });
+
+  it('alarms on errors and throttles of every function, 5xx, DLQ depth, replication failures and replica lag', () => {
+    const alarms = Object.values(stateless.findResources('AWS::CloudWatch::Alarm') as Resources);
+    const names = alarms.map((a) => a.Properties.AlarmName as string);
+    expect(alarms.length).toBe(10 * 2 + 4);
+    for (const fn of ['auth', 'uploads', 'state-stream', 'maintenance']) {
+      expect(names).toContain(`stratus-test-${fn}-errors`);
+      expect(names).toContain(`stratus-test-${fn}-throttles`);
+    }
+    for (const n of ['api-5xx', 'stream-dlq-depth', 'replication-failures', 'replica-lag'])
+      expect(names).toContain(`stratus-test-${n}`);
+    for (const a of alarms) expect(a.Properties.AlarmActions).toHaveLength(1);
+    stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'stratus-test-replica-lag',
+      MetricName: 'stratus_replica_lag_seconds',
+      Namespace: 'Stratus',
+      Dimensions: [{ Name: 'service', Value: 'stratus' }],
+    });
+    stateless.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+});
