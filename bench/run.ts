@@ -383,6 +383,7 @@ async function metadataOn(backend: string, extra: Record<string, string>) {
     // List a 100-item page of a big folder: walk it page by page (every page distinct, uncached).
     const big = await api.createFolder('root', 'big-folder');
     await seedFolder(db, me.id, big.id, SIZES.folder);
+    await db.query('analyze items'); // what autovacuum (PostgreSQL) or the local housekeeping timer (PGlite) does
     const list: number[] = [];
     while (list.length < SIZES.samples) {
       let cursor: string | undefined;
@@ -624,6 +625,7 @@ async function curves() {
     for (const n of SIZES.listSizes) {
       const folder = await api.createFolder('root', `list-${n}`);
       await seedFolder(db, me.id, folder.id, n);
+      await db.query('analyze items');
       const samples: number[] = [];
       let cursor: string | undefined;
       for (let i = 0; i < 30; i++) {
@@ -668,6 +670,7 @@ async function curves() {
         );
       }
       have = n;
+      await db.query('analyze versions');
       await meta.container.reconciler.sweep(); // first pass plans ledger rows for the new versions
       const t = await timed(() => meta.container.reconciler.sweep());
       if (t.value.versions !== n) throw new Error(`sweep saw ${t.value.versions} versions, expected ${n}`);

@@ -2,13 +2,14 @@
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { DsqlSigner } from '@aws-sdk/dsql-signer';
 import { Redis } from 'ioredis';
 import { CognitoIdentityProvider } from '../shared/adapters/cognito/cognito-identity-provider.ts';
 import { DynamoDbStateStore } from '../shared/adapters/dynamodb/dynamodb-state-store.ts';
 import { MemoryCache } from '../shared/adapters/memory/memory-cache.ts';
 import { MemoryRateLimiter } from '../shared/adapters/memory/memory-rate-limiter.ts';
 import { MemoryThrottleStore } from '../shared/adapters/memory/memory-throttle-store.ts';
-import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
+import { openPgDatabase, type PgOptions } from '../shared/adapters/postgres/pg-database.ts';
 import {
   PowertoolsMetrics,
   powertoolsLogger,
@@ -28,7 +29,7 @@ import { applyNodeCatalog, assemble, type Container } from './container.ts';
 
 export async function createAwsContainer(config: AwsConfig): Promise<Container> {
   const log = powertoolsLogger(config.STRATUS_LOG_LEVEL);
-  const db = await openPgDatabase({ connectionString: config.STRATUS_DATABASE_URL, max: 2 });
+  const db = await openPgDatabase(databaseOptions(config.STRATUS_DATABASE_URL, config.AWS_REGION));
   const s3 = tracer.captureAWSv3Client(
     new S3Client({ region: config.AWS_REGION, requestChecksumCalculation: 'WHEN_REQUIRED' }),
   );
@@ -82,6 +83,23 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
       redis?.disconnect();
     },
   );
+}
+
+/**
+ * Aurora DSQL takes no stored password: every new connection presents a short-lived IAM token
+ * (SigV4, `dsql:DbConnectAdmin`, 15 minutes) signed with the function's role, so nothing secret
+ * sits in configuration. Any other PostgreSQL (Aurora Serverless v2, RDS) uses the URL as given.
+ */
+export function databaseOptions(url: string, region: string): PgOptions {
+  const host = new URL(url).hostname;
+  if (!/\.dsql(-[a-z0-9]+)?\.[a-z0-9-]+\.on\.aws$/.test(host)) return { connectionString: url, max: 2 };
+  const signer = new DsqlSigner({ hostname: host, region, expiresIn: 900 });
+  return {
+    connectionString: url,
+    max: 2,
+    dialect: 'dsql',
+    password: () => signer.getDbConnectAdminAuthToken(),
+  };
 }
 
 let cached: Promise<Container> | undefined;

@@ -85,6 +85,8 @@ export interface Container {
   prometheus?: PrometheusMetrics;
   /** Local profile only: deletes expired state items and feeds their removal to the cleanup. */
   reapExpiredState?: () => Promise<number>;
+  /** Embedded database housekeeping that a server's autovacuum does by itself (PGlite has none). */
+  maintainDatabase?: () => Promise<void>;
   close(): Promise<void>;
 }
 

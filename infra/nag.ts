@@ -4,7 +4,7 @@
  * is acknowledged app-wide. Findings that had a fix were fixed instead: S3 server access logs, DLQs
  * on the stream mapping and on the EventBridge targets, TLS-only queues and buckets.
  */
-import { Validations } from 'aws-cdk-lib';
+import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { allRoutes } from '../functions/api/routes.ts';
 import type { StatefulStack } from './stateful-stack.ts';
@@ -61,11 +61,38 @@ export function acknowledgeFindings(stateful: StatefulStack, stateless: Stateles
     );
   }
 
+  // ---- The CDK custom-resource Provider framework (runs the schema migrations at deploy time).
+  const provider = stateless.migrations.provider;
+  ack(
+    provider,
+    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    'CDK Provider framework function: the managed policy only writes its own logs.',
+  );
+  ack(
+    provider,
+    `AwsSolutions-IAM5[Resource::<${Stack.of(stateless).getLogicalId(stateless.migrations.fn.node.defaultChild as CfnElement)}.Arn>:*]`,
+    'CDK Provider framework: invokes the migration function (any version or alias of that one function).',
+  );
+  ack(provider, 'AwsSolutions-L1', 'CDK Provider framework function: its runtime is chosen by aws-cdk-lib.');
+  ack(provider, 'Serverless-LambdaDLQ', 'Invoked synchronously by CloudFormation through the provider.');
+  ack(
+    provider,
+    'Serverless-LambdaTracing',
+    'CDK Provider framework function: a deploy-time relay, not traced.',
+  );
+  ack(provider, 'Serverless-LambdaDefaultMemorySize', 'CDK Provider framework function: deploy-time relay.');
+  ack(
+    provider,
+    'Serverless-LambdaLatestVersion',
+    'CDK Provider framework function: runtime set by aws-cdk-lib.',
+  );
+
   // ---- Lambda
   const all = [
     ...Object.values(stateless.functions),
     stateless.workers.stateStream,
     stateless.workers.maintenance,
+    stateless.migrations.fn,
   ];
   for (const fn of all) {
     ack(
@@ -86,8 +113,10 @@ export function acknowledgeFindings(stateful: StatefulStack, stateless: Stateles
             'applies to asynchronous invokes only).'
         : stateless.workers.maintenance === fn
           ? 'Scheduled runs: EventBridge targets carry a DLQ and retries, and the next schedule redoes the work.'
-          : 'Invoked synchronously by API Gateway: the client receives the error; a function DLQ applies to ' +
-            'asynchronous invokes only.',
+          : stateless.migrations.fn === fn
+            ? 'Invoked synchronously by the CloudFormation custom-resource provider: a failure fails the deploy.'
+            : 'Invoked synchronously by API Gateway: the client receives the error; a function DLQ applies to ' +
+              'asynchronous invokes only.',
     );
   }
   // Object-level grants: blobs are keyed by version id, so the functions that read, write or delete

@@ -1,5 +1,5 @@
 /** Data that outlives deploys: blobs (S3), state (DynamoDB), metadata (Aurora DSQL), identities (Cognito). */
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as dsql from 'aws-cdk-lib/aws-dsql';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -94,5 +94,10 @@ export class StatefulStack extends Stack {
         groupName: group,
       });
     }
+
+    new CfnOutput(this, 'UserPoolId', { value: this.userPool.userPoolId });
+    new CfnOutput(this, 'BlobBucket', { value: this.bucket.bucketName });
+    new CfnOutput(this, 'StateTable', { value: this.table.tableName });
+    new CfnOutput(this, 'MetadataEndpoint', { value: this.metadataCluster.attrEndpoint });
   }
 }

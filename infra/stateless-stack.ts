@@ -4,7 +4,7 @@
  * JWT authorizer on the Cognito issuer for every route that needs a token.
  */
 import path from 'node:path';
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, CustomResource, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -16,9 +16,11 @@ import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources'
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { handlerEntries } from '../functions/api/entries.ts';
 import { allRoutes } from '../functions/api/routes.ts';
+import { migrations } from '../shared/adapters/postgres/migrations.ts';
 import type { RouteGroup } from '../shared/http/route.ts';
 import { Monitoring } from './monitoring.ts';
 import type { StatefulStack } from './stateful-stack.ts';
@@ -34,6 +36,8 @@ export class StatelessStack extends Stack {
   readonly api: apigw.HttpApi;
   readonly functions: Record<RouteGroup, NodejsFunction>;
   readonly monitoring: Monitoring;
+  readonly schema: CustomResource;
+  readonly migrations: { fn: NodejsFunction; provider: cr.Provider };
   readonly queues: { streamDlq: sqs.Queue; scheduleDlq: sqs.Queue };
   readonly workers: { stateStream: NodejsFunction; maintenance: NodejsFunction };
 
@@ -96,6 +100,21 @@ export class StatelessStack extends Stack {
           ? (inputDir, outputDir) => [`node "${inputDir}/scripts/build-web.ts" "${outputDir}/web"`]
           : undefined,
       );
+    // Schema migrations run once per deploy, before the functions that use the schema change.
+    const migrateFn = lambdaFunction('migrate', 'functions/deploy/migrate.ts', 512, Duration.minutes(5));
+    migrateFn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dsql:DbConnectAdmin'],
+        resources: [s.metadataCluster.attrResourceArn],
+      }),
+    );
+    const migrationsProvider = new cr.Provider(this, 'MigrationsProvider', { onEventHandler: migrateFn });
+    this.schema = new CustomResource(this, 'Schema', {
+      serviceToken: migrationsProvider.serviceToken,
+      properties: { migrations: String(migrations.length) },
+    });
+    this.migrations = { fn: migrateFn, provider: migrationsProvider };
+
     this.functions = {
       auth: make('auth'),
       folders: make('folders'),
@@ -106,6 +125,8 @@ export class StatelessStack extends Stack {
       shares: make('shares'),
       system: make('system'),
     };
+
+    for (const fn of Object.values(this.functions)) fn.node.addDependency(this.schema);
 
     // Least privilege per group.
     const dsqlConnect = new iam.PolicyStatement({

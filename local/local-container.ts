@@ -176,6 +176,12 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     (err) => log.error('state change handler failed', { err: String((err as Error)?.stack ?? err) }),
   );
   c.reapExpiredState = () => state.reapExpired();
+  // PGlite runs no autovacuum: without ANALYZE the planner keeps the empty-table statistics of the
+  // first start and sorts whole folders for every page; without VACUUM dead rows pile up.
+  if (!o.db && !config.STRATUS_DATABASE_URL) {
+    c.maintainDatabase = () => db.exec('vacuum analyze');
+    await db.exec('analyze');
+  }
   return c;
 }
 

@@ -48,6 +48,10 @@ async function main() {
           run().catch((err: unknown) => c.log.error(`${what} failed`, { err: String(err) }));
         }, seconds * 1000).unref()
       : undefined;
+  // What autovacuum does on a server: statistics for the planner, dead rows reclaimed.
+  const housekeeping = c.maintainDatabase
+    ? every(config.STRATUS_SWEEP_INTERVAL_SECONDS, 'database housekeeping', c.maintainDatabase)
+    : undefined;
   const health = every(config.STRATUS_HEALTH_INTERVAL_SECONDS, 'node health check', () =>
     c.health.checkAll(),
   );
@@ -56,6 +60,7 @@ async function main() {
   );
   const stop = async () => {
     clearInterval(health);
+    clearInterval(housekeeping);
     clearInterval(reconcile);
     clearInterval(sweep);
     clearInterval(reaper);

@@ -134,13 +134,27 @@ describe('stateless stack', () => {
   it('every function: nodejs24.x on arm64, traced, with its own log group', () => {
     const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
     const ours = Object.values(fns).filter((f) => String(f.Properties.Handler).startsWith('index.'));
-    expect(ours.length).toBe(10);
+    expect(ours.length).toBe(11); // 8 route groups, state stream, maintenance, migrations
     for (const f of ours) {
       expect(f.Properties.Runtime).toBe('nodejs24.x');
       expect(f.Properties.Architectures).toEqual(['arm64']);
       expect(f.Properties.TracingConfig).toEqual({ Mode: 'Active' });
       expect(f.Properties.LoggingConfig).toBeDefined();
     }
+  });
+
+  it('schema migrations run in a deploy-time custom resource that every API function waits for', () => {
+    const schema = stateless.findResources('AWS::CloudFormation::CustomResource') as Resources;
+    const [schemaId, res] = Object.entries(schema)[0] ?? [];
+    expect(res?.Properties.migrations).toMatch(/^\d+$/);
+    const fns = stateless.findResources('AWS::Lambda::Function') as Record<string, { DependsOn?: string[] }>;
+    const api = Object.entries(fns).filter(([id]) =>
+      ['auth', 'folders', 'files', 'uploads', 'account', 'admin', 'shares', 'system'].some((g) =>
+        id.startsWith(`Fn${g}`),
+      ),
+    );
+    expect(api.length).toBe(8);
+    for (const [, fn] of api) expect(fn.DependsOn).toContain(schemaId);
   });
 
   it('the JWT authorizer guards exactly the routes the route table marks as needing a token', () => {

@@ -1,0 +1,41 @@
+/** Aurora DSQL connections authenticate with IAM tokens; other PostgreSQL URLs are used as given. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { databaseOptions } from '../../functions/aws-container.ts';
+
+describe('databaseOptions', () => {
+  const saved = { ...process.env };
+  beforeEach(() => {
+    process.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
+    process.env.AWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
+    delete process.env.AWS_SESSION_TOKEN;
+    delete process.env.AWS_PROFILE;
+  });
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  it('signs a fresh DbConnectAdmin token per connection for a DSQL endpoint', async () => {
+    const o = databaseOptions(
+      'postgres://admin@abc123xyz.dsql.eu-west-1.on.aws:5432/postgres?sslmode=require',
+      'eu-west-1',
+    );
+    expect(o.dialect).toBe('dsql');
+    const token = await (o.password as () => Promise<string>)();
+    const url = new URL(`https://${token}`);
+    expect(url.hostname).toBe('abc123xyz.dsql.eu-west-1.on.aws');
+    expect(url.searchParams.get('Action')).toBe('DbConnectAdmin');
+    expect(url.searchParams.get('X-Amz-Credential')).toContain('AKIDEXAMPLE/');
+    expect(url.searchParams.get('X-Amz-Credential')).toContain('/eu-west-1/dsql/aws4_request');
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('900');
+  });
+
+  it('leaves any other PostgreSQL alone (password in the URL, no signer)', () => {
+    const o = databaseOptions(
+      'postgres://app:secret@db.cluster-abc.eu-west-1.rds.amazonaws.com:5432/stratus',
+      'eu-west-1',
+    );
+    expect(o.password).toBeUndefined();
+    expect(o.dialect).toBeUndefined();
+    expect(o.connectionString).toContain('rds.amazonaws.com');
+  });
+});
