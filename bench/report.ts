@@ -32,7 +32,7 @@ export async function writeReport(r: Results, stem: string): Promise<void> {
 
   add(
     'Upload 1 GiB, RF 1',
-    `${fmtSpread(rf1.uploadMBps, 'MB/s')}; ${upRatio}× disk write`,
+    `${fmtSpread(rf1.uploadMBps, 'MB/s')}; ${upRatio}× disk write; ${round(rf1.uploadMBps.median / loop.uploadMBps.median)}× loopback HTTP`,
     '≥ 0.8× disk write (fdatasync)',
     verdict(upRatio >= 0.8, `${upRatio}× (${round((0.8 - upRatio) * 100, 0)} points short)`),
   );
@@ -50,7 +50,7 @@ export async function writeReport(r: Results, stem: string): Promise<void> {
   );
   add(
     'Download 1 GiB',
-    `${fmtSpread(rf1.downloadMBps, 'MB/s')}; ${downRatio}× disk read`,
+    `${fmtSpread(rf1.downloadMBps, 'MB/s')}; ${downRatio}× disk read; ${round(rf1.downloadMBps.median / loop.downloadMBps.median)}× loopback HTTP`,
     '≥ 0.8× disk read',
     verdict(downRatio >= 0.8, `${downRatio}×`),
   );
