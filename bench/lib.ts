@@ -286,3 +286,15 @@ export async function peakRssDuring(rt: ChildRuntime, run: () => Promise<unknown
   }
   return peak;
 }
+
+/** Starts a single-PUT upload of `body` and sends the bytes; the caller times the completion. */
+export async function putSmall(api: StratusApi, parentId: string, name: string, body: Buffer) {
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  const created = await api.createUpload({ parentId, name, size: body.length, sha256 });
+  const part = created.parts[0];
+  if (!part) throw new Error('no part URL');
+  const put = await fetch(part.url, { method: 'PUT', headers: part.headers, body });
+  if (!put.ok) throw new Error(`PUT ${put.status}`);
+  const parts = [{ partNumber: 1, etag: put.headers.get('etag') ?? '' }];
+  return { complete: () => api.completeUpload(created.uploadId, parts) };
+}

@@ -23,6 +23,7 @@ import {
   makeFile,
   mbps,
   peakRssDuring,
+  putSmall,
   ROOT,
   round,
   signUp,
@@ -364,19 +365,13 @@ async function metadataOn(backend: string, extra: Record<string, string>) {
     // Upload commit: the complete call of small uploads (verify + metadata transaction).
     const commit: number[] = [];
     for (let i = 0; i < SIZES.samples; i++) {
-      const body = Buffer.from(`commit sample ${i} ${randomUUID()}`);
-      const sha = createHash('sha256').update(body).digest('hex');
-      const created = await api.createUpload({
-        parentId: 'root',
-        name: `c-${i}.txt`,
-        size: body.length,
-        sha256: sha,
-      });
-      const part = created.parts[0];
-      if (!part) throw new Error('no part URL');
-      const put = await fetch(part.url, { method: 'PUT', headers: part.headers, body });
-      const etag = put.headers.get('etag') ?? '';
-      const t = await timed(() => api.completeUpload(created.uploadId, [{ partNumber: 1, etag }]));
+      const pending = await putSmall(
+        api,
+        'root',
+        `c-${i}.txt`,
+        Buffer.from(`commit sample ${i} ${randomUUID()}`),
+      );
+      const t = await timed(pending.complete);
       commit.push(t.ms);
     }
 
@@ -408,19 +403,8 @@ async function metadataOn(backend: string, extra: Record<string, string>) {
     // A version list of many versions.
     let fileId = '';
     for (let v = 0; v < SIZES.versions; v++) {
-      const body = Buffer.from(`version ${v}`);
-      const created = await api.createUpload({
-        parentId: 'root',
-        name: 'versioned.txt',
-        size: body.length,
-        sha256: createHash('sha256').update(body).digest('hex'),
-      });
-      const part = created.parts[0];
-      if (!part) throw new Error('no part URL');
-      const put = await fetch(part.url, { method: 'PUT', headers: part.headers, body });
-      fileId = (
-        await api.completeUpload(created.uploadId, [{ partNumber: 1, etag: put.headers.get('etag') ?? '' }])
-      ).fileId;
+      const pending = await putSmall(api, 'root', 'versioned.txt', Buffer.from(`version ${v}`));
+      fileId = (await pending.complete()).fileId;
     }
     const versions: number[] = [];
     for (let i = 0; i < Math.min(SIZES.samples, 100); i++) {
@@ -464,22 +448,9 @@ async function concurrency() {
         for (let i = 0; performance.now() < stopAt; i++) {
           body.writeUInt32LE(c, 0);
           body.writeUInt32LE(i, 4);
-          const sha = createHash('sha256').update(body).digest('hex');
           const s = performance.now();
           try {
-            const created = await api.createUpload({
-              parentId: 'root',
-              name: `f-${i}.bin`,
-              size: body.length,
-              sha256: sha,
-            });
-            const part = created.parts[0];
-            if (!part) throw new Error('no part URL');
-            const put = await fetch(part.url, { method: 'PUT', headers: part.headers, body });
-            if (!put.ok) throw new Error(`PUT ${put.status}`);
-            await api.completeUpload(created.uploadId, [
-              { partNumber: 1, etag: put.headers.get('etag') ?? '' },
-            ]);
+            await (await putSmall(api, 'root', `f-${i}.bin`, body)).complete();
             lat.push(performance.now() - s);
           } catch (err) {
             errors++;
@@ -640,18 +611,7 @@ async function curves() {
     // per version: ledger lookups and a stat on the node), seeded in bulk.
     const body = Buffer.from('sweep');
     const sha = createHash('sha256').update(body).digest('hex');
-    const created = await api.createUpload({
-      parentId: 'root',
-      name: 'sweep.bin',
-      size: body.length,
-      sha256: sha,
-    });
-    const part = created.parts[0];
-    if (!part) throw new Error('no part URL');
-    const put = await fetch(part.url, { method: 'PUT', headers: part.headers, body });
-    const done = await api.completeUpload(created.uploadId, [
-      { partNumber: 1, etag: put.headers.get('etag') ?? '' },
-    ]);
+    const done = await (await putSmall(api, 'root', 'sweep.bin', body)).complete();
     const [blob] = (await db.query('select node_id, blob_key from versions where id = $1', [
       done.versionId,
     ])) as {

@@ -248,6 +248,13 @@ async function folderAt(a: Api, p: string, create: boolean): Promise<Item> {
   return current;
 }
 
+/** The file at a remote path (a folder there is a usage error). */
+async function fileAt(a: Api, remote: string): Promise<Item> {
+  const item = await a.resolve(remote);
+  if (item.type !== 'file') throw new CliError(`${remote} is a folder`, EXIT.usage);
+  return item;
+}
+
 const sameName = (a: string, b: string) =>
   a.normalize('NFC').toLowerCase() === b.normalize('NFC').toLowerCase();
 
@@ -567,8 +574,7 @@ const COMMANDS: Record<string, Command> = {
     max: 2,
     async run(ctx) {
       const a = api(ctx);
-      const item = await a.resolve(arg(ctx, 0));
-      if (item.type !== 'file') throw new CliError(`${arg(ctx, 0)} is a folder`, EXIT.usage);
+      const item = await fileAt(a, arg(ctx, 0));
       const file = await a.file(item.id);
       let expected = file.sha256;
       if (ctx.flags.version) {
@@ -675,8 +681,7 @@ const COMMANDS: Record<string, Command> = {
       const a = api(ctx);
       const p = arg(ctx, 0);
       if (ctx.flags.version) {
-        const item = await a.resolve(p);
-        if (item.type !== 'file') throw new CliError(`${p} is a folder`, EXIT.usage);
+        const item = await fileAt(a, p);
         const r = await a.restoreVersion(item.id, ctx.flags.version);
         ctx.out(`restored ${joinPath(p)} to version ${r.restoredFrom} (as new version ${r.versionId})`, r);
         return;
@@ -700,8 +705,7 @@ const COMMANDS: Record<string, Command> = {
     max: 1,
     async run(ctx) {
       const a = api(ctx);
-      const item = await a.resolve(arg(ctx, 0));
-      if (item.type !== 'file') throw new CliError(`${arg(ctx, 0)} is a folder`, EXIT.usage);
+      const item = await fileAt(a, arg(ctx, 0));
       const items = await a.versions(item.id);
       ctx.out(
         items

@@ -137,27 +137,23 @@ export class CognitoIdentityProvider implements IdentityProvider {
 
   async refresh(refreshToken: string): Promise<TokenSet> {
     try {
-      if (this.opts.rotation) {
-        const res = await this.client.send(
-          new GetTokensFromRefreshTokenCommand({ ClientId: this.opts.clientId, RefreshToken: refreshToken }),
-        );
-        const r = res.AuthenticationResult;
-        if (!r?.AccessToken) throw errors.unauthorized('invalid refresh token');
-        return {
-          accessToken: r.AccessToken,
-          refreshToken: r.RefreshToken ?? refreshToken,
-          expiresIn: r.ExpiresIn ?? 900,
-        };
-      }
-      const res = await this.client.send(
-        new InitiateAuthCommand({
-          ClientId: this.opts.clientId,
-          AuthFlow: 'REFRESH_TOKEN_AUTH',
-          AuthParameters: { REFRESH_TOKEN: refreshToken },
-        }),
-      );
+      const res = this.opts.rotation
+        ? await this.client.send(
+            new GetTokensFromRefreshTokenCommand({
+              ClientId: this.opts.clientId,
+              RefreshToken: refreshToken,
+            }),
+          )
+        : await this.client.send(
+            new InitiateAuthCommand({
+              ClientId: this.opts.clientId,
+              AuthFlow: 'REFRESH_TOKEN_AUTH',
+              AuthParameters: { REFRESH_TOKEN: refreshToken },
+            }),
+          );
       const r = res.AuthenticationResult;
       if (!r?.AccessToken) throw errors.unauthorized('invalid refresh token');
+      // Without rotation Cognito returns no new refresh token: the old one stays valid.
       return {
         accessToken: r.AccessToken,
         refreshToken: r.RefreshToken ?? refreshToken,
