@@ -7,13 +7,20 @@
 import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { allRoutes } from '../functions/api/routes.ts';
+import type { ReplicaBlobStack, ReplicationLinkStack } from './replication.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 import type { StatelessStack } from './stateless-stack.ts';
 
 const ack = (scope: IConstruct, id: string, reason: string) =>
   Validations.of(scope).acknowledge({ id, reason });
 
-export function acknowledgeFindings(stateful: StatefulStack, stateless: StatelessStack): void {
+export function acknowledgeFindings(
+  stateful: StatefulStack,
+  stateless: StatelessStack,
+  replicas: ReplicaBlobStack[] = [],
+  link?: ReplicationLinkStack,
+  stage = 'dev',
+): void {
   // ---- Cognito
   ack(
     stateful.userPool,
@@ -152,5 +159,51 @@ export function acknowledgeFindings(stateful: StatefulStack, stateless: Stateles
   for (const q of [stateless.queues.streamDlq, stateless.queues.scheduleDlq]) {
     ack(q, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue.');
     ack(q, 'Serverless-SQSRedrivePolicy', 'This queue is itself a dead-letter queue.');
+  }
+
+  // ---- Multi-region blob replication
+  const replicationReason =
+    'S3 replication copies every object version: the role reads any object of its source bucket and ' +
+    'writes any object of the peer blob buckets (named, not wildcarded, buckets).';
+  const regions = [stateful.region, ...replicas.map((r) => r.region)];
+  for (const holder of [stateful, ...replicas]) {
+    const role = holder.node.tryFindChild('ReplicationRole');
+    if (!role) continue;
+    const source = Stack.of(holder).getLogicalId(
+      (holder as StatefulStack | ReplicaBlobStack).bucket.node.defaultChild as CfnElement,
+    );
+    ack(role, `AwsSolutions-IAM5[Resource::<${source}.Arn>/*]`, replicationReason);
+    for (const peer of regions.filter((r) => r !== holder.region)) {
+      ack(
+        role,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::stratus-${stage}-blobs-<AWS::AccountId>-${peer}/*]`,
+        replicationReason,
+      );
+    }
+  }
+  for (const r of replicas) ack(r.accessLogs, 'AwsSolutions-S1', 'This is the access-log bucket itself.');
+  if (link) {
+    // The provider function of every AwsCustomResource in a stack is one singleton with this id.
+    const singleton = link.node.tryFindChild('AWS679f53fac002430cb0da5b7982bd2287');
+    if (singleton)
+      ack(
+        singleton,
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        'CDK AwsCustomResource singleton: the managed policy only writes its own logs.',
+      );
+    ack(
+      link,
+      'AwsSolutions-IAM4',
+      'CDK AwsCustomResource singleton: the managed policy only writes its own logs.',
+    );
+    ack(link, 'AwsSolutions-L1', 'CDK AwsCustomResource singleton: its runtime is chosen by aws-cdk-lib.');
+    ack(link, 'Serverless-LambdaDLQ', 'Invoked synchronously by CloudFormation: a failure fails the deploy.');
+    ack(link, 'Serverless-LambdaTracing', 'CDK AwsCustomResource singleton: a deploy-time call, not traced.');
+    ack(link, 'Serverless-LambdaDefaultMemorySize', 'CDK AwsCustomResource singleton: deploy-time call.');
+    ack(
+      link,
+      'Serverless-LambdaLatestVersion',
+      'CDK AwsCustomResource singleton: runtime set by aws-cdk-lib.',
+    );
   }
 }

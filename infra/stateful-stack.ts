@@ -3,16 +3,21 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as dsql from 'aws-cdk-lib/aws-dsql';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { accessLogBucket, blobBucketName, blobBucketProps, replicationRole } from './replication.ts';
 
 export interface StatefulStackProps extends StackProps {
   stage: string;
+  /** Other regions with a blob bucket replicating to and from this one. */
+  replicaRegions?: string[];
 }
 
 export class StatefulStack extends Stack {
   readonly bucket: s3.Bucket;
   readonly accessLogs: s3.Bucket;
+  readonly replicationRole?: iam.Role;
   readonly table: dynamodb.TableV2;
   readonly userPool: cognito.UserPool;
   readonly userPoolClient: cognito.UserPoolClient;
@@ -23,38 +28,14 @@ export class StatefulStack extends Stack {
     const retain = props.stage === 'prod' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     // Server access logs of the blob bucket (who fetched what, for audits), kept 90 days.
-    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [{ expiration: Duration.days(90) }],
-      removalPolicy: retain,
-    });
-
+    this.accessLogs = accessLogBucket(this, props.stage);
+    // With several regions the buckets get deterministic names so replication rules can name them.
+    const peers = props.replicaRegions ?? [];
     this.bucket = new s3.Bucket(this, 'Blobs', {
-      serverAccessLogsBucket: this.accessLogs,
-      serverAccessLogsPrefix: 'blobs/',
-      versioned: true,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      removalPolicy: retain,
-      autoDeleteObjects: false,
-      cors: [
-        {
-          // Browsers PUT parts and GET downloads straight to S3 with presigned URLs.
-          allowedMethods: [s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
-          allowedOrigins: ['*'],
-          allowedHeaders: ['content-type', 'content-length', 'x-amz-checksum-sha256'],
-          exposedHeaders: ['ETag', 'x-amz-checksum-sha256'],
-          maxAge: 600,
-        },
-      ],
-      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(7) }],
+      ...blobBucketProps(props.stage, this.accessLogs),
+      ...(peers.length ? { bucketName: blobBucketName(props.stage, this.region) } : {}),
     });
+    if (peers.length) this.replicationRole = replicationRole(this, props.stage, this.bucket, peers);
 
     this.table = new dynamodb.TableV2(this, 'State', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },

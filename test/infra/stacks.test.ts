@@ -261,3 +261,60 @@ describe('stateless stack', () => {
     stateless.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 });
+
+describe('several regions (-c regions=us-east-1,eu-west-1,ap-southeast-2 -c replicationRtc=true)', () => {
+  let built: ReturnType<typeof buildApp>;
+  beforeAll(() => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-cdk-mr-'));
+    built = buildApp({
+      outdir,
+      context: { stage: 'test', regions: 'us-east-1,eu-west-1,ap-southeast-2', replicationRtc: 'true' },
+    });
+    built.app.synth(); // throws on any unacknowledged cdk-nag finding
+  }, 120_000);
+
+  it('puts a blob bucket in each other region, replicating to both peers with RTC, delete markers and replica sync', () => {
+    expect(built.replicas.map((r) => r.region)).toEqual(['eu-west-1', 'ap-southeast-2']);
+    for (const replica of built.replicas) {
+      const t = Template.fromStack(replica);
+      const peers = ['us-east-1', 'eu-west-1', 'ap-southeast-2'].filter((r) => r !== replica.region);
+      t.hasResourceProperties('AWS::S3::Bucket', {
+        VersioningConfiguration: { Status: 'Enabled' },
+        BucketEncryption: Match.anyValue(),
+        ReplicationConfiguration: {
+          Role: Match.anyValue(),
+          Rules: peers.map((peer, i) =>
+            Match.objectLike({
+              Id: `to-${peer}`,
+              Priority: i + 1,
+              Status: 'Enabled',
+              DeleteMarkerReplication: { Status: 'Enabled' },
+              SourceSelectionCriteria: { ReplicaModifications: { Status: 'Enabled' } },
+              Destination: Match.objectLike({
+                ReplicationTime: { Status: 'Enabled', Time: { Minutes: 15 } },
+                Metrics: { Status: 'Enabled', EventThreshold: { Minutes: 15 } },
+              }),
+            }),
+          ),
+        },
+      });
+      expect(replica.dependencies).toContain(built.stateful);
+    }
+  });
+
+  it("applies the primary's rules last, once the replica buckets exist", () => {
+    const link = built.link;
+    expect(link).toBeDefined();
+    for (const r of built.replicas) expect(link?.dependencies).toContain(r);
+    const t = Template.fromStack(link as NonNullable<typeof link>);
+    const res = Object.values(t.findResources('Custom::AWS') as Resources)[0];
+    const create = JSON.stringify(res?.Properties.Create);
+    expect(create).toContain('putBucketReplication');
+    expect(create).toContain('to-eu-west-1');
+    expect(create).toContain('to-ap-southeast-2');
+    // The primary bucket is named deterministically so the replicas' rules can address it.
+    Template.fromStack(built.stateful).hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: { 'Fn::Join': ['-', ['stratus-test-blobs', { Ref: 'AWS::AccountId' }, 'us-east-1']] },
+    });
+  });
+});
