@@ -5,7 +5,8 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { StratusApi } from '../clients/api.ts';
-import { fetchPutPart, hashSource, type UploadSource, uploadFile } from '../clients/upload.ts';
+import { nodeHasher, openFileSource } from '../clients/node-io.ts';
+import { fetchPutPart, hashSource, uploadFile } from '../clients/upload.ts';
 
 export const MiB = 1024 * 1024;
 export const ROOT = path.resolve(import.meta.dirname, '..');
@@ -79,32 +80,6 @@ export async function makeFile(file: string, size: number, seed = 1): Promise<vo
   }
 }
 
-export async function fileSource(file: string): Promise<{ source: UploadSource; close(): Promise<void> }> {
-  const fh = await fs.open(file, 'r');
-  const { size } = await fh.stat();
-  return {
-    source: {
-      size,
-      async read(start, end) {
-        const buf = Buffer.allocUnsafe(end - start);
-        let off = 0;
-        while (off < buf.length) {
-          const { bytesRead } = await fh.read(buf, off, buf.length - off, start + off);
-          if (bytesRead === 0) throw new Error('short read');
-          off += bytesRead;
-        }
-        return buf;
-      },
-    },
-    close: () => fh.close(),
-  };
-}
-
-export const nodeHasher = () => {
-  const h = createHash('sha256');
-  return { update: (b: Uint8Array) => void h.update(b), digest: () => h.digest('hex') };
-};
-
 /** Uploads a local file with the same engine as the CLI; hashing happens before the clock starts. */
 export async function uploadTimed(
   api: StratusApi,
@@ -113,7 +88,7 @@ export async function uploadTimed(
   name: string,
   o: { concurrency?: number; baseVersionId?: string | null } = {},
 ) {
-  const { source, close } = await fileSource(file);
+  const { source, close } = await openFileSource(file);
   try {
     const hashes = await hashSource(source, nodeHasher);
     const t = await timed(() =>

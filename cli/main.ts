@@ -23,6 +23,7 @@ import {
   StratusApi,
   splitPath,
 } from '../clients/api.ts';
+import { nodeHasher, openFileSource, SourceChangedError } from '../clients/node-io.ts';
 import { fetchPutPart, hashSource, type Progress, UploadInterrupted, uploadFile } from '../clients/upload.ts';
 import { configDir, Store, uploadKey } from './store.ts';
 
@@ -169,6 +170,7 @@ function report(ctx: Ctx, err: unknown): number {
   let message = (err as Error)?.message ?? String(err);
   let slug: string | undefined;
   if (err instanceof CliError) code = err.code;
+  else if (err instanceof SourceChangedError) code = EXIT.integrity;
   else if (err instanceof UploadInterrupted) {
     code = EXIT.interrupted;
     message = 'interrupted; run the same command again to resume';
@@ -345,35 +347,6 @@ function drawLine(label: string, line: string) {
   process.stderr.write(`\r${label} ${line}`.padEnd(100).slice(0, 140));
 }
 
-/** Opens a local file as an upload source (reads are positional, nothing is buffered beyond a part). */
-async function fileSource(file: string) {
-  const handle = await fsp.open(file, 'r');
-  const stat = await handle.stat();
-  return {
-    stat,
-    handle,
-    source: {
-      size: stat.size,
-      async read(start: number, end: number) {
-        const buf = Buffer.allocUnsafe(end - start);
-        let off = 0;
-        while (off < buf.length) {
-          const { bytesRead } = await handle.read(buf, off, buf.length - off, start + off);
-          if (bytesRead === 0)
-            throw new CliError(`${file} changed while uploading (it got shorter)`, EXIT.integrity);
-          off += bytesRead;
-        }
-        return buf;
-      },
-    },
-  };
-}
-
-const nodeHasher = () => {
-  const h = createHash('sha256');
-  return { update: (b: Uint8Array) => void h.update(b), digest: () => h.digest('hex') };
-};
-
 /** A token bucket in front of part PUTs: `--limit-rate` caps the average upload speed. */
 function rateLimited(put: ReturnType<typeof fetchPutPart>, bytesPerSecond: number | undefined) {
   if (!bytesPerSecond) return put;
@@ -409,7 +382,7 @@ interface UploadOutcome {
 
 async function uploadOne(ctx: Ctx, a: Api, local: string, remote: string, parent: Item, existing?: Item) {
   const name = splitPath(remote).at(-1) as string;
-  const { stat, handle, source } = await fileSource(local);
+  const { stat, close, source } = await openFileSource(local);
   try {
     if (!stat.isFile())
       throw new CliError(`${local} is not a regular file (use sync for folders)`, EXIT.usage);
@@ -419,8 +392,7 @@ async function uploadOne(ctx: Ctx, a: Api, local: string, remote: string, parent
     const bar = new ProgressBar(ctx, path.basename(local));
     const hashes =
       pending?.hashes ?? (await hashSource(source, nodeHasher, undefined, (p) => bar.update(p), ctx.signal));
-    let current = existing;
-    if (!current) current = (await a.allChildren(parent.id)).find((c) => sameName(c.name, name));
+    const current = existing ?? (await a.tryResolve(remote));
     if (current?.type === 'folder') throw new CliError(`${remote} is a folder`, EXIT.conflict);
     const baseVersionId = current ? (await a.file(current.id)).versionId : null;
     const result = await uploadFile({
@@ -457,7 +429,7 @@ async function uploadOne(ctx: Ctx, a: Api, local: string, remote: string, parent
     };
     return outcome;
   } finally {
-    await handle.close();
+    await close();
   }
 }
 
@@ -802,8 +774,8 @@ const COMMANDS: Record<string, Command> = {
             const size = (await fsp.stat(local)).size;
             if (there && there.size === size) {
               const remoteSha = (await a.file(there.id)).sha256;
-              const { handle, source } = await fileSource(local);
-              const localSha = await hashSource(source, nodeHasher).finally(() => handle.close());
+              const { close, source } = await openFileSource(local);
+              const localSha = await hashSource(source, nodeHasher).finally(close);
               if (localSha.sha256 === remoteSha) {
                 summary.unchanged++;
                 continue;

@@ -972,10 +972,8 @@ class Uploads {
     try {
       const parentId = await this.folderFor(job);
       const name = job.path.split('/').at(-1) as string;
-      const existing = (await api.allChildren(parentId)).find(
-        (c) => c.name.toLowerCase() === name.toLowerCase() && c.type === 'file',
-      );
-      const baseVersionId = existing ? (await api.file(existing.id)).versionId : null;
+      // No base version: an upload to a taken name becomes that file's new version (its unchanged
+      // parts are reused server-side), as Dropbox's web uploads do; no per-file listing of the folder.
       const source = {
         size: file.size,
         read: async (s: number, e: number) => new Uint8Array(await file.slice(s, e).arrayBuffer()),
@@ -1003,7 +1001,6 @@ class Uploads {
         parentId,
         name,
         contentType: file.type || undefined,
-        baseVersionId,
         newHasher,
         putPart: xhrPut,
         concurrency: partsInParallel(),

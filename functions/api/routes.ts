@@ -4,6 +4,17 @@ import { defineRoute, type Route } from '../../shared/http/route.ts';
 import * as s from './schemas.ts';
 
 const problem = (description: string) => ({ description, contentType: 'application/problem+json' });
+/** What a share link answers (the link itself, or an item inside a shared folder). */
+const shareAnswers = (notFound: string) => ({
+  302: { description: 'redirect to the file' },
+  200: {
+    description: 'folder listing, or the file (?format=json|info)',
+    schema: z.union([s.PublicFolderOut, s.SharedFileOut]),
+  },
+  401: problem('password needed or wrong'),
+  404: problem(notFound),
+  410: problem('expired, revoked, exhausted or gone'),
+});
 const common = { 400: problem('invalid input'), 401: problem('missing, invalid, expired or revoked token') };
 
 export const routes = {
@@ -587,16 +598,7 @@ export const routes = {
       'Anonymous access: 302 to a signed URL for a file, or the listing of a folder (password in X-Share-Password)',
     params: s.ShareTokenParams,
     query: s.ShareQuery,
-    responses: {
-      302: { description: 'redirect to the file' },
-      200: {
-        description: 'folder listing, or the file (?format=json|info)',
-        schema: z.union([s.PublicFolderOut, s.SharedFileOut]),
-      },
-      401: problem('password needed or wrong'),
-      404: problem('no such link'),
-      410: problem('expired, revoked, exhausted or gone'),
-    },
+    responses: shareAnswers('no such link'),
   }),
   openShareItem: defineRoute({
     id: 'openShareItem',
@@ -609,16 +611,7 @@ export const routes = {
     summary: 'Anonymous access to an item inside a shared folder',
     params: s.ShareItemParams,
     query: s.ShareQuery,
-    responses: {
-      302: { description: 'redirect to the file' },
-      200: {
-        description: 'folder listing, or the file (?format=json|info)',
-        schema: z.union([s.PublicFolderOut, s.SharedFileOut]),
-      },
-      401: problem('password needed or wrong'),
-      404: problem('no such link or item'),
-      410: problem('expired, revoked, exhausted or gone'),
-    },
+    responses: shareAnswers('no such link or item'),
   }),
   adminUsage: defineRoute({
     id: 'adminUsage',
