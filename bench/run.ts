@@ -5,6 +5,7 @@
  * and the table in bench/README.md. `--quick` shrinks every size so the whole run takes under
  * three minutes (CI runs it so the harness cannot rot); only full runs are meant to be quoted.
  */
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -13,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { StratusApi } from '../clients/api.ts';
+import { ESM_REQUIRE_BANNER, LAMBDA_EXTERNALS } from '../infra/bundling.ts';
 import { startRuntime } from '../test/support/local-runtime.ts';
 import { PG_URL } from '../test/support/services.ts';
 import {
@@ -504,7 +506,7 @@ async function coldStart() {
   const out: Record<string, { sizeKB: number; importMs: number }> = {};
   for (const [name, entry] of Object.entries(entries)) {
     const outfile = path.join(outDir, name, 'index.mjs');
-    // The CDK's bundling settings (infra/stateless-stack.ts); the SDK is external as on Lambda.
+    // The CDK's bundling settings (infra/bundling.ts, infra/stateless-stack.ts).
     await esbuild.build({
       entryPoints: [path.join(ROOT, entry)],
       outfile,
@@ -513,10 +515,8 @@ async function coldStart() {
       format: 'esm',
       target: 'node24',
       minify: true,
-      external: ['@aws-sdk/*', 'pg-native'],
-      banner: {
-        js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      },
+      external: LAMBDA_EXTERNALS,
+      banner: { js: ESM_REQUIRE_BANNER },
       logLevel: 'silent',
     });
     const sizeKB = round((await fs.stat(outfile)).size / 1024, 0);

@@ -3,7 +3,7 @@ import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DsqlSigner } from '@aws-sdk/dsql-signer';
-import { Redis } from 'ioredis';
+import { Signer as RdsSigner } from '@aws-sdk/rds-signer';
 import { CognitoIdentityProvider } from '../shared/adapters/cognito/cognito-identity-provider.ts';
 import { DynamoDbStateStore } from '../shared/adapters/dynamodb/dynamodb-state-store.ts';
 import { MemoryCache } from '../shared/adapters/memory/memory-cache.ts';
@@ -16,6 +16,7 @@ import {
   tracer,
 } from '../shared/adapters/powertools/powertools-observability.ts';
 import { RedisCache } from '../shared/adapters/redis/redis-cache.ts';
+import { openRedis } from '../shared/adapters/redis/redis-client.ts';
 import { RedisRateLimiter } from '../shared/adapters/redis/redis-rate-limiter.ts';
 import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
 import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
@@ -31,20 +32,20 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
   const log = powertoolsLogger(config.STRATUS_LOG_LEVEL);
   const db = await openPgDatabase(databaseOptions(config.STRATUS_DATABASE_URL, config.AWS_REGION));
   const s3 = tracer.captureAWSv3Client(
-    new S3Client({ region: config.AWS_REGION, requestChecksumCalculation: 'WHEN_REQUIRED' }),
+    new S3Client({
+      region: config.AWS_REGION,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      // A custom endpoint (an emulator, an S3-compatible store) has no per-bucket DNS names.
+      forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
+    }),
   );
   const state = new DynamoDbStateStore(
     new DynamoDBClient({ region: config.AWS_REGION }),
     config.STRATUS_TABLE,
   );
   const redis = config.STRATUS_REDIS_URL
-    ? new Redis(config.STRATUS_REDIS_URL, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 1,
-        enableOfflineQueue: false,
-      })
+    ? openRedis(config.STRATUS_REDIS_URL, config.STRATUS_REDIS_MODE)
     : undefined;
-  redis?.on('error', () => undefined);
   // Without an offline queue, commands before the first connect fail: connect at cold start.
   await redis
     ?.connect()
@@ -86,20 +87,34 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
 }
 
 /**
- * Aurora DSQL takes no stored password: every new connection presents a short-lived IAM token
- * (SigV4, `dsql:DbConnectAdmin`, 15 minutes) signed with the function's role, so nothing secret
- * sits in configuration. Any other PostgreSQL (Aurora Serverless v2, RDS) uses the URL as given.
+ * No stored passwords for the AWS stores: every new connection presents a short-lived IAM token
+ * signed with the function's role, so nothing secret sits in configuration.
+ * - Aurora DSQL (`*.dsql.<region>.on.aws`): `dsql:DbConnectAdmin`, 15-minute tokens.
+ * - Aurora / RDS (`*.rds.amazonaws.com`): `rds-db:connect` for the URL's user (which has `rds_iam`).
+ * Any other PostgreSQL uses the URL as given.
  */
 export function databaseOptions(url: string, region: string): PgOptions {
-  const host = new URL(url).hostname;
-  if (!/\.dsql(-[a-z0-9]+)?\.[a-z0-9-]+\.on\.aws$/.test(host)) return { connectionString: url, max: 2 };
-  const signer = new DsqlSigner({ hostname: host, region, expiresIn: 900 });
-  return {
-    connectionString: url,
-    max: 2,
-    dialect: 'dsql',
-    password: () => signer.getDbConnectAdminAuthToken(),
-  };
+  const u = new URL(url);
+  const host = u.hostname;
+  if (/\.dsql(-[a-z0-9]+)?\.[a-z0-9-]+\.on\.aws$/.test(host)) {
+    const signer = new DsqlSigner({ hostname: host, region, expiresIn: 900 });
+    return {
+      connectionString: url,
+      max: 2,
+      dialect: 'dsql',
+      password: () => signer.getDbConnectAdminAuthToken(),
+    };
+  }
+  if (/\.rds\.amazonaws\.com$/.test(host) && !u.password) {
+    const signer = new RdsSigner({
+      hostname: host,
+      port: Number(u.port || 5432),
+      username: decodeURIComponent(u.username),
+      region,
+    });
+    return { connectionString: url, max: 2, password: () => signer.getAuthToken() };
+  }
+  return { connectionString: url, max: 2 };
 }
 
 let cached: Promise<Container> | undefined;

@@ -2,13 +2,13 @@
  * Builds the CDK app: a stateful stack (data that must outlive deploys) and a stateless one (API and
  * compute) that can be destroyed and redeployed freely, checked by cdk-nag (AWS Solutions and
  * Serverless packs). Every acknowledged finding carries its reason (infra/nag.ts).
- * Context flags: `stage` (default dev), `region`, `regions` (comma-separated; the first is the
- * primary), `replicationRtc` (true|false).
+ * Context flags are read and validated in infra/options.ts (docs/deploy.md lists them).
  */
 import { App, type AppProps, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { acknowledgeFindings } from './nag.ts';
-import { ReplicaBlobStack, ReplicationLinkStack } from './replication.ts';
+import { readOptions } from './options.ts';
+import { RegionKeyStack, ReplicaBlobStack, ReplicationLinkStack } from './replication.ts';
 import { StatefulStack } from './stateful-stack.ts';
 import { StatelessStack } from './stateless-stack.ts';
 
@@ -22,38 +22,40 @@ const FEATURE_FLAGS = {
 
 export function buildApp(props: AppProps = {}) {
   const app = new App({ ...props, context: { ...FEATURE_FLAGS, ...props.context } });
-  const stage = (app.node.tryGetContext('stage') as string | undefined) ?? 'dev';
-  const region =
-    (app.node.tryGetContext('region') as string | undefined) ?? process.env.CDK_DEFAULT_REGION ?? 'us-east-1';
-  const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region };
-  // `-c regions=us-east-1,eu-west-1`: the first region holds everything, the others a replica
-  // blob bucket each, replicating both ways (`-c replicationRtc=true` adds Replication Time Control).
-  const regions = String(app.node.tryGetContext('regions') ?? region)
-    .split(',')
-    .map((r) => r.trim())
-    .filter(Boolean);
-  const primary = regions[0] ?? region;
-  const rtc = String(app.node.tryGetContext('replicationRtc') ?? 'false') === 'true';
-  const primaryEnv = { account: env.account, region: primary };
+  const options = readOptions(app);
+  const { stage, regions, primary } = options;
+  const account = process.env.CDK_DEFAULT_ACCOUNT;
+  const primaryEnv = { account, region: primary };
+  const others = regions.slice(1);
+  // `-c kms=true` with several regions: each other region's data key comes first, in its own stack
+  // (global-table replicas and replica buckets encrypt with it).
+  const keyStacks = options.kms
+    ? others.map(
+        (r) => new RegionKeyStack(app, `Stratus-${stage}-Keys-${r}`, { env: { account, region: r }, stage }),
+      )
+    : [];
   const stateful = new StatefulStack(app, `Stratus-${stage}-Stateful`, {
     env: primaryEnv,
     stage,
-    replicaRegions: regions.slice(1),
+    replicaRegions: others,
+    options,
   });
+  for (const k of keyStacks) stateful.addDependency(k);
   const stateless = new StatelessStack(app, `Stratus-${stage}-Stateless`, {
     env: primaryEnv,
     stage,
     stateful,
   });
-  const replicas = regions.slice(1).map((r) => {
+  const replicas = others.map((r, i) => {
     const replica = new ReplicaBlobStack(app, `Stratus-${stage}-Blobs-${r}`, {
-      env: { account: env.account, region: r },
+      env: { account, region: r },
       stage,
       primaryRegion: primary,
       peers: regions.filter((x) => x !== r),
-      rtc,
+      rtc: options.replicationRtc,
+      ...(keyStacks[i] ? { key: keyStacks[i].key } : {}),
     });
-    replica.addStackDependency(stateful);
+    replica.addDependency(stateful);
     return replica;
   });
   let link: ReplicationLinkStack | undefined;
@@ -63,14 +65,15 @@ export function buildApp(props: AppProps = {}) {
       stage,
       bucketName: stateful.bucket.bucketName,
       roleArn: stateful.replicationRole.roleArn,
-      peers: regions.slice(1),
-      rtc,
+      peers: others,
+      rtc: options.replicationRtc,
+      kms: options.kms,
     });
-    for (const r of replicas) link.addStackDependency(r);
+    for (const r of replicas) link.addDependency(r);
   }
   Tags.of(app).add('project', 'stratus');
   Tags.of(app).add('stage', stage);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
-  acknowledgeFindings(stateful, stateless, replicas, link, stage);
-  return { app, stateful, stateless, replicas, link };
+  acknowledgeFindings(stateful, stateless, replicas, link, stage, keyStacks);
+  return { app, options, stateful, stateless, replicas, link, keyStacks };
 }

@@ -7,7 +7,7 @@
 import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { allRoutes } from '../functions/api/routes.ts';
-import type { ReplicaBlobStack, ReplicationLinkStack } from './replication.ts';
+import type { RegionKeyStack, ReplicaBlobStack, ReplicationLinkStack } from './replication.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 import type { StatelessStack } from './stateless-stack.ts';
 
@@ -20,6 +20,7 @@ export function acknowledgeFindings(
   replicas: ReplicaBlobStack[] = [],
   link?: ReplicationLinkStack,
   stage = 'dev',
+  _keyStacks: RegionKeyStack[] = [],
 ): void {
   // ---- Cognito
   ack(
@@ -109,6 +110,12 @@ export function acknowledgeFindings(
     );
     ack(
       fn,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+      'The managed VPC access policy only lets Lambda attach the function’s network interfaces in the VPC ' +
+        '(ec2:CreateNetworkInterface and friends, which support no resource-level scoping).',
+    );
+    ack(
+      fn,
       'AwsSolutions-IAM5[Resource::*]',
       'X-Ray (xray:PutTraceSegments, xray:PutTelemetryRecords) supports no resource-level permissions.',
     );
@@ -155,6 +162,34 @@ export function acknowledgeFindings(
     }
   }
 
+  // ---- Aurora Serverless v2 (-c metadataStore=aurora)
+  const aurora = stateful.metadata.aurora;
+  if (aurora) {
+    if (stage !== 'prod')
+      ack(
+        aurora,
+        'AwsSolutions-RDS10',
+        'Deletion protection is on in prod only; dev stages are torn down freely.',
+      );
+    ack(
+      aurora,
+      'AwsSolutions-RDS11',
+      'The default port: the security group admits only the functions, a different port hides nothing.',
+    );
+  }
+
+  // ---- Customer-managed data keys (-c kms=true): CDK grant helpers on the one key.
+  if (stateful.key) {
+    for (const fn of all) {
+      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*'])
+        ack(
+          fn,
+          `AwsSolutions-IAM5[Action::${action}]`,
+          'CDK grant helpers for the one data key of this stage (bucket and table encryption).',
+        );
+    }
+  }
+
   // ---- SQS: these queues are the dead-letter queues.
   for (const q of [stateless.queues.streamDlq, stateless.queues.scheduleDlq]) {
     ack(q, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue.');
@@ -173,6 +208,12 @@ export function acknowledgeFindings(
       (holder as StatefulStack | ReplicaBlobStack).bucket.node.defaultChild as CfnElement,
     );
     ack(role, `AwsSolutions-IAM5[Resource::<${source}.Arn>/*]`, replicationReason);
+    ack(
+      role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'KMS-encrypted replication: decrypt and encrypt with the data keys of the peer regions, named by ' +
+        'their alias (kms:ResourceAliases condition) and only through S3 (kms:ViaService).',
+    );
     for (const peer of regions.filter((r) => r !== holder.region)) {
       ack(
         role,

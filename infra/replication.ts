@@ -13,6 +13,7 @@
  */
 import { Aws, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
@@ -23,11 +24,44 @@ export const blobBucketName = (stage: string, region: string) =>
 const bucketArn = (stage: string, region: string) =>
   Fn.join('', [`arn:${Aws.PARTITION}:s3:::`, blobBucketName(stage, region)]);
 
+/** The alias every region's data key carries, so rules in other regions can name it. */
+export const dataKeyAlias = (stage: string) => `alias/stratus-${stage}-data`;
+
+const dataKeyAliasArn = (stage: string, region: string) =>
+  Fn.join('', [`arn:${Aws.PARTITION}:kms:${region}:`, Aws.ACCOUNT_ID, `:${dataKeyAlias(stage)}`]);
+
+/**
+ * The customer-managed key for data at rest in one region (`-c kms=true`): blobs (with S3 Bucket
+ * Keys, so KMS sees one request per bucket key rather than per object), the state table, the
+ * metadata store and the cache. Rotated yearly; kept when the stack is deleted outside dev stages.
+ */
+export function dataKey(scope: Construct, stage: string): kms.Key {
+  return new kms.Key(scope, 'DataKey', {
+    alias: dataKeyAlias(stage),
+    description: `Stratus ${stage}: data at rest`,
+    enableKeyRotation: true,
+    removalPolicy: stage === 'prod' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    pendingWindow: Duration.days(stage === 'prod' ? 30 : 7),
+  });
+}
+
+/** The data key of a replica region, in a stack deployed before everything that uses it. */
+export class RegionKeyStack extends Stack {
+  readonly key: kms.Key;
+
+  constructor(scope: Construct, id: string, props: StackProps & { stage: string }) {
+    super(scope, id, props);
+    this.key = dataKey(this, props.stage);
+  }
+}
+
 /** The bucket settings every blob bucket shares (primary and replicas). */
-export function blobBucketProps(stage: string, accessLogs: s3.IBucket): s3.BucketProps {
+export function blobBucketProps(stage: string, accessLogs: s3.IBucket, key?: kms.IKey): s3.BucketProps {
   return {
     versioned: true,
-    encryption: s3.BucketEncryption.S3_MANAGED,
+    ...(key
+      ? { encryption: s3.BucketEncryption.KMS, encryptionKey: key, bucketKeyEnabled: true }
+      : { encryption: s3.BucketEncryption.S3_MANAGED }),
     blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
     enforceSSL: true,
     minimumTLSVersion: 1.2,
@@ -68,6 +102,7 @@ export function replicationRole(
   stage: string,
   source: s3.IBucket,
   peers: string[],
+  kmsEncrypted = false,
 ): iam.Role {
   const role = new iam.Role(scope, 'ReplicationRole', {
     assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
@@ -91,20 +126,40 @@ export function replicationRole(
       resources: peers.map((r) => Fn.join('', [bucketArn(stage, r), '/*'])),
     }),
   );
+  if (kmsEncrypted) {
+    // Decrypt with this region's data key, encrypt with each peer's (named by alias: key ids
+    // differ per region and are unknown here).
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: {
+          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': dataKeyAlias(stage) },
+          StringLike: { 'kms:ViaService': 's3.*.amazonaws.com' },
+        },
+      }),
+    );
+  }
   return role;
 }
 
 /** Replication rules (CloudFormation shape) from one bucket to each peer region. */
-export function replicationRules(stage: string, peers: string[], rtc: boolean) {
+export function replicationRules(stage: string, peers: string[], rtc: boolean, kmsEncrypted = false) {
   return peers.map((region, i) => ({
     id: `to-${region}`,
     priority: i + 1,
     status: 'Enabled',
     filter: { prefix: '' },
     deleteMarkerReplication: { status: 'Enabled' },
-    sourceSelectionCriteria: { replicaModifications: { status: 'Enabled' } },
+    sourceSelectionCriteria: {
+      replicaModifications: { status: 'Enabled' },
+      ...(kmsEncrypted ? { sseKmsEncryptedObjects: { status: 'Enabled' } } : {}),
+    },
     destination: {
       bucket: bucketArn(stage, region),
+      ...(kmsEncrypted
+        ? { encryptionConfiguration: { replicaKmsKeyId: dataKeyAliasArn(stage, region) } }
+        : {}),
       ...(rtc
         ? {
             replicationTime: { status: 'Enabled', time: { minutes: 15 } },
@@ -120,6 +175,8 @@ export interface ReplicaStackProps extends StackProps {
   primaryRegion: string;
   peers: string[];
   rtc: boolean;
+  /** This region's data key (`-c kms=true`). */
+  key?: kms.IKey;
 }
 
 /** A blob bucket in another region, replicating to every other region's bucket. */
@@ -132,13 +189,13 @@ export class ReplicaBlobStack extends Stack {
     super(scope, id, props);
     this.accessLogs = accessLogBucket(this, props.stage);
     this.bucket = new s3.Bucket(this, 'Blobs', {
-      ...blobBucketProps(props.stage, this.accessLogs),
+      ...blobBucketProps(props.stage, this.accessLogs, props.key),
       bucketName: blobBucketName(props.stage, this.region),
     });
-    this.role = replicationRole(this, props.stage, this.bucket, props.peers);
+    this.role = replicationRole(this, props.stage, this.bucket, props.peers, Boolean(props.key));
     (this.bucket.node.defaultChild as s3.CfnBucket).replicationConfiguration = {
       role: this.role.roleArn,
-      rules: replicationRules(props.stage, props.peers, props.rtc),
+      rules: replicationRules(props.stage, props.peers, props.rtc, Boolean(props.key)),
     };
   }
 }
@@ -149,6 +206,7 @@ export interface ReplicationLinkProps extends StackProps {
   roleArn: string;
   peers: string[];
   rtc: boolean;
+  kms?: boolean;
 }
 
 /** Applies the primary bucket's rules once the replica buckets exist (deployed last). */
@@ -164,9 +222,21 @@ export class ReplicationLinkStack extends Stack {
         Status: r.status,
         Filter: { Prefix: '' },
         DeleteMarkerReplication: { Status: 'Enabled' },
-        SourceSelectionCriteria: { ReplicaModifications: { Status: 'Enabled' } },
+        SourceSelectionCriteria: {
+          ReplicaModifications: { Status: 'Enabled' },
+          ...(r.sourceSelectionCriteria.sseKmsEncryptedObjects
+            ? { SseKmsEncryptedObjects: { Status: 'Enabled' } }
+            : {}),
+        },
         Destination: {
           Bucket: r.destination.bucket,
+          ...(r.destination.encryptionConfiguration
+            ? {
+                EncryptionConfiguration: {
+                  ReplicaKmsKeyID: r.destination.encryptionConfiguration.replicaKmsKeyId,
+                },
+              }
+            : {}),
           ...(r.destination.replicationTime
             ? {
                 ReplicationTime: { Status: 'Enabled', Time: { Minutes: 15 } },
@@ -182,7 +252,7 @@ export class ReplicationLinkStack extends Stack {
         Bucket: props.bucketName,
         ReplicationConfiguration: {
           Role: props.roleArn,
-          Rules: toSdk(replicationRules(props.stage, props.peers, props.rtc)),
+          Rules: toSdk(replicationRules(props.stage, props.peers, props.rtc, props.kms)),
         },
       },
       physicalResourceId: cr.PhysicalResourceId.of(`${props.bucketName}-replication`),

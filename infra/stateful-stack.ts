@@ -1,17 +1,33 @@
-/** Data that outlives deploys: blobs (S3), state (DynamoDB), metadata (Aurora DSQL), identities (Cognito). */
+/**
+ * Data that outlives deploys: blobs (S3), state (DynamoDB), metadata (Aurora DSQL, Aurora Serverless
+ * v2 or a PostgreSQL you run), identities (Cognito), the shared cache (ElastiCache Serverless), and
+ * the network the cache and Aurora need.
+ */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
-import * as dsql from 'aws-cdk-lib/aws-dsql';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { accessLogBucket, blobBucketName, blobBucketProps, replicationRole } from './replication.ts';
+import { createMetadataStore, type MetadataStoreResources } from './metadata-store.ts';
+import { type CacheStore, createCache, createNetwork, type Network } from './network.ts';
+import type { DeployOptions } from './options.ts';
+import {
+  accessLogBucket,
+  blobBucketName,
+  blobBucketProps,
+  dataKey,
+  dataKeyAlias,
+  replicationRole,
+} from './replication.ts';
 
 export interface StatefulStackProps extends StackProps {
   stage: string;
   /** Other regions with a blob bucket replicating to and from this one. */
   replicaRegions?: string[];
+  /** Store, cache, global-table and key choices (infra/options.ts); defaults when absent. */
+  options?: Partial<DeployOptions>;
 }
 
 export class StatefulStack extends Stack {
@@ -21,21 +37,35 @@ export class StatefulStack extends Stack {
   readonly table: dynamodb.TableV2;
   readonly userPool: cognito.UserPool;
   readonly userPoolClient: cognito.UserPoolClient;
-  readonly metadataCluster: dsql.CfnCluster;
+  /** How functions reach the metadata store (URL, grants, network). */
+  readonly metadata: MetadataStoreResources;
+  /** The shared cache, when there is one (URL and mode for the functions). */
+  readonly cache?: CacheStore;
+  /** The VPC the functions join when the cache or Aurora needs one. */
+  readonly network?: Network;
+  /** The customer-managed key for data at rest (`-c kms=true`). */
+  readonly key?: kms.Key;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
     const retain = props.stage === 'prod' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const o = props.options ?? {};
+    const metadataStore = o.metadataStore ?? 'dsql';
+    const cacheChoice = o.cache ?? 'valkey';
+    // One customer-managed key per region for data at rest, named by a fixed alias so replication
+    // rules in other regions can name it.
+    if (o.kms) this.key = dataKey(this, props.stage);
 
     // Server access logs of the blob bucket (who fetched what, for audits), kept 90 days.
     this.accessLogs = accessLogBucket(this, props.stage);
     // With several regions the buckets get deterministic names so replication rules can name them.
     const peers = props.replicaRegions ?? [];
     this.bucket = new s3.Bucket(this, 'Blobs', {
-      ...blobBucketProps(props.stage, this.accessLogs),
+      ...blobBucketProps(props.stage, this.accessLogs, this.key),
       ...(peers.length ? { bucketName: blobBucketName(props.stage, this.region) } : {}),
     });
-    if (peers.length) this.replicationRole = replicationRole(this, props.stage, this.bucket, peers);
+    if (peers.length)
+      this.replicationRole = replicationRole(this, props.stage, this.bucket, peers, Boolean(this.key));
 
     this.table = new dynamodb.TableV2(this, 'State', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -45,11 +75,32 @@ export class StatefulStack extends Stack {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       billing: dynamodb.Billing.onDemand(),
       removalPolicy: retain,
+      ...(this.key
+        ? {
+            encryption: dynamodb.TableEncryptionV2.customerManagedKey(
+              this.key,
+              replicaKeyArns(this, peers, props.stage),
+            ),
+          }
+        : {}),
+      // `-c globalTable=true`: a replica in every other region (multi-active; the stream Lambda runs
+      // in the primary region and sees every region's writes).
+      ...(o.globalTable ? { replicas: peers.map((region) => ({ region })) } : {}),
     });
 
-    this.metadataCluster = new dsql.CfnCluster(this, 'Metadata', {
-      deletionProtectionEnabled: props.stage === 'prod',
+    // The cache and Aurora live in private subnets; the functions join them there.
+    if (cacheChoice === 'valkey' || metadataStore === 'aurora')
+      this.network = createNetwork(this, props.stage);
+    this.metadata = createMetadataStore(this, {
+      stage: props.stage,
+      store: metadataStore,
+      ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
+      ...(this.network ? { network: this.network } : {}),
+      ...(this.key ? { key: this.key } : {}),
     });
+    if (cacheChoice === 'valkey' && this.network)
+      this.cache = createCache(this, props.stage, this.network, this.key);
+    else if (cacheChoice === 'external' && o.redisUrl) this.cache = { url: o.redisUrl, mode: 'standalone' };
 
     this.userPool = new cognito.UserPool(this, 'Users', {
       // Accounts are created by the API (POST /v1/auth/register), behind its throttles.
@@ -79,6 +130,13 @@ export class StatefulStack extends Stack {
     new CfnOutput(this, 'UserPoolId', { value: this.userPool.userPoolId });
     new CfnOutput(this, 'BlobBucket', { value: this.bucket.bucketName });
     new CfnOutput(this, 'StateTable', { value: this.table.tableName });
-    new CfnOutput(this, 'MetadataEndpoint', { value: this.metadataCluster.attrEndpoint });
+    new CfnOutput(this, 'MetadataEndpoint', { value: this.metadata.endpoint });
   }
+}
+
+/** Replica keys of the state table: the same alias in each replica region. */
+function replicaKeyArns(stack: Stack, peers: string[], stage: string): Record<string, string> {
+  return Object.fromEntries(
+    peers.map((r) => [r, `arn:${stack.partition}:kms:${r}:${stack.account}:${dataKeyAlias(stage)}`]),
+  );
 }

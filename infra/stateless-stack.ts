@@ -8,6 +8,7 @@ import { CfnOutput, CustomResource, Duration, Stack, type StackProps } from 'aws
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -22,6 +23,7 @@ import { handlerEntries } from '../functions/api/entries.ts';
 import { allRoutes } from '../functions/api/routes.ts';
 import { migrations } from '../shared/adapters/postgres/migrations.ts';
 import type { RouteGroup } from '../shared/http/route.ts';
+import { ESM_REQUIRE_BANNER, LAMBDA_EXTERNALS } from './bundling.ts';
 import { Monitoring } from './monitoring.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 
@@ -45,15 +47,26 @@ export class StatelessStack extends Stack {
     super(scope, id, props);
     const s = props.stateful;
     const issuer = `https://cognito-idp.${this.region}.amazonaws.com/${s.userPool.userPoolId}`;
-    const environment = {
+    const environment: Record<string, string> = {
       STRATUS_PROFILE: 'aws',
       STRATUS_BUCKET: s.bucket.bucketName,
       STRATUS_TABLE: s.table.tableName,
-      STRATUS_DATABASE_URL: `postgres://admin@${s.metadataCluster.attrEndpoint}:5432/postgres?sslmode=require`,
+      STRATUS_DATABASE_URL: s.metadata.url,
       STRATUS_USER_POOL_ID: s.userPool.userPoolId,
       STRATUS_USER_POOL_CLIENT_ID: s.userPoolClient.userPoolClientId,
       NODE_OPTIONS: '--enable-source-maps',
+      ...s.metadata.environment,
+      ...(s.cache ? { STRATUS_REDIS_URL: s.cache.url, STRATUS_REDIS_MODE: s.cache.mode } : {}),
     };
+    // With the cache or Aurora, functions run in the private subnets (egress by NAT, S3 and
+    // DynamoDB by gateway endpoints) under the security group the cache and database admit.
+    const placement = s.network
+      ? {
+          vpc: s.network.vpc,
+          vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+          securityGroups: [s.network.functions],
+        }
+      : {};
 
     /** Every Lambda: Node 24 on arm64, bundled by local esbuild as ESM with source maps, traced. */
     const lambdaFunction = (
@@ -64,6 +77,7 @@ export class StatelessStack extends Stack {
       afterBundling?: (inputDir: string, outputDir: string) => string[],
     ) =>
       new NodejsFunction(this, `Fn-${name}`, {
+        ...placement,
         entry: path.join(ROOT, entry),
         handler: 'handler',
         runtime: lambda.Runtime.NODEJS_24_X,
@@ -80,10 +94,8 @@ export class StatelessStack extends Stack {
           target: 'node24',
           minify: true,
           sourceMap: true,
-          // ESM bundles need a require shim for CommonJS dependencies.
-          banner:
-            "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-          externalModules: ['@aws-sdk/*', 'pg-native'],
+          banner: ESM_REQUIRE_BANNER,
+          externalModules: LAMBDA_EXTERNALS,
           ...(afterBundling
             ? { commandHooks: { beforeBundling: () => [], beforeInstall: () => [], afterBundling } }
             : {}),
@@ -102,12 +114,8 @@ export class StatelessStack extends Stack {
       );
     // Schema migrations run once per deploy, before the functions that use the schema change.
     const migrateFn = lambdaFunction('migrate', 'functions/deploy/migrate.ts', 512, Duration.minutes(5));
-    migrateFn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['dsql:DbConnectAdmin'],
-        resources: [s.metadataCluster.attrResourceArn],
-      }),
-    );
+    // Aurora: the migration logs in with the admin secret and creates the application role.
+    for (const [k, v] of Object.entries(s.metadata.grantMigrate(migrateFn))) migrateFn.addEnvironment(k, v);
     const migrationsProvider = new cr.Provider(this, 'MigrationsProvider', { onEventHandler: migrateFn });
     this.schema = new CustomResource(this, 'Schema', {
       serviceToken: migrationsProvider.serviceToken,
@@ -129,11 +137,7 @@ export class StatelessStack extends Stack {
     for (const fn of Object.values(this.functions)) fn.node.addDependency(this.schema);
 
     // Least privilege per group.
-    const dsqlConnect = new iam.PolicyStatement({
-      actions: ['dsql:DbConnectAdmin'],
-      resources: [s.metadataCluster.attrResourceArn],
-    });
-    for (const fn of Object.values(this.functions)) fn.addToRolePolicy(dsqlConnect);
+    for (const fn of Object.values(this.functions)) s.metadata.grantConnect(fn);
     s.table.grantReadWriteData(this.functions.auth);
     // Sign-up creates the user, sets its password and group (login, refresh, revoke are public APIs).
     this.functions.auth.addToRolePolicy(
@@ -219,7 +223,7 @@ export class StatelessStack extends Stack {
       512,
       Duration.seconds(60),
     );
-    streamFn.addToRolePolicy(dsqlConnect);
+    s.metadata.grantConnect(streamFn);
     s.table.grantReadWriteData(streamFn);
     s.bucket.grantReadWrite(streamFn);
     streamFn.addEventSource(
@@ -251,7 +255,7 @@ export class StatelessStack extends Stack {
       1024,
       Duration.minutes(15),
     );
-    maintenance.addToRolePolicy(dsqlConnect);
+    s.metadata.grantConnect(maintenance);
     s.table.grantReadWriteData(maintenance);
     s.bucket.grantReadWrite(maintenance);
     s.bucket.grantDelete(maintenance);

@@ -2,7 +2,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { applyNodeCatalog, assemble, type Container, LOCAL_CLIENT_ID } from '../functions/container.ts';
 import { LocalIdentityProvider } from '../shared/adapters/local-idp/local-identity-provider.ts';
 import { loadOrCreateSigningKey } from '../shared/adapters/local-idp/signing-keys.ts';
@@ -15,6 +14,7 @@ import { openPgliteDatabase } from '../shared/adapters/postgres/pglite-database.
 import { SqlStateStore } from '../shared/adapters/postgres/sql-state-store.ts';
 import { PrometheusMetrics } from '../shared/adapters/prometheus/prometheus-metrics.ts';
 import { RedisCache } from '../shared/adapters/redis/redis-cache.ts';
+import { openRedis } from '../shared/adapters/redis/redis-client.ts';
 import { RedisRateLimiter } from '../shared/adapters/redis/redis-rate-limiter.ts';
 import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
 import { s3Node } from '../shared/adapters/s3/s3-node.ts';
@@ -130,15 +130,8 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     return s3Node(spec);
   };
   const prometheus = localMetrics(db, () => nodes);
-  const redis = config.STRATUS_REDIS_URL
-    ? new Redis(config.STRATUS_REDIS_URL, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 1,
-        enableOfflineQueue: false,
-        connectTimeout: 2000,
-      })
-    : undefined;
-  redis?.on('error', () => undefined); // reported through the ports' 503s and fail-open reads
+  // Fails fast while disconnected: reported through the ports' 503s and fail-open reads.
+  const redis = config.STRATUS_REDIS_URL ? openRedis(config.STRATUS_REDIS_URL) : undefined;
   // Without an offline queue, commands before the first connect fail: connect before serving.
   await redis
     ?.connect()

@@ -1,6 +1,7 @@
 /**
  * Runs before `npm test`: makes sure what the suite needs is there, installing what it can.
  * - PostgreSQL 15 and Redis must answer (they are machine services); if not, one line says so.
+ *   The redis-server binary must be on the PATH (the cluster-mode tests start their own).
  * - The AWS API emulator (moto server, pinned) is installed into .venv if missing.
  * - Debian's Chromium (for the browser suite, driven by playwright-core; no browser download) is
  *   installed with apt-get if missing and this user may (root); else one line says how.
@@ -69,6 +70,17 @@ async function checkRedis() {
   }
 }
 
+/** The cluster-mode tests (ElastiCache Serverless speaks cluster mode) start their own redis-server. */
+function checkRedisServerBinary() {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'pipe' });
+  } catch {
+    fail(
+      'redis-server is not on the PATH; the cluster-mode Redis tests start one (Debian: apt-get install redis-server)',
+    );
+  }
+}
+
 function ensureEmulator() {
   const reqFile = path.join(ROOT, 'test', 'support', 'emulator-requirements.txt');
   const stamp = path.join(VENV, '.stratus-requirements');
@@ -134,6 +146,7 @@ function ensureChromium() {
 
 await checkPostgres();
 await checkRedis();
+checkRedisServerBinary();
 ensureEmulator();
 ensureChromium();
 process.stdout.write('test prerequisites: PostgreSQL, Redis, the AWS API emulator and Chromium are ready\n');

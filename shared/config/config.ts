@@ -112,6 +112,8 @@ const awsSchema = z.object({
   STRATUS_USER_POOL_ID: z.string().min(1),
   STRATUS_USER_POOL_CLIENT_ID: z.string().min(1),
   STRATUS_REDIS_URL: z.string().startsWith('redis').optional(),
+  /** `cluster` for ElastiCache Serverless (cluster-mode only); `standalone` for one Redis server. */
+  STRATUS_REDIS_MODE: z.enum(['standalone', 'cluster']).default('standalone'),
   ...common,
 });
 

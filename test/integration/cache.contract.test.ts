@@ -1,18 +1,26 @@
 /** The Cache port on Redis and memory, and cache-first metadata reads that stay correct. */
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { MemoryCache } from '../../shared/adapters/memory/memory-cache.ts';
 import { RedisCache } from '../../shared/adapters/redis/redis-cache.ts';
+import { openRedis } from '../../shared/adapters/redis/redis-client.ts';
 import type { Cache } from '../../shared/ports/cache.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import { sqlBackends, uid } from '../support/fixtures.ts';
 import { buildHarness } from '../support/service-harness.ts';
 
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: 1 });
-afterAll(() => redis.disconnect());
+// ElastiCache Serverless is cluster-mode only: the same contract through the cluster client.
+const clustered = openRedis(inject('redisClusterUrl'), 'cluster');
+beforeAll(() => clustered.connect());
+afterAll(() => {
+  redis.disconnect();
+  clustered.disconnect();
+});
 
 const caches: { name: string; make(): Cache }[] = [
   { name: 'redis', make: () => new RedisCache(redis, `${uid('test:cache:')}:`) },
+  { name: 'redis (cluster mode)', make: () => new RedisCache(clustered, `${uid('test:cache:')}:`) },
   { name: 'memory', make: () => new MemoryCache() },
 ];
 

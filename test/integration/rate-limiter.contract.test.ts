@@ -1,7 +1,8 @@
 /** One contract for RateLimiter: Redis (atomic Lua) and memory; and what happens when Redis is down. */
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MemoryRateLimiter } from '../../shared/adapters/memory/memory-rate-limiter.ts';
+import { openRedis } from '../../shared/adapters/redis/redis-client.ts';
 import { RedisRateLimiter } from '../../shared/adapters/redis/redis-rate-limiter.ts';
 import { createLogger } from '../../shared/observability/logger.ts';
 import type { RateLimiter } from '../../shared/ports/rate-limiter.ts';
@@ -9,10 +10,17 @@ import { RequestLimits } from '../../shared/services/request-limits.ts';
 import { uid } from '../support/fixtures.ts';
 
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: 1 });
-afterAll(() => redis.disconnect());
+// ElastiCache Serverless is cluster-mode only: the same contract through the cluster client.
+const clustered = openRedis(inject('redisClusterUrl'), 'cluster');
+beforeAll(() => clustered.connect());
+afterAll(() => {
+  redis.disconnect();
+  clustered.disconnect();
+});
 
 const backends: { name: string; make(): RateLimiter }[] = [
   { name: 'redis', make: () => new RedisRateLimiter(redis, `${uid('test:rl:')}:`) },
+  { name: 'redis (cluster mode)', make: () => new RedisRateLimiter(clustered, `${uid('test:rl:')}:`) },
   { name: 'memory', make: () => new MemoryRateLimiter() },
 ];
 

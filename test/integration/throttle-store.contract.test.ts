@@ -1,7 +1,8 @@
 /** One contract for ThrottleStore: Redis (real server) and memory; plus login throttling on Redis. */
 import { Redis } from 'ioredis';
-import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { MemoryThrottleStore } from '../../shared/adapters/memory/memory-throttle-store.ts';
+import { openRedis } from '../../shared/adapters/redis/redis-client.ts';
 import { RedisThrottleStore } from '../../shared/adapters/redis/redis-throttle-store.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
 import type { ThrottleStore } from '../../shared/ports/throttle-store.ts';
@@ -9,10 +10,17 @@ import { LoginThrottle } from '../../shared/services/login-throttle.ts';
 import { uid } from '../support/fixtures.ts';
 
 const redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: 1 });
-afterAll(() => redis.disconnect());
+// ElastiCache Serverless is cluster-mode only: the same contract through the cluster client.
+const clustered = openRedis(inject('redisClusterUrl'), 'cluster');
+beforeAll(() => clustered.connect());
+afterAll(() => {
+  redis.disconnect();
+  clustered.disconnect();
+});
 
 const backends: { name: string; make(): ThrottleStore }[] = [
   { name: 'redis', make: () => new RedisThrottleStore(redis, `${uid('test:')}:`) },
+  { name: 'redis (cluster mode)', make: () => new RedisThrottleStore(clustered, `${uid('test:')}:`) },
   { name: 'memory', make: () => new MemoryThrottleStore() },
 ];
 

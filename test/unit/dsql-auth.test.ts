@@ -1,4 +1,7 @@
-/** Aurora DSQL connections authenticate with IAM tokens; other PostgreSQL URLs are used as given. */
+/**
+ * Aurora DSQL and Aurora/RDS connections without a password authenticate with IAM tokens; other
+ * PostgreSQL URLs are used as given.
+ */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { databaseOptions } from '../../functions/aws-container.ts';
 
@@ -37,5 +40,20 @@ describe('databaseOptions', () => {
     expect(o.password).toBeUndefined();
     expect(o.dialect).toBeUndefined();
     expect(o.connectionString).toContain('rds.amazonaws.com');
+  });
+
+  it('signs an rds-db:connect token for the URL user of an Aurora endpoint without a password', async () => {
+    const o = databaseOptions(
+      'postgres://stratus_app@meta.cluster-abc.eu-west-1.rds.amazonaws.com:5432/stratus?sslmode=verify-full',
+      'eu-west-1',
+    );
+    expect(o.dialect).toBeUndefined();
+    const token = await (o.password as () => Promise<string>)();
+    const url = new URL(`https://${token}`);
+    expect(url.hostname).toBe('meta.cluster-abc.eu-west-1.rds.amazonaws.com');
+    expect(url.port).toBe('5432');
+    expect(url.searchParams.get('Action')).toBe('connect');
+    expect(url.searchParams.get('DBUser')).toBe('stratus_app');
+    expect(url.searchParams.get('X-Amz-Credential')).toContain('/eu-west-1/rds-db/aws4_request');
   });
 });

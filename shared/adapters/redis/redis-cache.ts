@@ -1,13 +1,14 @@
 /** The Redis/Valkey adapter of the Cache port. */
-import type { Redis } from 'ioredis';
+
 import type { Cache } from '../../ports/cache.ts';
 import { redisCall } from './redis-call.ts';
+import type { RedisClient } from './redis-client.ts';
 
 export class RedisCache implements Cache {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix = 'stratus:cache:') {
+  constructor(redis: RedisClient, prefix = 'stratus:cache:') {
     this.redis = redis;
     this.prefix = prefix;
   }
@@ -29,6 +30,8 @@ export class RedisCache implements Cache {
   }
 
   async del(keys: readonly string[]) {
-    if (keys.length) await redisCall('cache', () => this.redis.del(...keys.map((k) => this.prefix + k)));
+    // One DEL per key: keys of one call may live in different cluster slots (CROSSSLOT otherwise).
+    if (keys.length)
+      await redisCall('cache', () => Promise.all(keys.map((k) => this.redis.del(this.prefix + k))));
   }
 }

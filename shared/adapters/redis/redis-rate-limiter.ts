@@ -4,9 +4,10 @@
  * from many Lambdas can never spend the same token twice. Time comes from Redis (TIME), so clock
  * skew between callers does not matter.
  */
-import type { Redis } from 'ioredis';
+
 import type { BucketPolicy, RateLimiter, TakeResult } from '../../ports/rate-limiter.ts';
 import { redisCall } from './redis-call.ts';
+import type { RedisClient } from './redis-client.ts';
 
 const TAKE = `
 local key = KEYS[1]
@@ -27,10 +28,10 @@ return { allowed, tostring(tokens) }
 `;
 
 export class RedisRateLimiter implements RateLimiter {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix = 'stratus:rl:') {
+  constructor(redis: RedisClient, prefix = 'stratus:rl:') {
     this.redis = redis;
     this.prefix = prefix;
   }

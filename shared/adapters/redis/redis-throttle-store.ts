@@ -1,14 +1,15 @@
 /** The Redis/Valkey adapter of the ThrottleStore port (ElastiCache in AWS, real Redis in tests). */
-import type { Redis } from 'ioredis';
+
 import { errors } from '../../domain/errors.ts';
 import type { ThrottleStore } from '../../ports/throttle-store.ts';
 import { redisCall } from './redis-call.ts';
+import type { RedisClient } from './redis-client.ts';
 
 export class RedisThrottleStore implements ThrottleStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix = 'stratus:throttle:') {
+  constructor(redis: RedisClient, prefix = 'stratus:throttle:') {
     this.redis = redis;
     this.prefix = prefix;
   }
@@ -36,6 +37,9 @@ export class RedisThrottleStore implements ThrottleStore {
   }
 
   async clear(key: string) {
-    await redisCall('cache', () => this.redis.del(this.prefix + key, `${this.prefix}lock:${key}`));
+    // Two DELs: the counter and the lock may sit in different cluster slots (CROSSSLOT otherwise).
+    await redisCall('cache', () =>
+      Promise.all([this.redis.del(this.prefix + key), this.redis.del(`${this.prefix}lock:${key}`)]),
+    );
   }
 }

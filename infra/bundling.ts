@@ -1,0 +1,13 @@
+/**
+ * esbuild settings shared by the Lambda functions (infra/stateless-stack.ts) and the cold-start
+ * benchmark (bench/run.ts), so the benchmark measures what deploys.
+ *
+ * The AWS SDK is bundled, not taken from the runtime: the deployed code then runs the SDK version the
+ * tests ran (the runtime's copy changes under it), tree-shaking drops the unused commands, and the
+ * bundle runs anywhere Node.js runs (the emulator deploy executes it as a plain subprocess).
+ */
+export const LAMBDA_EXTERNALS = ['pg-native'];
+
+/** ESM bundles need a require shim for the CommonJS dependencies inside them. */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
