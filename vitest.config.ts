@@ -61,6 +61,17 @@ export default defineConfig({
       },
       {
         test: {
+          // The CDK app deployed into an AWS emulator (MiniStack), tested over HTTP.
+          name: 'deployed',
+          include: ['test/deployed/**/*.test.ts'],
+          globalSetup: ['test/deployed/setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           name: 'fuzz',
           include: ['test/fuzz/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],

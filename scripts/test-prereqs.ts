@@ -5,6 +5,7 @@
  * - The AWS API emulator (moto server, pinned) is installed into .venv if missing.
  * - Debian's Chromium (for the browser suite, driven by playwright-core; no browser download) is
  *   installed with apt-get if missing and this user may (root); else one line says how.
+ * - With --deployed (npm run test:deployed): MiniStack, pinned, into .venv-ministack instead.
  * Exits non-zero with one clear line on the first thing it cannot fix. It never skips.
  */
 import { execFileSync } from 'node:child_process';
@@ -22,6 +23,7 @@ import {
   tcpReachable,
   VENV,
 } from '../test/support/services.ts';
+import { MINISTACK, MINISTACK_VENV } from './emulator-deploy.ts';
 
 function fail(line: string): never {
   process.stderr.write(`test prerequisites: ${line}\n`);
@@ -81,43 +83,64 @@ function checkRedisServerBinary() {
   }
 }
 
-function ensureEmulator() {
-  const reqFile = path.join(ROOT, 'test', 'support', 'emulator-requirements.txt');
-  const stamp = path.join(VENV, '.stratus-requirements');
-  const wanted = readFileSync(reqFile, 'utf8');
-  if (existsSync(MOTO_SERVER) && existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) return;
-  let python = '';
+function findPython(): string {
   for (const candidate of ['python3', 'python']) {
     try {
       execFileSync(candidate, ['-c', 'import sys, venv; assert sys.version_info >= (3, 9)'], {
         stdio: 'ignore',
       });
-      python = candidate;
-      break;
+      return candidate;
     } catch {
       // try the next
     }
   }
-  if (!python)
-    fail(
-      'Python 3.9+ with the venv module is needed for the AWS API emulator (moto); install python3 and python3-venv',
-    );
-  process.stdout.write('test prerequisites: installing the AWS API emulator (moto) into .venv …\n');
+  return fail(
+    'Python 3.9+ with the venv module is needed for the AWS API emulators; install python3 and python3-venv',
+  );
+}
+
+/** Installs a pinned requirements file into its own venv (once; again when the file changes). */
+function ensureVenv(label: string, venv: string, reqFile: string, binary: string) {
+  const stamp = path.join(venv, '.stratus-requirements');
+  const wanted = readFileSync(reqFile, 'utf8');
+  if (existsSync(binary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) return;
+  const python = findPython();
+  process.stdout.write(`test prerequisites: installing ${label} into ${path.relative(ROOT, venv)} …\n`);
   try {
-    if (!existsSync(path.join(VENV, 'bin', 'pip')))
-      execFileSync(python, ['-m', 'venv', VENV], { stdio: 'inherit' });
+    if (!existsSync(path.join(venv, 'bin', 'pip')))
+      execFileSync(python, ['-m', 'venv', venv], { stdio: 'inherit' });
     execFileSync(
-      path.join(VENV, 'bin', 'pip'),
+      path.join(venv, 'bin', 'pip'),
       ['install', '--quiet', '--disable-pip-version-check', '-r', reqFile],
       {
         stdio: 'inherit',
       },
     );
   } catch {
-    fail('could not install moto[server] into .venv (pip failed; is PyPI reachable?)');
+    fail(`could not install ${label} into ${path.relative(ROOT, venv)} (pip failed; is PyPI reachable?)`);
   }
-  if (!existsSync(MOTO_SERVER)) fail('moto_server is missing from .venv after installing moto[server]');
+  if (!existsSync(binary))
+    fail(`${path.basename(binary)} is missing from ${path.relative(ROOT, venv)} after installing`);
   writeFileSync(stamp, wanted);
+}
+
+function ensureEmulator() {
+  ensureVenv(
+    'the AWS API emulator (moto)',
+    VENV,
+    path.join(ROOT, 'test', 'support', 'emulator-requirements.txt'),
+    MOTO_SERVER,
+  );
+}
+
+/** MiniStack (for the emulator deploy) has its own venv: it pins a botocore moto does not accept. */
+function ensureMiniStack() {
+  ensureVenv(
+    'the deploy emulator (MiniStack)',
+    MINISTACK_VENV,
+    path.join(ROOT, 'test', 'support', 'ministack-requirements.txt'),
+    MINISTACK,
+  );
 }
 
 function ensureChromium() {
@@ -146,7 +169,15 @@ function ensureChromium() {
 
 await checkPostgres();
 await checkRedis();
-checkRedisServerBinary();
-ensureEmulator();
-ensureChromium();
-process.stdout.write('test prerequisites: PostgreSQL, Redis, the AWS API emulator and Chromium are ready\n');
+if (process.argv.includes('--deployed')) {
+  // The emulator deploy needs PostgreSQL, Redis and MiniStack only.
+  ensureMiniStack();
+  process.stdout.write('test prerequisites: PostgreSQL, Redis and MiniStack are ready\n');
+} else {
+  checkRedisServerBinary();
+  ensureEmulator();
+  ensureChromium();
+  process.stdout.write(
+    'test prerequisites: PostgreSQL, Redis, the AWS API emulator and Chromium are ready\n',
+  );
+}
