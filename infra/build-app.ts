@@ -40,7 +40,7 @@ export function buildApp(props: AppProps = {}) {
     replicaRegions: others,
     options,
   });
-  for (const k of keyStacks) stateful.addDependency(k);
+  for (const k of keyStacks) stateful.addStackDependency(k);
   const stateless = new StatelessStack(app, `Stratus-${stage}-Stateless`, {
     env: primaryEnv,
     stage,
@@ -54,8 +54,16 @@ export function buildApp(props: AppProps = {}) {
       peers: regions.filter((x) => x !== r),
       rtc: options.replicationRtc,
       ...(keyStacks[i] ? { key: keyStacks[i].key } : {}),
+      ...(options.dsqlWitness
+        ? {
+            dsql: {
+              witness: options.dsqlWitness,
+              ...(options.dsqlPeers ? { peers: options.dsqlPeers } : {}),
+            },
+          }
+        : {}),
     });
-    replica.addDependency(stateful);
+    replica.addStackDependency(stateful);
     return replica;
   });
   let link: ReplicationLinkStack | undefined;
@@ -69,7 +77,7 @@ export function buildApp(props: AppProps = {}) {
       rtc: options.replicationRtc,
       kms: options.kms,
     });
-    for (const r of replicas) link.addDependency(r);
+    for (const r of replicas) link.addStackDependency(r);
   }
   Tags.of(app).add('project', 'stratus');
   Tags.of(app).add('stage', stage);

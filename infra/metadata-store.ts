@@ -44,6 +44,9 @@ export interface MetadataStoreResources {
 export interface MetadataStoreProps {
   stage: string;
   store: MetadataStore;
+  /** Multi-Region DSQL: the witness region, and (second deploy) the peered cluster ARNs. */
+  dsqlWitness?: string;
+  dsqlPeers?: string[];
   databaseUrl?: string;
   network?: Network;
   key?: kms.IKey;
@@ -116,16 +119,9 @@ export function createMetadataStore(scope: Stack, props: MetadataStoreProps): Me
     };
   }
 
-  const cluster = new dsql.CfnCluster(scope, 'Metadata', {
-    deletionProtectionEnabled: props.stage === 'prod',
-    ...(props.key ? { kmsEncryptionKey: props.key.keyArn } : {}),
-  });
+  const cluster = dsqlCluster(scope, props);
   const connect = () =>
     new iam.PolicyStatement({ actions: ['dsql:DbConnectAdmin'], resources: [cluster.attrResourceArn] });
-  if (props.key) {
-    // DSQL encrypts with the key on the caller's behalf.
-    props.key.grant(new iam.ServicePrincipal('dsql.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-  }
   return {
     store: 'dsql',
     url: `postgres://admin@${cluster.attrEndpoint}:5432/postgres?sslmode=require`,
@@ -141,4 +137,30 @@ export function createMetadataStore(scope: Stack, props: MetadataStoreProps): Me
     inVpc: false,
     dsql: cluster,
   };
+}
+
+/**
+ * An Aurora DSQL cluster; with a witness region, one half of a multi-Region cluster. Peering is
+ * AWS's documented two-step CloudFormation procedure: both clusters are created with the witness
+ * region, then both templates name both ARNs (`-c dsqlPeers=`), so no later deploy un-peers them.
+ */
+export function dsqlCluster(
+  scope: Stack,
+  props: { stage: string; key?: kms.IKey; dsqlWitness?: string; dsqlPeers?: string[] },
+): dsql.CfnCluster {
+  // DSQL encrypts with the key on the caller's behalf.
+  if (props.key)
+    props.key.grant(new iam.ServicePrincipal('dsql.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+  return new dsql.CfnCluster(scope, 'Metadata', {
+    deletionProtectionEnabled: props.stage === 'prod',
+    ...(props.key ? { kmsEncryptionKey: props.key.keyArn } : {}),
+    ...(props.dsqlWitness
+      ? {
+          multiRegionProperties: {
+            witnessRegion: props.dsqlWitness,
+            ...(props.dsqlPeers ? { clusters: props.dsqlPeers } : {}),
+          },
+        }
+      : {}),
+  });
 }

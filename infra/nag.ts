@@ -143,7 +143,13 @@ export function acknowledgeFindings(
     stateless.workers.stateStream,
     stateless.workers.maintenance,
   ];
-  const bucketRef = `Resource::${stateful.stackName}:ExportsOutputFnGetAttBlobsF0F01DC6Arn220BCD82/*`;
+  // The functions see the bucket's ARN through the cross-stack export CDK generates; exportValue
+  // returns that same export (by name), so the finding is named without hard-coding its hash.
+  const exported = stateful.resolve(stateful.exportValue(stateful.bucket.bucketArn)) as Record<
+    string,
+    string
+  >;
+  const bucketRef = `Resource::${exported['Fn::ImportValue']}/*`;
   for (const fn of blobFns) {
     for (const finding of [
       bucketRef,

@@ -25,6 +25,12 @@ export interface DeployOptions {
   globalTable: boolean;
   /** Customer-managed KMS keys (rotated yearly) for blobs, state, metadata and the cache. */
   kms: boolean;
+  /**
+   * Multi-Region Aurora DSQL: the witness region (`-c dsqlWitness=`, with exactly two `regions`),
+   * and once both clusters exist, their ARNs to peer them (`-c dsqlPeers=arn1,arn2`).
+   */
+  dsqlWitness?: string;
+  dsqlPeers?: string[];
 }
 
 const STAGE = /^[a-z][a-z0-9-]{0,19}$/;
@@ -95,6 +101,27 @@ export function readOptions(app: App): DeployOptions {
     fail(`-c redisUrl is only used with -c cache=external (not ${cache})`);
   }
 
+  const dsqlWitness = text(app, 'dsqlWitness');
+  const dsqlPeers = text(app, 'dsqlPeers')
+    ?.split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  if (dsqlWitness) {
+    if (metadataStore !== 'dsql') fail('-c dsqlWitness is for -c metadataStore=dsql');
+    if (!REGION.test(dsqlWitness)) fail(`-c dsqlWitness: "${dsqlWitness}" is not a region name`);
+    if (regions.length !== 2) fail('-c dsqlWitness needs exactly two -c regions (DSQL peers two regions)');
+    if (regions.includes(dsqlWitness)) fail('-c dsqlWitness must be a third region, not one of -c regions');
+  }
+  if (dsqlPeers) {
+    if (!dsqlWitness) fail('-c dsqlPeers needs -c dsqlWitness');
+    const arn = /^arn:aws[a-z-]*:dsql:([a-z0-9-]+):\d{12}:cluster\/[a-z0-9]{26}$/;
+    const peerRegions = dsqlPeers.map(
+      (a) => arn.exec(a)?.[1] ?? fail(`-c dsqlPeers: "${a}" is not a DSQL cluster ARN`),
+    );
+    if ([...peerRegions].sort().join() !== [...regions].sort().join())
+      fail(`-c dsqlPeers: one cluster ARN per region of -c regions (${regions.join(', ')})`);
+  }
+
   const globalTable = flag(app, 'globalTable');
   if (globalTable && regions.length < 2) fail('-c globalTable=true needs at least two -c regions');
 
@@ -109,5 +136,7 @@ export function readOptions(app: App): DeployOptions {
     ...(redisUrl ? { redisUrl } : {}),
     globalTable,
     kms: flag(app, 'kms'),
+    ...(dsqlWitness ? { dsqlWitness } : {}),
+    ...(dsqlPeers ? { dsqlPeers } : {}),
   };
 }

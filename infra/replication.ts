@@ -11,12 +11,14 @@
  * replica stacks are deployed after the primary and carry their rules back to it; the primary's
  * rules to the replicas are applied last by a small link stack (an SDK call, PutBucketReplication).
  */
-import { Aws, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as dsql from 'aws-cdk-lib/aws-dsql';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
+import { dsqlCluster } from './metadata-store.ts';
 
 export const blobBucketName = (stage: string, region: string) =>
   Fn.join('-', ['stratus', stage, 'blobs', Aws.ACCOUNT_ID, region]);
@@ -177,6 +179,8 @@ export interface ReplicaStackProps extends StackProps {
   rtc: boolean;
   /** This region's data key (`-c kms=true`). */
   key?: kms.IKey;
+  /** Multi-Region DSQL: this region's peer cluster (witness region and, once known, both ARNs). */
+  dsql?: { witness: string; peers?: string[] };
 }
 
 /** A blob bucket in another region, replicating to every other region's bucket. */
@@ -184,6 +188,7 @@ export class ReplicaBlobStack extends Stack {
   readonly bucket: s3.Bucket;
   readonly accessLogs: s3.Bucket;
   readonly role: iam.Role;
+  readonly metadataCluster?: dsql.CfnCluster;
 
   constructor(scope: Construct, id: string, props: ReplicaStackProps) {
     super(scope, id, props);
@@ -197,6 +202,16 @@ export class ReplicaBlobStack extends Stack {
       role: this.role.roleArn,
       rules: replicationRules(props.stage, props.peers, props.rtc, Boolean(props.key)),
     };
+    if (props.dsql) {
+      this.metadataCluster = dsqlCluster(this, {
+        stage: props.stage,
+        ...(props.key ? { key: props.key } : {}),
+        dsqlWitness: props.dsql.witness,
+        ...(props.dsql.peers ? { dsqlPeers: props.dsql.peers } : {}),
+      });
+      new CfnOutput(this, 'MetadataClusterArn', { value: this.metadataCluster.attrResourceArn });
+      new CfnOutput(this, 'MetadataEndpoint', { value: this.metadataCluster.attrEndpoint });
+    }
   }
 }
 

@@ -97,6 +97,8 @@ export class StatefulStack extends Stack {
       ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
       ...(this.network ? { network: this.network } : {}),
       ...(this.key ? { key: this.key } : {}),
+      ...(o.dsqlWitness ? { dsqlWitness: o.dsqlWitness } : {}),
+      ...(o.dsqlPeers ? { dsqlPeers: o.dsqlPeers } : {}),
     });
     if (cacheChoice === 'valkey' && this.network)
       this.cache = createCache(this, props.stage, this.network, this.key);
@@ -131,6 +133,8 @@ export class StatefulStack extends Stack {
     new CfnOutput(this, 'BlobBucket', { value: this.bucket.bucketName });
     new CfnOutput(this, 'StateTable', { value: this.table.tableName });
     new CfnOutput(this, 'MetadataEndpoint', { value: this.metadata.endpoint });
+    if (this.metadata.dsql)
+      new CfnOutput(this, 'MetadataClusterArn', { value: this.metadata.dsql.attrResourceArn });
   }
 }
 

@@ -257,3 +257,73 @@ describe('bad choices stop synthesis with one clear line', () => {
     expect(() => synth(context as Record<string, string>)).toThrow(message);
   });
 });
+
+describe('multi-Region Aurora DSQL (-c regions=us-east-1,us-east-2 -c dsqlWitness=us-west-2)', () => {
+  const arn = (region: string, id: string) => `arn:aws:dsql:${region}:123456789012:cluster/${id}`;
+
+  it('first deploy: a cluster in each region with the shared witness region, each ARN an output', () => {
+    const { built, stateful, violations } = synth({
+      regions: 'us-east-1,us-east-2',
+      dsqlWitness: 'us-west-2',
+    });
+    expect(violations).toEqual([]);
+    stateful.hasResourceProperties('AWS::DSQL::Cluster', {
+      MultiRegionProperties: { WitnessRegion: 'us-west-2' },
+    });
+    stateful.hasOutput('MetadataClusterArn', {});
+    const replica = Template.fromStack(built.replicas[0] as NonNullable<(typeof built.replicas)[0]>);
+    replica.hasResourceProperties('AWS::DSQL::Cluster', {
+      MultiRegionProperties: { WitnessRegion: 'us-west-2' },
+    });
+    replica.hasOutput('MetadataClusterArn', {});
+    // Not peered yet: no cluster names another.
+    expect(JSON.stringify(stateful.toJSON())).not.toContain('"Clusters"');
+  });
+
+  it('second deploy (-c dsqlPeers=…): both clusters name both ARNs, so later deploys keep the peering', () => {
+    const peers = [
+      arn('us-east-1', 'auabudrks5jwh4mjt6o5xxhr4y'),
+      arn('us-east-2', 'imabudrfon4p2z3nv2jo4rlajm'),
+    ];
+    const { built, stateful, violations } = synth({
+      regions: 'us-east-1,us-east-2',
+      dsqlWitness: 'us-west-2',
+      dsqlPeers: peers.join(','),
+    });
+    expect(violations).toEqual([]);
+    for (const t of [
+      stateful,
+      Template.fromStack(built.replicas[0] as NonNullable<(typeof built.replicas)[0]>),
+    ])
+      t.hasResourceProperties('AWS::DSQL::Cluster', {
+        MultiRegionProperties: { WitnessRegion: 'us-west-2', Clusters: peers },
+      });
+  });
+
+  it.each([
+    [{ regions: 'us-east-1', dsqlWitness: 'us-west-2' }, /needs exactly two -c regions/],
+    [{ regions: 'us-east-1,us-west-2', dsqlWitness: 'us-west-2' }, /must be a third region/],
+    [
+      { regions: 'us-east-1,us-east-2', dsqlWitness: 'us-west-2', metadataStore: 'aurora' },
+      /is for -c metadataStore=dsql/,
+    ],
+    [
+      { regions: 'us-east-1,us-east-2', dsqlPeers: arn('us-east-1', 'a'.repeat(26)) },
+      /dsqlPeers needs -c dsqlWitness/,
+    ],
+    [
+      {
+        regions: 'us-east-1,us-east-2',
+        dsqlWitness: 'us-west-2',
+        dsqlPeers: `${arn('us-east-1', 'a'.repeat(26))},${arn('eu-west-1', 'b'.repeat(26))}`,
+      },
+      /one cluster ARN per region/,
+    ],
+    [
+      { regions: 'us-east-1,us-east-2', dsqlWitness: 'us-west-2', dsqlPeers: 'nonsense' },
+      /is not a DSQL cluster ARN/,
+    ],
+  ])('refuses %o', (context, message) => {
+    expect(() => synth(context as Record<string, string>)).toThrow(message);
+  });
+});
