@@ -61,6 +61,26 @@ function text(app: App, key: string): string | undefined {
   return raw === undefined || raw === null || raw === '' ? undefined : String(raw);
 }
 
+/**
+ * A store choice whose `external` value takes a URL (`-c databaseUrl=`, `-c redisUrl=`): giving the
+ * URL implies `external`; `external` without it, or the URL with another choice, is refused.
+ */
+function choiceWithUrl<T extends string>(
+  app: App,
+  choice: { key: string; choices: readonly T[]; fallback: T },
+  url: { key: string; pattern: RegExp; example: string },
+): [T, string | undefined] {
+  const value = text(app, url.key);
+  const chosen = oneOf<T>(app, choice.key, choice.choices, value ? ('external' as T) : choice.fallback);
+  if (chosen === 'external') {
+    if (!value) fail(`-c ${choice.key}=external needs -c ${url.key}=${url.example.split(' ')[0]}…`);
+    if (!url.pattern.test(value)) fail(`-c ${url.key} must be a ${url.example} URL`);
+  } else if (value) {
+    fail(`-c ${url.key} is only used with -c ${choice.key}=external (not ${chosen})`);
+  }
+  return [chosen, value];
+}
+
 export function readOptions(app: App): DeployOptions {
   const stage = text(app, 'stage') ?? 'dev';
   if (!STAGE.test(stage)) fail(`-c stage=${stage}: lower-case letters, digits and dashes, at most 20`);
@@ -73,33 +93,16 @@ export function readOptions(app: App): DeployOptions {
   if (new Set(regions).size !== regions.length) fail('-c regions: a region is listed twice');
   const primary = regions[0] ?? region;
 
-  const databaseUrl = text(app, 'databaseUrl');
-  const metadataStore = oneOf<MetadataStore>(
+  const [metadataStore, databaseUrl] = choiceWithUrl<MetadataStore>(
     app,
-    'metadataStore',
-    ['dsql', 'aurora', 'external'],
-    databaseUrl ? 'external' : 'dsql',
+    { key: 'metadataStore', choices: ['dsql', 'aurora', 'external'], fallback: 'dsql' },
+    { key: 'databaseUrl', pattern: /^postgres(ql)?:\/\//, example: 'postgres://' },
   );
-  if (metadataStore === 'external') {
-    if (!databaseUrl) fail('-c metadataStore=external needs -c databaseUrl=postgres://…');
-    if (!/^postgres(ql)?:\/\//.test(databaseUrl)) fail('-c databaseUrl must be a postgres:// URL');
-  } else if (databaseUrl) {
-    fail(`-c databaseUrl is only used with -c metadataStore=external (not ${metadataStore})`);
-  }
-
-  const redisUrl = text(app, 'redisUrl');
-  const cache = oneOf<CacheChoice>(
+  const [cache, redisUrl] = choiceWithUrl<CacheChoice>(
     app,
-    'cache',
-    ['valkey', 'none', 'external'],
-    redisUrl ? 'external' : 'valkey',
+    { key: 'cache', choices: ['valkey', 'none', 'external'], fallback: 'valkey' },
+    { key: 'redisUrl', pattern: /^rediss?:\/\//, example: 'redis:// or rediss://' },
   );
-  if (cache === 'external') {
-    if (!redisUrl) fail('-c cache=external needs -c redisUrl=redis://…');
-    if (!/^rediss?:\/\//.test(redisUrl)) fail('-c redisUrl must be a redis:// or rediss:// URL');
-  } else if (redisUrl) {
-    fail(`-c redisUrl is only used with -c cache=external (not ${cache})`);
-  }
 
   const dsqlWitness = text(app, 'dsqlWitness');
   const dsqlPeers = text(app, 'dsqlPeers')

@@ -249,6 +249,15 @@ describe('bad choices stop synthesis with one clear line', () => {
     [{ metadataStore: 'external' }, /needs -c databaseUrl=postgres/],
     [{ databaseUrl: 'mysql://x' }, /databaseUrl must be a postgres:\/\/ URL/],
     [{ cache: 'memcached' }, /-c cache=memcached: expected one of valkey, none, external/],
+    [{ cache: 'external' }, /-c cache=external needs -c redisUrl=redis:\/\/…/],
+    [
+      { cache: 'none', redisUrl: 'redis://r:6379' },
+      /-c redisUrl is only used with -c cache=external \(not none\)/,
+    ],
+    [
+      { metadataStore: 'aurora', databaseUrl: 'postgres://x@h/d' },
+      /databaseUrl is only used with -c metadataStore=external/,
+    ],
     [{ globalTable: 'true' }, /globalTable=true needs at least two -c regions/],
     [{ kms: 'yes' }, /-c kms=yes: expected true or false/],
     [{ regions: 'us-east-1,mars-1' }, /"mars-1" is not a region name/],
