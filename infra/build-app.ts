@@ -53,6 +53,7 @@ export function buildApp(props: AppProps = {}) {
       primaryRegion: primary,
       peers: regions.filter((x) => x !== r),
       rtc: options.replicationRtc,
+      purgeGraceDays: options.purgeGraceDays,
       ...(keyStacks[i] ? { key: keyStacks[i].key } : {}),
       ...(options.dsqlWitness
         ? {

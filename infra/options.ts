@@ -31,6 +31,11 @@ export interface DeployOptions {
    */
   dsqlWitness?: string;
   dsqlPeers?: string[];
+  /**
+   * Days S3 keeps a blob after the application purged it (a noncurrent version of the versioned
+   * bucket) before the lifecycle rule removes it for good: an operator's window to undo a purge.
+   */
+  purgeGraceDays: number;
 }
 
 const STAGE = /^[a-z][a-z0-9-]{0,19}$/;
@@ -125,6 +130,11 @@ export function readOptions(app: App): DeployOptions {
       fail(`-c dsqlPeers: one cluster ARN per region of -c regions (${regions.join(', ')})`);
   }
 
+  const graceRaw = text(app, 'purgeGraceDays') ?? '7';
+  const purgeGraceDays = Number(graceRaw);
+  if (!/^\d+$/.test(graceRaw) || purgeGraceDays < 1 || purgeGraceDays > 365)
+    fail(`-c purgeGraceDays=${graceRaw}: a whole number of days from 1 to 365`);
+
   const globalTable = flag(app, 'globalTable');
   if (globalTable && regions.length < 2) fail('-c globalTable=true needs at least two -c regions');
 
@@ -139,6 +149,7 @@ export function readOptions(app: App): DeployOptions {
     ...(redisUrl ? { redisUrl } : {}),
     globalTable,
     kms: flag(app, 'kms'),
+    purgeGraceDays,
     ...(dsqlWitness ? { dsqlWitness } : {}),
     ...(dsqlPeers ? { dsqlPeers } : {}),
   };

@@ -58,7 +58,12 @@ export class RegionKeyStack extends Stack {
 }
 
 /** The bucket settings every blob bucket shares (primary and replicas). */
-export function blobBucketProps(stage: string, accessLogs: s3.IBucket, key?: kms.IKey): s3.BucketProps {
+export function blobBucketProps(
+  stage: string,
+  accessLogs: s3.IBucket,
+  key?: kms.IKey,
+  purgeGraceDays = 7,
+): s3.BucketProps {
   return {
     versioned: true,
     ...(key
@@ -81,7 +86,17 @@ export function blobBucketProps(stage: string, accessLogs: s3.IBucket, key?: kms
         maxAge: 600,
       },
     ],
-    lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(7) }],
+    lifecycleRules: [
+      { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+      // The application applies the users' retention (trash, old versions) and then deletes the
+      // blob; on a versioned bucket that leaves a noncurrent version, kept this many days for an
+      // operator to undo a purge, then removed, with the delete markers left behind.
+      {
+        id: 'expire-purged-blobs',
+        noncurrentVersionExpiration: Duration.days(purgeGraceDays),
+        expiredObjectDeleteMarker: true,
+      },
+    ],
   };
 }
 
@@ -179,6 +194,7 @@ export interface ReplicaStackProps extends StackProps {
   rtc: boolean;
   /** This region's data key (`-c kms=true`). */
   key?: kms.IKey;
+  purgeGraceDays?: number;
   /** Multi-Region DSQL: this region's peer cluster (witness region and, once known, both ARNs). */
   dsql?: { witness: string; peers?: string[] };
 }
@@ -194,7 +210,7 @@ export class ReplicaBlobStack extends Stack {
     super(scope, id, props);
     this.accessLogs = accessLogBucket(this, props.stage);
     this.bucket = new s3.Bucket(this, 'Blobs', {
-      ...blobBucketProps(props.stage, this.accessLogs, props.key),
+      ...blobBucketProps(props.stage, this.accessLogs, props.key, props.purgeGraceDays),
       bucketName: blobBucketName(props.stage, this.region),
     });
     this.role = replicationRole(this, props.stage, this.bucket, props.peers, Boolean(props.key));

@@ -61,7 +61,7 @@ export class StatefulStack extends Stack {
     // With several regions the buckets get deterministic names so replication rules can name them.
     const peers = props.replicaRegions ?? [];
     this.bucket = new s3.Bucket(this, 'Blobs', {
-      ...blobBucketProps(props.stage, this.accessLogs, this.key),
+      ...blobBucketProps(props.stage, this.accessLogs, this.key, o.purgeGraceDays),
       ...(peers.length ? { bucketName: blobBucketName(props.stage, this.region) } : {}),
     });
     if (peers.length)

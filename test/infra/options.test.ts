@@ -260,6 +260,8 @@ describe('bad choices stop synthesis with one clear line', () => {
     ],
     [{ globalTable: 'true' }, /globalTable=true needs at least two -c regions/],
     [{ kms: 'yes' }, /-c kms=yes: expected true or false/],
+    [{ purgeGraceDays: '0' }, /-c purgeGraceDays=0: a whole number of days from 1 to 365/],
+    [{ purgeGraceDays: 'soon' }, /-c purgeGraceDays=soon/],
     [{ regions: 'us-east-1,mars-1' }, /"mars-1" is not a region name/],
     [{ stage: 'Prod!' }, /-c stage=Prod!/],
   ])('%o', (context, message) => {
@@ -334,5 +336,25 @@ describe('multi-Region Aurora DSQL (-c regions=us-east-1,us-east-2 -c dsqlWitnes
     ],
   ])('refuses %o', (context, message) => {
     expect(() => synth(context as Record<string, string>)).toThrow(message);
+  });
+});
+
+describe('-c purgeGraceDays: how long S3 keeps what the application purged', () => {
+  it('sets the noncurrent-version expiry of every blob bucket', () => {
+    const { built, stateful } = synth({ purgeGraceDays: '30', regions: 'us-east-1,eu-west-1' });
+    for (const t of [
+      stateful,
+      Template.fromStack(built.replicas[0] as NonNullable<(typeof built.replicas)[0]>),
+    ])
+      t.hasResourceProperties('AWS::S3::Bucket', {
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([
+            Match.objectLike({
+              NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+              ExpiredObjectDeleteMarker: true,
+            }),
+          ]),
+        },
+      });
   });
 });

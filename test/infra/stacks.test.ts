@@ -88,6 +88,12 @@ describe('stateful stack', () => {
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
           Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }),
+          // Purged blobs (noncurrent versions) go after the grace period, and their delete markers.
+          Match.objectLike({
+            NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+            ExpiredObjectDeleteMarker: true,
+            Status: 'Enabled',
+          }),
         ]),
       },
     });
