@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { StratusApi } from '../clients/api.ts';
-import { ESM_REQUIRE_BANNER, LAMBDA_EXTERNALS } from '../infra/bundling.ts';
+import { ESM_REQUIRE_BANNER, LAMBDA_EXTERNALS, LAMBDA_MAIN_FIELDS } from '../infra/bundling.ts';
 import { startRuntime } from '../test/support/local-runtime.ts';
 import { PG_URL } from '../test/support/services.ts';
 import {
@@ -516,6 +516,7 @@ async function coldStart() {
       target: 'node24',
       minify: true,
       external: LAMBDA_EXTERNALS,
+      mainFields: LAMBDA_MAIN_FIELDS,
       banner: { js: ESM_REQUIRE_BANNER },
       logLevel: 'silent',
     });

@@ -8,6 +8,13 @@
  */
 export const LAMBDA_EXTERNALS = ['pg-native'];
 
+/**
+ * Prefer packages' ES module builds: the AWS SDK's CommonJS builds carry every command of a
+ * client (its aggregated client) where the ES builds tree-shake to the commands used. Measured on
+ * the files function: 1915 KB -> 1554 KB and 64 ms less import time.
+ */
+export const LAMBDA_MAIN_FIELDS = ['module', 'main'];
+
 /** ESM bundles need a require shim for the CommonJS dependencies inside them. */
 export const ESM_REQUIRE_BANNER =
   "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";

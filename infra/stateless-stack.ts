@@ -23,7 +23,7 @@ import { handlerEntries } from '../functions/api/entries.ts';
 import { allRoutes } from '../functions/api/routes.ts';
 import { migrations } from '../shared/adapters/postgres/migrations.ts';
 import type { RouteGroup } from '../shared/http/route.ts';
-import { ESM_REQUIRE_BANNER, LAMBDA_EXTERNALS } from './bundling.ts';
+import { ESM_REQUIRE_BANNER, LAMBDA_EXTERNALS, LAMBDA_MAIN_FIELDS } from './bundling.ts';
 import { Monitoring } from './monitoring.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 
@@ -96,6 +96,7 @@ export class StatelessStack extends Stack {
           sourceMap: true,
           banner: ESM_REQUIRE_BANNER,
           externalModules: LAMBDA_EXTERNALS,
+          mainFields: LAMBDA_MAIN_FIELDS,
           ...(afterBundling
             ? { commandHooks: { beforeBundling: () => [], beforeInstall: () => [], afterBundling } }
             : {}),

@@ -272,3 +272,42 @@ describe('the state stream (DynamoDB Streams -> the state-stream function)', () 
     expect(open).not.toContain(session.storageUploadId);
   });
 });
+
+describe('the scheduled maintenance function (EventBridge targets)', () => {
+  const endpoint = inject('emulatorEndpoint');
+
+  /** Invokes a deployed function by the name CloudFormation gave it (Lambda's REST API). */
+  async function invoke(logicalPrefix: string, payload: unknown) {
+    const list = (await (await fetch(`${endpoint}/2015-03-31/functions/`)).json()) as {
+      Functions: { FunctionName: string }[];
+    };
+    const fn = list.Functions.find((f) => f.FunctionName.includes(logicalPrefix));
+    expect(fn, `a deployed function named like ${logicalPrefix}`).toBeDefined();
+    const res = await fetch(`${endpoint}/2015-03-31/functions/${fn?.FunctionName}/invocations`, {
+      method: 'POST',
+      body: JSON.stringify(payload),
+    });
+    return {
+      error: res.headers.get('x-amz-function-error'),
+      body: (await res.json()) as Record<string, unknown>,
+    };
+  }
+
+  it('checks the storage nodes (health task): the deployed S3 bucket answers', async () => {
+    const { error, body } = await invoke('Fnmaintenance', { task: 'health' });
+    expect(error).toBeNull();
+    // One S3 node in the function's region: the canary wrote, read and deleted an object there.
+    const health = body.health as Record<string, { health: string }>;
+    expect(Object.keys(health)).toEqual(['s3-us-east-1']);
+    expect(health['s3-us-east-1']?.health).toBe('healthy');
+  });
+
+  it('sweeps retention and reconciles without errors', async () => {
+    const retention = await invoke('Fnmaintenance', { task: 'retention' });
+    expect(retention.error).toBeNull();
+    expect(retention.body).toHaveProperty('retention');
+    const reconcile = await invoke('Fnmaintenance', { task: 'reconcile' });
+    expect(reconcile.error).toBeNull();
+    expect(reconcile.body).toHaveProperty('reconcile');
+  });
+});
