@@ -83,6 +83,6 @@ export function buildApp(props: AppProps = {}) {
   Tags.of(app).add('project', 'stratus');
   Tags.of(app).add('stage', stage);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
-  acknowledgeFindings(stateful, stateless, replicas, link, stage, keyStacks);
+  acknowledgeFindings(stateful, stateless, replicas, link, stage);
   return { app, options, stateful, stateless, replicas, link, keyStacks };
 }

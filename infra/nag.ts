@@ -7,12 +7,29 @@
 import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { allRoutes } from '../functions/api/routes.ts';
-import type { RegionKeyStack, ReplicaBlobStack, ReplicationLinkStack } from './replication.ts';
+import type { ReplicaBlobStack, ReplicationLinkStack } from './replication.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 import type { StatelessStack } from './stateless-stack.ts';
 
 const ack = (scope: IConstruct, id: string, reason: string) =>
   Validations.of(scope).acknowledge({ id, reason });
+
+/**
+ * Functions aws-cdk-lib writes and deploys for its own deploy-time machinery (the custom-resource
+ * Provider framework, the AwsCustomResource singleton): their runtime, memory and tracing are the
+ * library's, and CloudFormation calls them synchronously, so a failure fails the deploy.
+ */
+function ackCdkFrameworkFunctions(scope: IConstruct, what: string) {
+  ack(scope, 'AwsSolutions-L1', `${what}: its runtime is chosen by aws-cdk-lib.`);
+  ack(scope, 'Serverless-LambdaLatestVersion', `${what}: runtime set by aws-cdk-lib.`);
+  ack(
+    scope,
+    'Serverless-LambdaDLQ',
+    `${what}: invoked synchronously by CloudFormation; a failure fails the deploy.`,
+  );
+  ack(scope, 'Serverless-LambdaTracing', `${what}: a deploy-time call, not traced.`);
+  ack(scope, 'Serverless-LambdaDefaultMemorySize', `${what}: a deploy-time call.`);
+}
 
 export function acknowledgeFindings(
   stateful: StatefulStack,
@@ -20,7 +37,6 @@ export function acknowledgeFindings(
   replicas: ReplicaBlobStack[] = [],
   link?: ReplicationLinkStack,
   stage = 'dev',
-  _keyStacks: RegionKeyStack[] = [],
 ): void {
   // ---- Cognito
   ack(
@@ -81,19 +97,7 @@ export function acknowledgeFindings(
     `AwsSolutions-IAM5[Resource::<${Stack.of(stateless).getLogicalId(stateless.migrations.fn.node.defaultChild as CfnElement)}.Arn>:*]`,
     'CDK Provider framework: invokes the migration function (any version or alias of that one function).',
   );
-  ack(provider, 'AwsSolutions-L1', 'CDK Provider framework function: its runtime is chosen by aws-cdk-lib.');
-  ack(provider, 'Serverless-LambdaDLQ', 'Invoked synchronously by CloudFormation through the provider.');
-  ack(
-    provider,
-    'Serverless-LambdaTracing',
-    'CDK Provider framework function: a deploy-time relay, not traced.',
-  );
-  ack(provider, 'Serverless-LambdaDefaultMemorySize', 'CDK Provider framework function: deploy-time relay.');
-  ack(
-    provider,
-    'Serverless-LambdaLatestVersion',
-    'CDK Provider framework function: runtime set by aws-cdk-lib.',
-  );
+  ackCdkFrameworkFunctions(provider, 'CDK Provider framework function');
 
   // ---- Lambda
   const all = [
@@ -214,12 +218,13 @@ export function acknowledgeFindings(
       (holder as StatefulStack | ReplicaBlobStack).bucket.node.defaultChild as CfnElement,
     );
     ack(role, `AwsSolutions-IAM5[Resource::<${source}.Arn>/*]`, replicationReason);
-    ack(
-      role,
-      'AwsSolutions-IAM5[Resource::*]',
-      'KMS-encrypted replication: decrypt and encrypt with the data keys of the peer regions, named by ' +
-        'their alias (kms:ResourceAliases condition) and only through S3 (kms:ViaService).',
-    );
+    if (stateful.key)
+      ack(
+        role,
+        'AwsSolutions-IAM5[Resource::*]',
+        'KMS-encrypted replication: decrypt and encrypt with the data keys of the peer regions, named by ' +
+          'their alias (kms:ResourceAliases condition) and only through S3 (kms:ViaService).',
+      );
     for (const peer of regions.filter((r) => r !== holder.region)) {
       ack(
         role,
@@ -243,14 +248,6 @@ export function acknowledgeFindings(
       'AwsSolutions-IAM4',
       'CDK AwsCustomResource singleton: the managed policy only writes its own logs.',
     );
-    ack(link, 'AwsSolutions-L1', 'CDK AwsCustomResource singleton: its runtime is chosen by aws-cdk-lib.');
-    ack(link, 'Serverless-LambdaDLQ', 'Invoked synchronously by CloudFormation: a failure fails the deploy.');
-    ack(link, 'Serverless-LambdaTracing', 'CDK AwsCustomResource singleton: a deploy-time call, not traced.');
-    ack(link, 'Serverless-LambdaDefaultMemorySize', 'CDK AwsCustomResource singleton: deploy-time call.');
-    ack(
-      link,
-      'Serverless-LambdaLatestVersion',
-      'CDK AwsCustomResource singleton: runtime set by aws-cdk-lib.',
-    );
+    ackCdkFrameworkFunctions(link, 'CDK AwsCustomResource singleton');
   }
 }

@@ -29,7 +29,7 @@ const bucketArn = (stage: string, region: string) =>
 /** The alias every region's data key carries, so rules in other regions can name it. */
 export const dataKeyAlias = (stage: string) => `alias/stratus-${stage}-data`;
 
-const dataKeyAliasArn = (stage: string, region: string) =>
+export const dataKeyAliasArn = (stage: string, region: string) =>
   Fn.join('', [`arn:${Aws.PARTITION}:kms:${region}:`, Aws.ACCOUNT_ID, `:${dataKeyAlias(stage)}`]);
 
 /**

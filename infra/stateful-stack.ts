@@ -18,7 +18,7 @@ import {
   blobBucketName,
   blobBucketProps,
   dataKey,
-  dataKeyAlias,
+  dataKeyAliasArn,
   replicationRole,
 } from './replication.ts';
 
@@ -79,7 +79,8 @@ export class StatefulStack extends Stack {
         ? {
             encryption: dynamodb.TableEncryptionV2.customerManagedKey(
               this.key,
-              replicaKeyArns(this, peers, props.stage),
+              // The replicas' keys: the data key's alias in each replica region.
+              Object.fromEntries(peers.map((r) => [r, dataKeyAliasArn(props.stage, r)])),
             ),
           }
         : {}),
@@ -136,11 +137,4 @@ export class StatefulStack extends Stack {
     if (this.metadata.dsql)
       new CfnOutput(this, 'MetadataClusterArn', { value: this.metadata.dsql.attrResourceArn });
   }
-}
-
-/** Replica keys of the state table: the same alias in each replica region. */
-function replicaKeyArns(stack: Stack, peers: string[], stage: string): Record<string, string> {
-  return Object.fromEntries(
-    peers.map((r) => [r, `arn:${stack.partition}:kms:${r}:${stack.account}:${dataKeyAlias(stage)}`]),
-  );
 }

@@ -15,7 +15,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../test/support/services.ts';
-import { cdkDeployTo } from './emulator-deploy.ts';
+import { apiPathUrl, cdkDeployTo } from './emulator-deploy.ts';
 
 const COMPOSE = ['compose', '-f', path.join(ROOT, 'localstack-compose.yml')];
 const ENDPOINT = 'http://127.0.0.1:4566';
@@ -72,9 +72,7 @@ const outputs = cdkDeployTo(
   work,
   (s) => process.stdout.write(s),
 );
-const apiUrl = outputs['Stratus-local-Stateless']?.ApiUrl ?? '';
-const apiId = /^https?:\/\/([a-z0-9]+)\.execute-api\./.exec(apiUrl)?.[1];
 process.stdout.write(
-  `\nStratus is deployed in LocalStack.\n  API: ${ENDPOINT}/_aws/execute-api/${apiId ?? '<api-id>'} (or ${apiUrl})\n` +
+  `\nStratus is deployed in LocalStack.\n  API: ${apiPathUrl(ENDPOINT, outputs, 'local')}\n` +
     'Stop with: npm run deploy:local -- --down\n',
 );

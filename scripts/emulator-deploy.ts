@@ -17,7 +17,7 @@
  * `npm run test:deployed` deploys, then runs test/deployed against the deployed API.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -118,6 +118,28 @@ export function cdkDeployTo(
   return JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>;
 }
 
+/** One statement on the machine's PostgreSQL as its admin (creating and dropping databases). */
+async function adminSql(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The deployed HTTP API in the emulators' path form, `<endpoint>/_aws/execute-api/<apiId>`, from the
+ * stack's `ApiUrl` output (`https://<apiId>.execute-api.…`), which needs DNS the emulators lack.
+ */
+export function apiPathUrl(endpoint: string, outputs: Record<string, Record<string, string>>, stage: string) {
+  const apiUrl = outputs[`Stratus-${stage}-Stateless`]?.ApiUrl;
+  const apiId = apiUrl ? /^https?:\/\/([a-z0-9]+)\.execute-api\./.exec(apiUrl)?.[1] : undefined;
+  if (!apiId) throw new Error(`the deploy did not output an API URL (got ${apiUrl})`);
+  return `${endpoint}/_aws/execute-api/${apiId}`;
+}
+
 export async function deployToEmulator(
   opts: { log?: (s: string) => void; stage?: string } = {},
 ): Promise<EmulatorDeployment> {
@@ -148,42 +170,33 @@ export async function deployToEmulator(
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  const { createWriteStream } = await import('node:fs');
   const logStream = createWriteStream(logFile);
   emulator.stdout?.pipe(logStream);
   emulator.stderr?.pipe(logStream);
 
   const databaseName = `stratus_${stage}_${process.pid}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
+  const dropDatabase = () => adminSql(`drop database if exists ${databaseName} with (force)`);
   const stop = async () => {
     try {
       if (emulator.pid && emulator.exitCode === null) process.kill(-emulator.pid, 'SIGTERM');
     } catch {
       // already gone
     }
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect().catch(() => undefined);
-    await c.query(`drop database if exists ${databaseName} with (force)`).catch(() => undefined);
-    await c.end().catch(() => undefined);
+    await dropDatabase().catch(() => undefined);
   };
 
   try {
     await waitForEmulator(endpoint, emulator);
     log(`MiniStack answers at ${endpoint} (log: ${logFile})\n`);
-    await admin.connect();
-    await admin.query(`drop database if exists ${databaseName} with (force)`);
-    await admin.query(`create database ${databaseName}`);
-    await admin.end();
+    await dropDatabase();
+    await adminSql(`create database ${databaseName}`);
     const dbUrl = new URL(PG_URL);
     dbUrl.pathname = `/${databaseName}`;
     const databaseUrl = dbUrl.toString();
 
     const outputs = cdkDeployTo(endpoint, { stage, databaseUrl, redisUrl: REDIS_URL }, work, log);
-    const apiHostUrl = outputs[`Stratus-${stage}-Stateless`]?.ApiUrl;
-    const apiId = apiHostUrl ? /^https?:\/\/([a-z0-9]+)\.execute-api\./.exec(apiHostUrl)?.[1] : undefined;
-    if (!apiId) throw new Error(`the deploy did not output an API URL (got ${apiHostUrl})`);
     return {
-      apiUrl: `${endpoint}/_aws/execute-api/${apiId}`,
+      apiUrl: apiPathUrl(endpoint, outputs, stage),
       endpoint,
       outputs,
       stage,
@@ -196,7 +209,6 @@ export async function deployToEmulator(
       },
     };
   } catch (err) {
-    await admin.end().catch(() => undefined);
     await stop();
     throw new Error(`${(err as Error).message}\n(emulator log kept at ${logFile})`);
   }
