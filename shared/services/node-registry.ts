@@ -65,16 +65,29 @@ export class NodeRegistry {
     if (n) n.health = health;
   }
 
-  /** The nodes a version belongs on, best first. Throws 503 when no node can take data. */
+  /** The nodes a version is written to now, best first (down nodes skipped). Throws 503 when no node can take data. */
   placement(key: string): StorageNode[] {
+    const chosen = this.rank(key, (n) => n.health !== 'down' && !n.draining);
+    if (chosen.length === 0) throw errors.unavailable('storage');
+    return chosen;
+  }
+
+  /**
+   * The nodes a version belongs on when every node is up: the layout rebalancing converges to. It
+   * ignores health, so a node that is down for a while does not move data away and back again;
+   * while it is down, placement() picks the stand-in that keeps the factor.
+   */
+  home(key: string): StorageNode[] {
+    return this.rank(key, (n) => !n.draining);
+  }
+
+  private rank(key: string, writable: (n: StorageNode) => boolean): StorageNode[] {
     const infos: NodeInfo[] = this.all().map((n) => ({
       id: n.id,
       region: n.region,
       weight: n.weight,
-      writable: n.health !== 'down' && !n.draining,
+      writable: writable(n),
     }));
-    const chosen = place(key, infos, this.replicationFactor).map((i) => this.nodes.get(i.id) as StorageNode);
-    if (chosen.length === 0) throw errors.unavailable('storage');
-    return chosen;
+    return place(key, infos, this.replicationFactor).map((i) => this.nodes.get(i.id) as StorageNode);
   }
 }

@@ -155,14 +155,27 @@ export class Reconciler {
           !this.nodes.get(r.data.nodeId)?.draining,
       );
       if (good.length < rf) report.belowReplicationFactor++;
-      // Plan replicas on placed nodes that have none; retry failed ones.
-      const placed = this.nodes.placement(v.id).map((n) => n.id);
+      // Plan replicas on the version's home nodes that are up and have none: this is what moves data
+      // onto an added node (rebalance() drops the surplus once these copies are verified). While a
+      // home node is down, stand-ins from the live placement keep the factor. Failed ones are retried.
       const have = new Set(replicas.map((r) => r.data.nodeId));
-      const active = replicas.filter(
-        (r) =>
-          r.data.state !== 'failed' && !this.nodes.get(r.data.nodeId)?.draining && this.usable(r.data.nodeId),
-      ).length;
-      const missingNodes = placed.filter((id) => !have.has(id)).slice(0, Math.max(0, rf - active));
+      const onHome = this.nodes
+        .home(v.id)
+        .map((n) => n.id)
+        .filter((id) => !have.has(id) && this.usable(id));
+      const active =
+        replicas.filter(
+          (r) =>
+            r.data.state !== 'failed' &&
+            !this.nodes.get(r.data.nodeId)?.draining &&
+            this.usable(r.data.nodeId),
+        ).length + onHome.length;
+      const standIns = this.nodes
+        .placement(v.id)
+        .map((n) => n.id)
+        .filter((id) => !have.has(id) && !onHome.includes(id))
+        .slice(0, Math.max(0, rf - active));
+      const missingNodes = [...onHome, ...standIns];
       if (missingNodes.length) {
         await this.ledger.plan(
           { versionId: v.id, blobKey: v.blob_key, size, sha256: v.sha256 },
@@ -185,8 +198,8 @@ export class Reconciler {
   }
 
   /**
-   * Drops replicas on draining nodes or outside placement, once placement holds enough verified
-   * copies: never while fewer than the factor remain on placed, usable nodes. Runs after the copies
+   * Drops replicas on draining nodes or off their home nodes, once the home nodes hold enough
+   * verified copies: never while fewer than the factor remain on home nodes that are up. Runs after the copies
    * of this sweep, so a drain or an added node settles in one sweep.
    */
   private async rebalance(): Promise<number> {
@@ -194,7 +207,7 @@ export class Reconciler {
     let moved = 0;
     await this.forEachVersion(async (v) => {
       const replicas = await this.ledger.forVersion(v.id);
-      const placed = this.nodes.placement(v.id).map((n) => n.id);
+      const placed = this.nodes.home(v.id).map((n) => n.id);
       const keep = replicas.filter(
         (r) =>
           r.data.state === 'verified' &&
@@ -252,7 +265,7 @@ export class Reconciler {
           // Referenced by a version whose primary is elsewhere: an orphan only if the ledger disowns it.
           const versionId = o.key.slice(2);
           const known = (await this.ledger.forVersion(versionId)).some((r) => r.data.nodeId === n.id);
-          if (known || this.nodes.placement(versionId).some((p) => p.id === n.id)) continue;
+          if (known || this.nodes.home(versionId).some((p) => p.id === n.id)) continue;
         }
         await n.store.delete(o.key);
         deleted++;

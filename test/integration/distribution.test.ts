@@ -167,6 +167,56 @@ describe('distribution (3 nodes, replication factor 2)', () => {
     }
   });
 
+  it('rebalances onto an added node: copies first, then drops the surplus, never below the factor', async () => {
+    const u = await h.user('grow@x.io');
+    const files = [];
+    for (let i = 0; i < 40; i++) files.push(await h.put(u, 'root', `g${i}.txt`, `grow ${i}`));
+    await h.c.reconciler.sweep();
+    const fourth = new GuardedStore('n4');
+    guardAll(fourth);
+    stores.push(fourth);
+    registry.add(node(fourth, 'n4'));
+    const report = await h.c.reconciler.sweep();
+    // Rendezvous hashing moves about a quarter of the replicas to the fourth node.
+    expect(report.moved).toBeGreaterThan(5);
+    expect(await h.c.ledger.countOn('n4')).toBe(report.moved);
+    for (const f of files) {
+      const home = registry
+        .home(f.versionId)
+        .map((n) => n.id)
+        .sort();
+      expect(await verified(f.versionId)).toEqual(home);
+      expect(holders(`v/${f.versionId}`)).toEqual(home);
+    }
+    // Settled: a second sweep moves nothing.
+    expect((await h.c.reconciler.sweep()).moved).toBe(0);
+  });
+
+  it('keeps data in place while a home node is down, and moves nothing back and forth', async () => {
+    const u = await h.user('outage@x.io');
+    const files = [];
+    for (let i = 0; i < 12; i++) files.push(await h.put(u, 'root', `o${i}.txt`, `outage ${i}`));
+    await h.c.reconciler.sweep();
+    registry.setHealth('n2', 'down');
+    // Stand-ins keep two live copies of what n2 held; n2's own replicas stay in the ledger.
+    const during = await h.c.reconciler.sweep();
+    expect(during.planned).toBeGreaterThan(0);
+    expect(during.moved).toBe(0);
+    registry.setHealth('n2', 'healthy');
+    // Back up: nothing is copied back to n2 (its replicas were never dropped); the stand-ins go.
+    const after = await h.c.reconciler.sweep();
+    expect(after.planned).toBe(0);
+    expect(after.moved).toBe(during.planned);
+    for (const f of files) {
+      const home = registry
+        .home(f.versionId)
+        .map((n) => n.id)
+        .sort();
+      expect(await verified(f.versionId)).toEqual(home);
+      expect(holders(`v/${f.versionId}`)).toEqual(home);
+    }
+  });
+
   it('skips a down node for new data and catches up when it returns', async () => {
     const u = await h.user('down@x.io');
     const health = new HealthMonitor(registry, createLogger('silent'));
