@@ -15,7 +15,7 @@ import type {
 import type { GrantRole, PermissionRepository } from '../adapters/postgres/permission-repository.ts';
 import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { errors, UniqueViolationError } from '../domain/errors.ts';
-import { etagFor } from '../domain/etag.ts';
+import { type BaseRevision, baseFor, etagFor } from '../domain/etag.ts';
 import { nameKey, normaliseName } from '../domain/names.ts';
 import type { Principal } from '../http/api-handler.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -209,12 +209,13 @@ export class TreeService {
     id: string,
     kind: 'file' | 'folder',
     change: { name?: string; parentId?: string },
-    baseRevision: number | undefined,
+    ifMatch: BaseRevision,
   ) {
-    if (baseRevision === undefined) throw errors.preconditionRequired();
+    if (ifMatch === undefined) throw errors.preconditionRequired();
     const { item, ancestors } = await this.access.require(p, id, 'write', kind);
     if (item.kind !== kind) throw errors.notFound(kind);
     if (!item.parentId) throw errors.forbidden('the root folder cannot be renamed or moved');
+    const baseRevision = baseFor(ifMatch, item.revision) as number;
     if (baseRevision !== item.revision) throw this.stale(item);
     const name = change.name === undefined ? item.name : normaliseName(change.name);
     let parentId = item.parentId;
@@ -308,10 +309,11 @@ export class TreeService {
   }
 
   /** Soft delete: the item becomes a trash root; its subtree goes with it. */
-  async trash(p: Principal, id: string, kind: 'file' | 'folder', baseRevision: number | undefined) {
+  async trash(p: Principal, id: string, kind: 'file' | 'folder', ifMatch: BaseRevision) {
     const { item } = await this.access.require(p, id, 'write', kind);
     if (item.kind !== kind) throw errors.notFound(kind);
     if (!item.parentId) throw errors.forbidden('the root folder cannot be deleted');
+    const baseRevision = baseFor(ifMatch, item.revision);
     if (baseRevision !== undefined && baseRevision !== item.revision) throw this.stale(item);
     const trashed = await this.db.transaction(async (tx) => {
       const done = await this.items.with(tx).trash(item.id, p.userId, baseRevision);
@@ -387,9 +389,10 @@ export class TreeService {
   }
 
   /** Makes an old version current by committing a new version with its content. */
-  async restoreVersion(p: Principal, fileId: string, versionId: string, baseRevision: number | undefined) {
+  async restoreVersion(p: Principal, fileId: string, versionId: string, ifMatch: BaseRevision) {
     const { item } = await this.access.require(p, fileId, 'write', 'file');
     if (item.kind !== 'file') throw errors.notFound('file');
+    const baseRevision = baseFor(ifMatch, item.revision);
     if (baseRevision !== undefined && baseRevision !== item.revision) throw this.stale(item);
     const old = await this.items.getVersion(versionId);
     if (!old || old.fileId !== item.id) throw errors.notFound('version');

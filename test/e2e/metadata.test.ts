@@ -113,6 +113,35 @@ describe('conflicts', () => {
     expect(retry.status).toBe(200);
   });
 
+  it('answers a well-formed If-Match that matches nothing with 409 and the current state, never 400', async () => {
+    const c = new Client(rt.url);
+    await c.signUp('ifmatch@example.com');
+    const folder = await c.call('POST', '/v1/folders', { parentId: 'root', name: 'Tags' });
+    const id = String(folder.json.id);
+    const etag = folder.headers.get('etag') ?? '';
+    for (const header of ['"never-issued-by-this-api"', `W/${etag}`, '"", "x"']) {
+      const r = await c.call('PATCH', `/v1/folders/${id}`, { name: 'Nope' }, { 'if-match': header });
+      expect(r.status, header).toBe(409);
+      expect(r.json.current).toMatchObject({ name: 'Tags', etag });
+    }
+    const deleteStale = await c.call('DELETE', `/v1/folders/${id}`, undefined, { 'if-match': '"nope"' });
+    expect(deleteStale.status).toBe(409);
+    // A list holding the current tag matches; "*" matches whatever is current.
+    const listed = await c.call(
+      'PATCH',
+      `/v1/folders/${id}`,
+      { name: 'Tags 2' },
+      { 'if-match': `"x", ${etag}` },
+    );
+    expect(listed.status).toBe(200);
+    const any = await c.call('PATCH', `/v1/folders/${id}`, { name: 'Tags 3' }, { 'if-match': '*' });
+    expect(any.status).toBe(200);
+    expect(any.json.name).toBe('Tags 3');
+    // Not entity-tag syntax at all: a malformed request.
+    const garbage = await c.call('PATCH', `/v1/folders/${id}`, { name: 'Tags 4' }, { 'if-match': 'garbage' });
+    expect(garbage.status).toBe(400);
+  });
+
   it('turns a stale upload into a conflicted copy when asked', async () => {
     const c = new Client(rt.url);
     await c.signUp('copy@example.com');
