@@ -101,7 +101,14 @@ export const errors = {
       { retryAfterSeconds },
       { 'retry-after': String(retryAfterSeconds) },
     ),
-  unavailable: (what: string) => new DomainError('dependency-unavailable', 503, `${what} is unavailable`),
+  unavailable: (what: string, retryAfterSeconds?: number) =>
+    new DomainError(
+      'dependency-unavailable',
+      503,
+      `${what} is unavailable`,
+      retryAfterSeconds === undefined ? {} : { retryAfterSeconds },
+      retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) },
+    ),
 };
 
 /** Thrown by state-store adapters when a conditional write loses. Services decide what it means. */
