@@ -64,7 +64,7 @@ const common = {
   STRATUS_UPLOAD_TTL_SECONDS: intFrom(1, 30 * 86_400).default(86_400),
   STRATUS_PART_SIZE_BYTES: intFrom(5 * MiB, 5 * 1024 * MiB).default(16 * MiB),
   STRATUS_MAX_FILE_BYTES: intFrom(0, 5 * 1024 * 1024 * MiB).default(5 * 1024 * 1024 * MiB),
-  STRATUS_DEFAULT_QUOTA_BYTES: intFrom(0, Number.MAX_SAFE_INTEGER).default(10 * 1024 * 1024 * MiB),
+  STRATUS_DEFAULT_QUOTA_BYTES: intFrom(0, Number.MAX_SAFE_INTEGER).default(10 * 1024 * MiB),
   STRATUS_MAX_BODY_BYTES: intFrom(1024, 10 * MiB).default(256 * 1024),
   /** Comma-separated types refused outright, e.g. "executable,application/x-msdownload". */
   STRATUS_TYPE_DENY: z.string().default('').transform(list),

@@ -12,6 +12,8 @@ describe('config', () => {
     expect(c.STRATUS_KDF_COST).toBe(17);
     expect(c.STRATUS_LOCAL_NODES).toBe(3);
     expect(c.STRATUS_REPLICATION_FACTOR).toBe(2);
+    // The documented default quota: 10 GiB (it once was 10 TiB by a slip of one factor).
+    expect(c.STRATUS_DEFAULT_QUOTA_BYTES).toBe(10 * 2 ** 30);
   });
 
   it('reads PORT, STRATUS_DATA_DIR and the admin email (normalised)', () => {
