@@ -116,6 +116,12 @@ export class StatefulStack extends Stack {
     });
     this.userPoolClient = this.userPool.addClient('Api', {
       authFlows: { userPassword: true },
+      // Only the API signs users in: with a secret, a caller holding just the public client id
+      // cannot call InitiateAuth or ForgotPassword and skip the API's throttles. The auth function
+      // reads the secret with DescribeUserPoolClient (docs/deploy.md); it is in no template.
+      generateSecret: true,
+      // No hosted UI, no OAuth flows or callback URLs (CDK's defaults would add code and implicit).
+      disableOAuth: true,
       accessTokenValidity: Duration.minutes(15),
       refreshTokenValidity: Duration.days(30),
       preventUserExistenceErrors: true,

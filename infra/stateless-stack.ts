@@ -140,13 +140,19 @@ export class StatelessStack extends Stack {
     // Least privilege per group.
     for (const fn of Object.values(this.functions)) s.metadata.grantConnect(fn);
     s.table.grantReadWriteData(this.functions.auth);
-    // Sign-up creates the user, sets its password and group (login, refresh, revoke are public APIs).
+    // Sign-up creates the user, sets its password and group, and deletes it again when a later step
+    // fails; a password reset signs the user out everywhere; the app client's secret is read at
+    // cold start (login, refresh, revoke, ForgotPassword and ConfirmForgotPassword are public APIs
+    // that the secret, not IAM, guards).
     this.functions.auth.addToRolePolicy(
       new iam.PolicyStatement({
         actions: [
           'cognito-idp:AdminCreateUser',
           'cognito-idp:AdminSetUserPassword',
           'cognito-idp:AdminAddUserToGroup',
+          'cognito-idp:AdminDeleteUser',
+          'cognito-idp:AdminUserGlobalSignOut',
+          'cognito-idp:DescribeUserPoolClient',
         ],
         resources: [s.userPool.userPoolArn],
       }),

@@ -1,4 +1,4 @@
-/** Lambda for /v1/auth/* and /v1/me. */
+/** Lambda for /v1/auth/* (register, login, refresh, password reset, logout) and /v1/me. */
 import { errors } from '../../shared/domain/errors.ts';
 import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
 import type { Container } from '../container.ts';
@@ -21,6 +21,14 @@ export function createAuthHandler(c: Container) {
         status: 200,
         body: await c.auth.refresh(body.refreshToken, req.sourceIp),
       })),
+      implement(routes.forgotPassword, async ({ body }, req) => {
+        await c.auth.forgotPassword(body.email, req.sourceIp);
+        return { status: 202 };
+      }),
+      implement(routes.resetPassword, async ({ body }, req) => {
+        await c.auth.resetPassword(body.email, body.code, body.newPassword, req.sourceIp);
+        return { status: 204 };
+      }),
       implement(routes.logout, async ({ body }, req) => {
         if (!req.principal) throw errors.unauthorized();
         await c.auth.logout(req.principal, body.refreshToken);

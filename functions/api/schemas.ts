@@ -28,6 +28,12 @@ export const TokenSet = z.object({
 });
 export const RefreshBody = z.object({ refreshToken: z.string().min(16).max(1024) });
 export const LogoutBody = z.object({ refreshToken: z.string().min(16).max(1024).optional() });
+export const ForgotPasswordBody = z.object({ email: Email });
+export const ResetPasswordBody = z.object({
+  email: Email,
+  code: z.string().trim().min(4).max(64).meta({ description: 'the one-time code from the reset email' }),
+  newPassword: Password,
+});
 export const UserOut = z.object({
   id: z.string(),
   email: z.string(),

@@ -1,12 +1,12 @@
 /**
- * Use cases of identity: register, login, refresh, logout. Wraps an IdentityProvider (local or
+ * Use cases of identity: register, login, refresh, logout, password reset. Wraps an IdentityProvider (local or
  * Cognito) with what is ours in every profile: the first admin, login throttling, the revocation
  * list that API Gateway's authorizer cannot know about, provisioning the user's metadata, and the
  * security audit trail (logins, failures, token reuse).
  */
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
 import type { User, UserRepository } from '../adapters/postgres/user-repository.ts';
-import { DomainError } from '../domain/errors.ts';
+import { DomainError, errors } from '../domain/errors.ts';
 import type { Principal } from '../http/api-handler.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IdentityProvider, TokenSet } from '../ports/identity-provider.ts';
@@ -53,12 +53,24 @@ export class AuthService {
   async register(email: string, password: string, ip: string): Promise<User> {
     const role = this.roleFor(email);
     const { userId } = await this.idp.register({ email, password, role });
-    const user = await this.users.ensure({
-      id: userId,
-      email,
-      role,
-      quotaBytes: this.opts.defaultQuotaBytes,
-    });
+    let user: User;
+    try {
+      user = await this.users.ensure({
+        id: userId,
+        email,
+        role,
+        quotaBytes: this.opts.defaultQuotaBytes,
+      });
+    } catch (err) {
+      // Undo the account the provider just created, so the address can register again.
+      await this.idp.deleteAccount?.(email).catch((undoErr: unknown) =>
+        this.log.error('registration failed and its account could not be undone', {
+          userId,
+          err: String(undoErr),
+        }),
+      );
+      throw err;
+    }
     await this.audit.record({
       actorId: userId,
       ownerId: userId,
@@ -147,6 +159,56 @@ export class AuthService {
       action: 'auth.logout',
     });
     this.log.info('logout', { userId: principal.userId });
+  }
+
+  /**
+   * Sends a reset code if the account exists. Answers the same whether it does or not (the route
+   * says 202 either way); only an unreachable provider is an error.
+   */
+  async forgotPassword(email: string, ip: string): Promise<void> {
+    if (!this.idp.requestPasswordReset) throw errors.unavailable('identity provider');
+    const delivery = await this.idp.requestPasswordReset(email);
+    if (delivery.by === 'caller') {
+      // The local profile has no mail server: this log line is the email.
+      this.log.info('password reset code emailed (local profile: no mail server, so written to this log)', {
+        to: delivery.to,
+        code: delivery.code,
+        expiresInSeconds: 3600,
+      });
+    }
+    const known = await this.users.byEmail(email);
+    if (known)
+      await this.audit.record({
+        actorId: null,
+        ownerId: known.id,
+        itemId: null,
+        action: 'auth.password_reset_requested',
+        detail: { ip },
+      });
+  }
+
+  /**
+   * Sets a new password with the emailed code, then ends every session of the account: its refresh
+   * families are revoked, and access tokens minted from them too when the provider names them.
+   */
+  async resetPassword(email: string, code: string, newPassword: string, ip: string): Promise<void> {
+    if (!this.idp.confirmPasswordReset) throw errors.unavailable('identity provider');
+    await this.idp.confirmPasswordReset({ email, code, newPassword });
+    const user = await this.users.byEmail(email);
+    if (!user) return;
+    const families = (await this.idp.signOutEverywhere?.({ userId: user.id, email })) ?? [];
+    for (const family of families)
+      await this.revocations.revoke(family, this.accessTokenHorizon(), 'password reset');
+    // A new password clears the lockouts earned by guessing the old one.
+    await this.throttle.recordSuccess(email);
+    await this.audit.record({
+      actorId: user.id,
+      ownerId: user.id,
+      itemId: null,
+      action: 'auth.password_reset',
+      detail: { ip, sessionsEnded: families.length },
+    });
+    this.log.info('password reset', { userId: user.id });
   }
 
   private accessTokenHorizon(): number {

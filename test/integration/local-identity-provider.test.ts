@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbStateStore } from '../../shared/adapters/dynamodb/dynamodb-state-store.ts';
 import {
   LocalIdentityProvider,
+  RESET_CODE_ATTEMPTS,
   RefreshTokenReuseError,
 } from '../../shared/adapters/local-idp/local-identity-provider.ts';
 import { generateSigningKey } from '../../shared/adapters/local-idp/signing-keys.ts';
@@ -30,6 +31,7 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
   let db: Database;
   let dispose: () => Promise<void>;
   let idp: LocalIdentityProvider;
+  let state: StateStore;
   const key = generateSigningKey();
   const verifier = createAccessTokenVerifier({
     issuer: ISSUER,
@@ -40,7 +42,7 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
 
   beforeEach(async () => {
     ({ db, dispose } = await variant.sql.open());
-    let state: StateStore = new SqlStateStore(db);
+    state = new SqlStateStore(db);
     if (variant.dynamo) {
       const ddb = dynamoClient();
       state = new DynamoDbStateStore(ddb, await createStateTable(ddb));
@@ -142,5 +144,108 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
     await expect(idp.refresh(refreshToken)).rejects.toMatchObject({ status: 401 });
     await idp.revokeRefreshToken(randomUUID());
     await expect(idp.refresh('x'.repeat(43))).rejects.toMatchObject({ status: 401 });
+  });
+
+  /** Asks for a reset code and returns it (the local provider hands it to the caller to deliver). */
+  async function resetCode(email = 'u@x.io'): Promise<string> {
+    const d = await idp.requestPasswordReset(email);
+    if (d.by !== 'caller') throw new Error(`expected a code to deliver, got ${d.by}`);
+    expect(d.to).toBe(email);
+    return d.code;
+  }
+  const invalidCode = { status: 400, slug: 'validation-error' };
+
+  it('password reset: a one-time 8-digit code, hashed at rest, sets the new password', async () => {
+    const userId = await account();
+    const code = await resetCode();
+    expect(code).toMatch(/^\d{8}$/);
+    const stored = await state.get(`pwreset#${userId}`, 'c');
+    expect(stored).toBeDefined();
+    expect(JSON.stringify(stored)).not.toContain(code);
+    expect(stored?.expiresAt).toBeGreaterThan(Date.now() / 1000 + 3500);
+    expect(stored?.expiresAt).toBeLessThanOrEqual(Date.now() / 1000 + 3600);
+    await idp.confirmPasswordReset({ email: 'u@x.io', code, newPassword: 'brand new horse' });
+    await expect(idp.login({ email: 'u@x.io', password: 'correct horse' })).rejects.toMatchObject({
+      status: 401,
+    });
+    await expect(idp.login({ email: 'u@x.io', password: 'brand new horse' })).resolves.toHaveProperty(
+      'accessToken',
+    );
+    // One use only.
+    await expect(
+      idp.confirmPasswordReset({ email: 'u@x.io', code, newPassword: 'third horse here' }),
+    ).rejects.toMatchObject(invalidCode);
+  });
+
+  it(`password reset: ${RESET_CODE_ATTEMPTS} wrong guesses burn the code; a new request replaces the old code`, async () => {
+    await account();
+    const old = await resetCode();
+    const code = await resetCode();
+    await expect(
+      idp.confirmPasswordReset({
+        email: 'u@x.io',
+        code: old === code ? '99999999' : old,
+        newPassword: 'brand new horse',
+      }),
+    ).rejects.toMatchObject(invalidCode);
+    for (let i = 1; i < RESET_CODE_ATTEMPTS; i++) {
+      const wrong = String((Number(code) + i) % 100_000_000).padStart(8, '0');
+      await expect(
+        idp.confirmPasswordReset({ email: 'u@x.io', code: wrong, newPassword: 'brand new horse' }),
+      ).rejects.toMatchObject(invalidCode);
+    }
+    await expect(
+      idp.confirmPasswordReset({ email: 'u@x.io', code, newPassword: 'brand new horse' }),
+    ).rejects.toMatchObject(invalidCode);
+    await expect(idp.login({ email: 'u@x.io', password: 'correct horse' })).resolves.toHaveProperty(
+      'accessToken',
+    );
+  });
+
+  it('password reset: an expired code is refused; an unknown address gets no code and no error', async () => {
+    const userId = await account();
+    const code = await resetCode();
+    const rec = await state.get(`pwreset#${userId}`, 'c');
+    await state.put({
+      pk: `pwreset#${userId}`,
+      sk: 'c',
+      data: rec?.data ?? {},
+      expiresAt: Math.floor(Date.now() / 1000) - 1,
+    });
+    await expect(
+      idp.confirmPasswordReset({ email: 'u@x.io', code, newPassword: 'brand new horse' }),
+    ).rejects.toMatchObject(invalidCode);
+    await expect(idp.requestPasswordReset('nobody@x.io')).resolves.toEqual({ by: 'nobody' });
+    await expect(
+      idp.confirmPasswordReset({ email: 'nobody@x.io', code: '12345678', newPassword: 'brand new horse' }),
+    ).rejects.toMatchObject(invalidCode);
+  });
+
+  it('signOutEverywhere revokes every refresh family of the user and names them', async () => {
+    await account();
+    const other = await account('o@x.io');
+    const a = await idp.login({ email: 'u@x.io', password: 'correct horse' });
+    const b = await idp.login({ email: 'u@x.io', password: 'correct horse' });
+    const theirs = await idp.login({ email: 'o@x.io', password: 'correct horse' });
+    const families = await idp.signOutEverywhere({ userId: a.userId, email: 'u@x.io' });
+    const originOf = async (t: string) => (await verifier.verify(t)).origin_jti;
+    expect(families.sort()).toEqual([await originOf(a.accessToken), await originOf(b.accessToken)].sort());
+    await expect(idp.refresh(a.refreshToken)).rejects.toMatchObject({ status: 401 });
+    await expect(idp.refresh(b.refreshToken)).rejects.toMatchObject({ status: 401 });
+    // Someone else's session is untouched.
+    expect(theirs.userId).toBe(other);
+    await expect(idp.refresh(theirs.refreshToken)).resolves.toHaveProperty('accessToken');
+  });
+
+  it('deleteAccount frees the email for a new registration', async () => {
+    await account();
+    await idp.deleteAccount('u@x.io');
+    await expect(idp.login({ email: 'u@x.io', password: 'correct horse' })).rejects.toMatchObject({
+      status: 401,
+    });
+    await expect(
+      idp.register({ email: 'u@x.io', password: 'correct horse', role: 'user' }),
+    ).resolves.toHaveProperty('userId');
+    await idp.deleteAccount('nobody@x.io');
   });
 });

@@ -3,11 +3,16 @@
  * refresh tokens are opaque, stored only as hashes in the StateStore, and rotate on every use.
  * Each login starts a token family; presenting a rotated token again revokes the whole family
  * (RFC 9700 §4.14.2) and access tokens carry the family id as `origin_jti`, as Cognito's do.
+ *
+ * Password reset mirrors Cognito's ForgotPassword/ConfirmForgotPassword: a random 8-digit one-time
+ * code, stored only as a scrypt hash (one live code per account, a new request replaces it), valid
+ * for an hour and for five guesses; the caller delivers it (there is no mail server locally, so the
+ * service writes it to the log). A reset revokes every refresh-token family of the account.
  */
-import { createHash, randomBytes, randomUUID, sign } from 'node:crypto';
+import { createHash, randomBytes, randomInt, randomUUID, sign } from 'node:crypto';
 import { ConditionFailedError, DomainError, errors, UniqueViolationError } from '../../domain/errors.ts';
 import type { Database } from '../../ports/database.ts';
-import type { IdentityProvider, TokenSet } from '../../ports/identity-provider.ts';
+import type { IdentityProvider, PasswordResetDelivery, TokenSet } from '../../ports/identity-provider.ts';
 import type { StateStore } from '../../ports/state-store.ts';
 import { hashPassword, verifyPassword } from './password-hash.ts';
 import type { SigningKey } from './signing-keys.ts';
@@ -32,6 +37,21 @@ interface FamilyRecord {
   groups: string[];
 }
 
+interface ResetRecord {
+  codeHash: string;
+  attempts: number;
+  spent: boolean;
+}
+
+/** How long a reset code lives, and how many guesses it allows. */
+export const RESET_CODE_TTL_SECONDS = 3600;
+export const RESET_CODE_ATTEMPTS = 5;
+
+const invalidCode = () =>
+  errors.validation('the code is wrong, has expired or was already used; ask for a new one', [
+    { path: 'body.code', message: 'invalid or expired code' },
+  ]);
+
 /** A rotated refresh token was presented again: its family is now revoked. */
 export class RefreshTokenReuseError extends DomainError {
   override readonly name = 'RefreshTokenReuseError';
@@ -48,6 +68,9 @@ export class RefreshTokenReuseError extends DomainError {
 const b64url = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const tokenHash = (t: string) => createHash('sha256').update(t).digest('base64url');
 const nowS = () => Math.floor(Date.now() / 1000);
+/** The partition listing a user's refresh-token families (one item per family), so a reset can end them all. */
+const familiesOf = (userId: string) => `families#${userId}`;
+const resetKey = (userId: string) => `pwreset#${userId}`;
 
 export class LocalIdentityProvider implements IdentityProvider {
   /** A hash of a random password, verified against when the email is unknown, so timing says nothing. */
@@ -85,23 +108,103 @@ export class LocalIdentityProvider implements IdentityProvider {
   }
 
   async login(input: { email: string; password: string }) {
-    const rows = await this.db.query<{ user_id: string; password_hash: string }>(
-      'select user_id, password_hash from local_credentials where email_key = $1',
-      [input.email],
-    );
-    const row = rows[0];
-    this.decoyHash ??= hashPassword(randomBytes(16).toString('hex'), this.opts.kdfCost);
-    const ok = await verifyPassword(input.password, row?.password_hash ?? (await this.decoyHash));
+    const row = await this.credentials(input.email);
+    const ok = await verifyPassword(input.password, row?.password_hash ?? (await this.decoy()));
     if (!row || !ok) throw errors.unauthorized('incorrect email or password');
     const groups = await this.groupsOf(row.user_id);
     const familyId = randomUUID();
+    const expiresAt = nowS() + this.opts.refreshTokenTtlSeconds;
     await this.state.put<FamilyRecord>({
       pk: `family#${familyId}`,
       sk: 'f',
       data: { userId: row.user_id, revoked: false, groups },
-      expiresAt: nowS() + this.opts.refreshTokenTtlSeconds,
+      expiresAt,
     });
+    await this.state.put({ pk: familiesOf(row.user_id), sk: familyId, data: {}, expiresAt });
     return { ...(await this.issue(row.user_id, familyId, groups)), userId: row.user_id };
+  }
+
+  private decoy(): Promise<string> {
+    this.decoyHash ??= hashPassword(randomBytes(16).toString('hex'), this.opts.kdfCost);
+    return this.decoyHash;
+  }
+
+  private async credentials(email: string) {
+    const rows = await this.db.query<{ user_id: string; password_hash: string }>(
+      'select user_id, password_hash from local_credentials where email_key = $1',
+      [email],
+    );
+    return rows[0];
+  }
+
+  async deleteAccount(email: string): Promise<void> {
+    await this.db.query('delete from local_credentials where email_key = $1', [email]);
+  }
+
+  async requestPasswordReset(email: string): Promise<PasswordResetDelivery> {
+    const row = await this.credentials(email);
+    const code = String(randomInt(0, 100_000_000)).padStart(8, '0');
+    // Hash either way, so an unknown address takes as long as a known one.
+    const codeHash = await hashPassword(code, this.opts.kdfCost);
+    if (!row) return { by: 'nobody' };
+    await this.state.put<ResetRecord>({
+      pk: resetKey(row.user_id),
+      sk: 'c',
+      data: { codeHash, attempts: 0, spent: false },
+      expiresAt: nowS() + RESET_CODE_TTL_SECONDS,
+    });
+    return { by: 'caller', to: email, code };
+  }
+
+  async confirmPasswordReset(input: { email: string; code: string; newPassword: string }): Promise<void> {
+    const row = await this.credentials(input.email);
+    const rec = row && (await this.state.get<ResetRecord>(resetKey(row.user_id), 'c'));
+    if (!row || !rec || rec.data.spent || rec.data.attempts >= RESET_CODE_ATTEMPTS) {
+      await verifyPassword(input.code, await this.decoy());
+      throw invalidCode();
+    }
+    const expiresAt = rec.expiresAt ?? nowS() + RESET_CODE_TTL_SECONDS;
+    let counted: { version: number };
+    try {
+      // Each guess spends an attempt before it is checked, conditionally on the version read, so
+      // concurrent guesses cannot get more than RESET_CODE_ATTEMPTS tries between them.
+      counted = await this.state.put<ResetRecord>(
+        { pk: rec.pk, sk: rec.sk, data: { ...rec.data, attempts: rec.data.attempts + 1 }, expiresAt },
+        { kind: 'version', version: rec.version },
+      );
+    } catch (err) {
+      if (err instanceof ConditionFailedError) throw invalidCode();
+      throw err;
+    }
+    if (!(await verifyPassword(input.code, rec.data.codeHash))) throw invalidCode();
+    try {
+      // One use: of two right guesses at once, one spends the code and the other is refused.
+      await this.state.put<ResetRecord>(
+        {
+          pk: rec.pk,
+          sk: rec.sk,
+          data: { ...rec.data, attempts: rec.data.attempts + 1, spent: true },
+          expiresAt,
+        },
+        { kind: 'version', version: counted.version },
+      );
+    } catch (err) {
+      if (err instanceof ConditionFailedError) throw invalidCode();
+      throw err;
+    }
+    const hash = await hashPassword(input.newPassword, this.opts.kdfCost);
+    await this.db.query('update local_credentials set password_hash = $1 where user_id = $2', [
+      hash,
+      row.user_id,
+    ]);
+    await this.state.delete(rec.pk, rec.sk);
+  }
+
+  async signOutEverywhere(input: { userId: string; email: string }): Promise<string[]> {
+    const families = await this.state.query(familiesOf(input.userId));
+    const ids = families.map((f) => f.sk);
+    for (const id of ids) await this.revokeFamily(id);
+    return ids;
   }
 
   async refresh(refreshToken: string): Promise<TokenSet> {
