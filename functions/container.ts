@@ -30,6 +30,7 @@ import type { StateStore } from '../shared/ports/state-store.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
 import { AccessControl } from '../shared/services/access-control.ts';
 import { AuthService } from '../shared/services/auth-service.ts';
+import { DownloadLinks } from '../shared/services/download-links.ts';
 import { HealthMonitor } from '../shared/services/health-monitor.ts';
 import { LoginThrottle } from '../shared/services/login-throttle.ts';
 import { MetadataCache } from '../shared/services/metadata-cache.ts';
@@ -155,6 +156,7 @@ export function assemble(
   const ledger = new ReplicaLedger(p.state);
   const catalog = new NodeCatalog(p.state);
   const replicator = new Replicator(ledger, nodes, p.log, metrics);
+  const downloads = new DownloadLinks({ nodes, ledger, log: p.log });
   const purger = new Purger(p.db, items, permissions, audit, nodes, ledger, metadataCache, p.log);
   const tree = new TreeService({
     db: p.db,
@@ -178,6 +180,7 @@ export function assemble(
     scanner: p.scanner ?? (config.STRATUS_SCANNER === 'eicar' ? new EicarScanner() : undefined),
     tree,
     cache: metadataCache,
+    downloads,
     log: p.log,
     opts: {
       partSizeBytes: config.STRATUS_PART_SIZE_BYTES,
@@ -193,7 +196,7 @@ export function assemble(
     access,
     cache: metadataCache,
     audit,
-    blobs: p.blobs,
+    downloads,
     log: p.log,
     kdfCost: config.STRATUS_KDF_COST,
   });

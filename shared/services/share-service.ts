@@ -12,8 +12,8 @@ import type { ShareLink, ShareRepository } from '../adapters/postgres/share-repo
 import { DomainError, errors } from '../domain/errors.ts';
 import type { Principal } from '../http/api-handler.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { BlobStore } from '../ports/blob-store.ts';
 import type { AccessControl } from './access-control.ts';
+import type { DownloadLinks } from './download-links.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 
 const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -38,7 +38,7 @@ export class ShareService {
   private readonly access: AccessControl;
   private readonly cache: MetadataCache;
   private readonly audit: AuditRepository;
-  private readonly blobs: BlobStore;
+  private readonly downloads: DownloadLinks;
   private readonly log: Logger;
   private readonly kdfCost: number;
 
@@ -48,7 +48,7 @@ export class ShareService {
     access: AccessControl;
     cache: MetadataCache;
     audit: AuditRepository;
-    blobs: BlobStore;
+    downloads: DownloadLinks;
     log: Logger;
     kdfCost: number;
   }) {
@@ -57,7 +57,7 @@ export class ShareService {
     this.access = deps.access;
     this.cache = deps.cache;
     this.audit = deps.audit;
-    this.blobs = deps.blobs;
+    this.downloads = deps.downloads;
     this.log = deps.log;
     this.kdfCost = deps.kdfCost;
   }
@@ -206,11 +206,9 @@ export class ShareService {
       detail: { shareId: link.id, bytes: version.size, ip, downloads: spent.downloads },
     });
     this.log.info('share download', { shareId: link.id, bytes: version.size });
-    const signed = await this.blobs.presignGet({
-      key: version.blobKey,
+    const signed = await this.downloads.sign(version, {
       expiresInSeconds: SHARE_URL_TTL,
       fileName: target.name,
-      contentType: version.contentType,
     });
     return {
       kind: 'file' as const,

@@ -28,6 +28,7 @@ import type { BlobStore, UploadedPart } from '../ports/blob-store.ts';
 import type { Database } from '../ports/database.ts';
 import type { Scanner } from '../ports/scanner.ts';
 import type { StateItem, StateStore } from '../ports/state-store.ts';
+import type { DownloadLinks } from './download-links.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
@@ -68,6 +69,7 @@ export class UploadService {
   private readonly scanner: Scanner | undefined;
   private readonly tree: TreeService;
   private readonly cache: MetadataCache;
+  private readonly downloads: DownloadLinks;
   private readonly log: Logger;
   private readonly opts: UploadServiceOptions;
 
@@ -82,6 +84,7 @@ export class UploadService {
     scanner: Scanner | undefined;
     tree: TreeService;
     cache: MetadataCache;
+    downloads: DownloadLinks;
     log: Logger;
     opts: UploadServiceOptions;
   }) {
@@ -95,6 +98,7 @@ export class UploadService {
     this.scanner = deps.scanner;
     this.tree = deps.tree;
     this.cache = deps.cache;
+    this.downloads = deps.downloads;
     this.log = deps.log;
     this.opts = deps.opts;
   }
@@ -758,38 +762,11 @@ export class UploadService {
     const v = wanted ? await this.items.getVersion(wanted) : undefined;
     if (!v || v.fileId !== file.id) throw errors.notFound(versionId ? 'version' : 'file');
     if (v.scanState === 'scanning' || v.scanState === 'infected') throw errors.quarantined(v.scanState);
-    const req = await (await this.replicaForVersion(v)).presignGet({
-      key: v.blobKey,
+    const signed = await this.downloads.sign(v, {
       expiresInSeconds: this.opts.urlTtlSeconds,
       fileName: file.name,
-      contentType: v.contentType,
     });
-    return { url: req.url, expiresAt: req.expiresAt.toISOString() };
-  }
-
-  /** A verified replica on a node that is up, the primary first; else the primary as a last resort. */
-  replicaFor(v: Version): BlobStore {
-    return this.nodes.store(v.nodeId) ?? this.node(v.nodeId);
-  }
-
-  async replicaForVersion(v: Version): Promise<BlobStore> {
-    const verified = (await this.ledger.forVersion(v.id))
-      .map((r) => r.data)
-      .filter((r) => r.state === 'verified');
-    const order = [
-      ...verified.filter((r) => r.nodeId === v.nodeId),
-      ...verified.filter((r) => r.nodeId !== v.nodeId),
-    ];
-    // Signing is offline, so check that the node really has the object before handing out a URL:
-    // a node failing now makes the download go to the next replica rather than fail.
-    for (const r of order) {
-      const n = this.nodes.get(r.nodeId);
-      if (!n || n.health === 'down') continue;
-      const stat = await n.store.stat(v.blobKey).catch(() => undefined);
-      if (stat?.size === v.size) return n.store;
-      this.log.warn('replica unavailable for download; trying the next', { versionId: v.id, nodeId: n.id });
-    }
-    return this.node(v.nodeId);
+    return { url: signed.url, expiresAt: signed.expiresAt.toISOString() };
   }
 
   async fileWithVersion(p: Principal, fileId: string) {
