@@ -138,6 +138,8 @@ export async function startChildRuntime(dataDir: string, env: Record<string, str
       STRATUS_RATE_LIMITS: JSON.stringify(limits),
       STRATUS_SWEEP_INTERVAL_SECONDS: '0',
       STRATUS_RECONCILE_INTERVAL_SECONDS: '0',
+      // Benchmarks move many GiB through one account; the 10 GiB default quota is not what they measure.
+      STRATUS_DEFAULT_QUOTA_BYTES: String(2 ** 50),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],

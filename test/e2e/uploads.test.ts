@@ -22,11 +22,21 @@ afterAll(async () => {
 
 const kind = (json: Record<string, unknown>) => String(json.type).replace('urn:stratus:problem:', '');
 
-/** Everything the local node holds: assembled objects and in-flight multipart uploads. */
+/**
+ * Everything the storage nodes hold, over all three: assembled objects and in-flight multipart
+ * uploads, each key once (a replica landing on a second node adds nothing new).
+ */
 async function storage(r: Runtime) {
-  const node = path.join(r.dataDir, 'nodes', 'local-1');
-  const list = (d: string) => fs.readdir(path.join(node, d)).catch(() => [] as string[]);
-  return { objects: (await list('objects/v')).sort(), multipart: (await list('multipart')).sort() };
+  const root = path.join(r.dataDir, 'nodes');
+  const nodes = await fs.readdir(root);
+  expect(nodes.length).toBe(3);
+  const list = async (d: string) => {
+    const keys = new Set<string>();
+    for (const n of nodes)
+      for (const k of await fs.readdir(path.join(root, n, d)).catch(() => [] as string[])) keys.add(k);
+    return [...keys].sort();
+  };
+  return { objects: await list('objects/v'), multipart: await list('multipart') };
 }
 
 describe('big uploads', () => {

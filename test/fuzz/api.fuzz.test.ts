@@ -105,9 +105,16 @@ async function snapshot(): Promise<Record<string, string>> {
        (select used_bytes::text || ':' || quota_bytes::text || ':' || role from users where id = $1) as victim_user`,
     [victim.userId],
   );
-  const node = path.join(rt.dataDir, 'nodes', 'local-1');
-  const multipart = (await fs.readdir(path.join(node, 'multipart'))).length;
-  const objects = (await fs.readdir(path.join(node, 'objects', 'v'))).length;
+  // Distinct keys over all nodes: replication copying a key to a second node changes nothing here.
+  const root = path.join(rt.dataDir, 'nodes');
+  const keys = async (dir: string) => {
+    const seen = new Set<string>();
+    for (const n of await fs.readdir(root))
+      for (const k of await fs.readdir(path.join(root, n, dir)).catch(() => [] as string[])) seen.add(k);
+    return seen.size;
+  };
+  const multipart = await keys('multipart');
+  const objects = await keys(path.join('objects', 'v'));
   return { ...(row as Record<string, string>), multipart: String(multipart), objects: String(objects) };
 }
 

@@ -28,9 +28,8 @@ export async function startRuntime(
     PORT: String(port),
     STRATUS_KDF_COST: '10',
     STRATUS_LOG_LEVEL: 'silent',
-    // One node unless a suite asks for more, so suites can look inside it; replication suites do.
-    STRATUS_LOCAL_NODES: '1',
-    STRATUS_REPLICATION_FACTOR: '1',
+    // The layout `npm start` runs (three local nodes, replication factor 2) comes from the config's
+    // defaults; a suite pins another (one node, an S3 node beside local ones) through `env`.
     // Suites make many requests from one address; the limiter has its own tests with tight limits.
     STRATUS_RATE_LIMITS: JSON.stringify(
       Object.fromEntries(
