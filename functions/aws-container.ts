@@ -28,19 +28,38 @@ import type { NodeSpec } from '../shared/services/node-catalog.ts';
 import type { StorageNode } from '../shared/services/node-registry.ts';
 import { applyNodeCatalog, assemble, type Container } from './container.ts';
 
-export async function createAwsContainer(config: AwsConfig): Promise<Container> {
+/** An AWS SDK client the aws profile creates. */
+export type AwsSdkClient = S3Client | DynamoDBClient | CognitoIdentityProviderClient;
+
+/** Seams of the aws profile for tests; Lambda passes none. */
+export interface AwsContainerHooks {
+  /** Sees every SDK client before its first command (the IAM test records commands this way). */
+  client?: (client: AwsSdkClient) => void;
+}
+
+/** Every SDK client of the profile goes through here: the test hook, then X-Ray tracing. */
+function sdkClient<C extends AwsSdkClient>(client: C, hooks: AwsContainerHooks): C {
+  hooks.client?.(client);
+  return tracer.captureAWSv3Client(client);
+}
+
+export async function createAwsContainer(
+  config: AwsConfig,
+  hooks: AwsContainerHooks = {},
+): Promise<Container> {
   const log = powertoolsLogger(config.STRATUS_LOG_LEVEL);
   const db = await openPgDatabase(databaseOptions(config.STRATUS_DATABASE_URL, config.AWS_REGION));
-  const s3 = tracer.captureAWSv3Client(
+  const s3 = sdkClient(
     new S3Client({
       region: config.AWS_REGION,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       // A custom endpoint (an emulator, an S3-compatible store) has no per-bucket DNS names.
       forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
     }),
+    hooks,
   );
   const state = new DynamoDbStateStore(
-    new DynamoDBClient({ region: config.AWS_REGION }),
+    sdkClient(new DynamoDBClient({ region: config.AWS_REGION }), hooks),
     config.STRATUS_TABLE,
   );
   const redis = config.STRATUS_REDIS_URL
@@ -61,9 +80,9 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
       cache: redis ? new RedisCache(redis) : new MemoryCache(),
       rateLimiter: redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter(),
       metrics: new PowertoolsMetrics(),
-      nodeFactory: s3NodeFactory,
+      nodeFactory: (spec) => s3NodeFactory(spec, hooks),
       idp: new CognitoIdentityProvider(
-        tracer.captureAWSv3Client(new CognitoIdentityProviderClient({ region: config.AWS_REGION })),
+        sdkClient(new CognitoIdentityProviderClient({ region: config.AWS_REGION }), hooks),
         {
           userPoolId: config.STRATUS_USER_POOL_ID,
           clientId: config.STRATUS_USER_POOL_CLIENT_ID,
@@ -86,10 +105,15 @@ export async function createAwsContainer(config: AwsConfig): Promise<Container> 
   );
 }
 
+/** The one DSQL role that may change the schema and the roles; only the migration logs in as it. */
+export const DSQL_ADMIN_USER = 'admin';
+
 /**
  * No stored passwords for the AWS stores: every new connection presents a short-lived IAM token
  * signed with the function's role, so nothing secret sits in configuration.
- * - Aurora DSQL (`*.dsql.<region>.on.aws`): `dsql:DbConnectAdmin`, 15-minute tokens.
+ * - Aurora DSQL (`*.dsql.<region>.on.aws`): 15-minute tokens for the URL's user. The functions log
+ *   in as the application role (`dsql:DbConnect`; the migration maps their IAM roles to it with
+ *   `AWS IAM GRANT`); only the migration logs in as `admin` (`dsql:DbConnectAdmin`).
  * - Aurora / RDS (`*.rds.amazonaws.com`): `rds-db:connect` for the URL's user (which has `rds_iam`).
  * Any other PostgreSQL uses the URL as given.
  */
@@ -98,11 +122,12 @@ export function databaseOptions(url: string, region: string): PgOptions {
   const host = u.hostname;
   if (/\.dsql(-[a-z0-9]+)?\.[a-z0-9-]+\.on\.aws$/.test(host)) {
     const signer = new DsqlSigner({ hostname: host, region, expiresIn: 900 });
+    const admin = decodeURIComponent(u.username) === DSQL_ADMIN_USER;
     return {
       connectionString: url,
       max: 2,
       dialect: 'dsql',
-      password: () => signer.getDbConnectAdminAuthToken(),
+      password: () => (admin ? signer.getDbConnectAdminAuthToken() : signer.getDbConnectAuthToken()),
     };
   }
   if (/\.rds\.amazonaws\.com$/.test(host) && !u.password) {
@@ -117,6 +142,13 @@ export function databaseOptions(url: string, region: string): PgOptions {
   return { connectionString: url, max: 2 };
 }
 
+/** What a Lambda cold start builds: the container, with the configured and cataloged nodes. */
+export async function composeAwsContainer(config: AwsConfig, hooks: AwsContainerHooks = {}) {
+  const c = await createAwsContainer(config, hooks);
+  await applyNodeCatalog(c, (spec) => s3NodeFactory(spec, hooks));
+  return c;
+}
+
 let cached: Promise<Container> | undefined;
 
 /** The Lambda container, built on first use from the environment (cold start). */
@@ -125,15 +157,13 @@ export function awsContainer(): Promise<Container> {
     const config = loadConfig();
     if (config.STRATUS_PROFILE !== 'aws')
       throw new Error('Lambda handlers run the aws profile (STRATUS_PROFILE=aws)');
-    const c = await createAwsContainer(config);
-    await applyNodeCatalog(c, s3NodeFactory);
-    return c;
+    return composeAwsContainer(config);
   })();
   return cached;
 }
 
 /** In AWS, nodes added at run time are S3 buckets (another region, or an S3-compatible endpoint). */
-export async function s3NodeFactory(spec: NodeSpec): Promise<StorageNode> {
+export async function s3NodeFactory(spec: NodeSpec, hooks: AwsContainerHooks = {}): Promise<StorageNode> {
   if (spec.kind !== 's3') throw errors.validation('in AWS, storage nodes are S3 buckets');
-  return s3Node(spec, (c) => tracer.captureAWSv3Client(c));
+  return s3Node(spec, (c) => sdkClient(c, hooks));
 }

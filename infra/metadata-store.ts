@@ -1,7 +1,11 @@
 /**
  * The Postgres-compatible metadata store, by `-c metadataStore=`:
  * - `dsql` (default): an Aurora DSQL cluster. No network, no password: functions sign a fresh IAM
- *   token per connection (`dsql:DbConnectAdmin`, @aws-sdk/dsql-signer).
+ *   token per connection (@aws-sdk/dsql-signer) for the `stratus_app` database role
+ *   (`dsql:DbConnect`), which the migration creates with data rights only and maps to each
+ *   function's IAM role (`AWS IAM GRANT`); only the migration connects as `admin`
+ *   (`dsql:DbConnectAdmin`). In prod the cluster is retained on stack deletion and backed up daily
+ *   by AWS Backup.
  * - `aurora`: Aurora Serverless v2 PostgreSQL 16 in the private subnets, scaling to zero when idle.
  *   The generated admin secret (rotated monthly) is read only by the deploy-time migration, which
  *   also creates the `stratus_app` role with `rds_iam`; functions sign IAM tokens for that role
@@ -10,16 +14,19 @@
  *   password in the URL lands in the functions' environment, so prefer IAM-authenticated stores.
  */
 import { Duration, RemovalPolicy, type Stack } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
 import * as dsql from 'aws-cdk-lib/aws-dsql';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type { Network } from './network.ts';
 import type { MetadataStore } from './options.ts';
 
-/** The database role the functions log in as on Aurora (created by the migration). */
-export const AURORA_APP_USER = 'stratus_app';
+/** The database role the functions log in as on DSQL and Aurora (created by the migration). */
+export const APP_DB_USER = 'stratus_app';
+export const AURORA_APP_USER = APP_DB_USER;
 /** Lambda's Node.js 20+ runtimes ship the RDS CA bundle here but do not load it by default. */
 export const RDS_CA_BUNDLE = '/var/runtime/ca-cert.pem';
 
@@ -33,6 +40,11 @@ export interface MetadataStoreResources {
   environment: Record<string, string>;
   /** Lets a function connect as the application. */
   grantConnect(fn: iam.IGrantable): void;
+  /**
+   * DSQL: the database role is mapped to IAM roles inside the database (`AWS IAM GRANT`), so the
+   * migration must be told every role that connects as the application.
+   */
+  mapsIamRoles: boolean;
   /** Environment and grants of the migration function (Aurora: the admin secret). */
   grantMigrate(fn: iam.IGrantable): Record<string, string>;
   /** Whether functions must run in the VPC to reach it. */
@@ -62,6 +74,7 @@ export function createMetadataStore(scope: Stack, props: MetadataStoreProps): Me
       environment: {},
       grantConnect: () => undefined,
       grantMigrate: () => ({}),
+      mapsIamRoles: false,
       inVpc: false,
     };
   }
@@ -114,26 +127,29 @@ export function createMetadataStore(scope: Stack, props: MetadataStoreProps): Me
         cluster.secret?.grantRead(fn);
         return { STRATUS_DATABASE_ADMIN_SECRET_ARN: cluster.secret?.secretArn ?? '' };
       },
+      mapsIamRoles: false,
       inVpc: true,
       aurora: cluster,
     };
   }
 
   const cluster = dsqlCluster(scope, props);
-  const connect = () =>
-    new iam.PolicyStatement({ actions: ['dsql:DbConnectAdmin'], resources: [cluster.attrResourceArn] });
+  const connect = (action: 'dsql:DbConnect' | 'dsql:DbConnectAdmin') =>
+    new iam.PolicyStatement({ actions: [action], resources: [cluster.attrResourceArn] });
   return {
     store: 'dsql',
-    url: `postgres://admin@${cluster.attrEndpoint}:5432/postgres?sslmode=require`,
+    // The functions' user; the migration swaps in `admin` for itself.
+    url: `postgres://${APP_DB_USER}@${cluster.attrEndpoint}:5432/postgres?sslmode=require`,
     endpoint: cluster.attrEndpoint,
     environment: {},
     grantConnect: (fn) => {
-      fn.grantPrincipal.addToPrincipalPolicy(connect());
+      fn.grantPrincipal.addToPrincipalPolicy(connect('dsql:DbConnect'));
     },
     grantMigrate: (fn) => {
-      fn.grantPrincipal.addToPrincipalPolicy(connect());
+      fn.grantPrincipal.addToPrincipalPolicy(connect('dsql:DbConnectAdmin'));
       return {};
     },
+    mapsIamRoles: true,
     inVpc: false,
     dsql: cluster,
   };
@@ -151,8 +167,9 @@ export function dsqlCluster(
   // DSQL encrypts with the key on the caller's behalf.
   if (props.key)
     props.key.grant(new iam.ServicePrincipal('dsql.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-  return new dsql.CfnCluster(scope, 'Metadata', {
-    deletionProtectionEnabled: props.stage === 'prod',
+  const prod = props.stage === 'prod';
+  const cluster = new dsql.CfnCluster(scope, 'Metadata', {
+    deletionProtectionEnabled: prod,
     ...(props.key ? { kmsEncryptionKey: props.key.keyArn } : {}),
     ...(props.dsqlWitness
       ? {
@@ -163,4 +180,34 @@ export function dsqlCluster(
         }
       : {}),
   });
+  // In prod, deletion protection stops a careless delete; Retain keeps the data when the stack
+  // goes; AWS Backup's daily recovery points (kept 35 days) and monthly ones (kept a year) undo what
+  // the application or an operator deletes by mistake. Other stages tear down whole (a vault with
+  // recovery points could not be deleted with the stack).
+  cluster.applyRemovalPolicy(prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY);
+  if (prod) {
+    const vault = new backup.BackupVault(scope, 'MetadataBackupVault', {
+      ...(props.key ? { encryptionKey: props.key } : {}),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const plan = new backup.BackupPlan(scope, 'MetadataBackupPlan', {
+      backupVault: vault,
+      backupPlanRules: [
+        new backup.BackupPlanRule({
+          ruleName: 'daily',
+          scheduleExpression: events.Schedule.cron({ hour: '3', minute: '0' }),
+          deleteAfter: Duration.days(35),
+        }),
+        new backup.BackupPlanRule({
+          ruleName: 'monthly',
+          scheduleExpression: events.Schedule.cron({ day: '1', hour: '4', minute: '0' }),
+          deleteAfter: Duration.days(365),
+        }),
+      ],
+    });
+    plan.addSelection('Metadata', {
+      resources: [backup.BackupResource.fromArn(cluster.attrResourceArn)],
+    });
+  }
+  return cluster;
 }

@@ -188,6 +188,18 @@ export function acknowledgeFindings(
     );
   }
 
+  // ---- AWS Backup of Aurora DSQL (prod)
+  for (const holder of [stateful, ...replicas]) {
+    const plan = holder.node.tryFindChild('MetadataBackupPlan');
+    if (plan)
+      ack(
+        plan,
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]',
+        'The role AWS Backup assumes to back up the selected cluster: AWS maintains that policy as each ' +
+          "service's backup permissions change, and the selection limits it to the one DSQL cluster.",
+      );
+  }
+
   // ---- Customer-managed data keys (-c kms=true): CDK grant helpers on the one key.
   if (stateful.key) {
     for (const fn of all) {

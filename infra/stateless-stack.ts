@@ -4,7 +4,15 @@
  * JWT authorizer on the Cognito issuer for every route that needs a token.
  */
 import path from 'node:path';
-import { CfnOutput, CustomResource, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  CfnOutput,
+  type CfnResource,
+  CustomResource,
+  Duration,
+  Lazy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -118,11 +126,32 @@ export class StatelessStack extends Stack {
     // Aurora: the migration logs in with the admin secret and creates the application role.
     for (const [k, v] of Object.entries(s.metadata.grantMigrate(migrateFn))) migrateFn.addEnvironment(k, v);
     const migrationsProvider = new cr.Provider(this, 'MigrationsProvider', { onEventHandler: migrateFn });
+    // Every function that connects as the application (DSQL: the migration maps their IAM roles to
+    // the database role, so a new or replaced role re-runs it).
+    const appFunctions: lambda.Function[] = [];
     this.schema = new CustomResource(this, 'Schema', {
       serviceToken: migrationsProvider.serviceToken,
-      properties: { migrations: String(migrations.length) },
+      properties: {
+        migrations: String(migrations.length),
+        ...(s.metadata.mapsIamRoles
+          ? {
+              appRoleArns: Lazy.list({
+                produce: () => appFunctions.map((fn) => (fn.role as iam.IRole).roleArn),
+              }),
+            }
+          : {}),
+      },
     });
     this.migrations = { fn: migrateFn, provider: migrationsProvider };
+    /** Connects `fn` as the application, once the schema (and its database role) is in place. */
+    const connectAsApp = (fn: lambda.Function) => {
+      s.metadata.grantConnect(fn);
+      appFunctions.push(fn);
+      // The function itself waits for the schema; its role must not (the schema names the role).
+      (fn.node.defaultChild as lambda.CfnFunction).addResourceDependency(
+        this.schema.node.defaultChild as CfnResource,
+      );
+    };
 
     this.functions = {
       auth: make('auth'),
@@ -135,10 +164,9 @@ export class StatelessStack extends Stack {
       system: make('system'),
     };
 
-    for (const fn of Object.values(this.functions)) fn.node.addDependency(this.schema);
-
-    // Least privilege per group.
-    for (const fn of Object.values(this.functions)) s.metadata.grantConnect(fn);
+    // Least privilege per group; the IAM test (test/integration/iam-usage.test.ts) records every
+    // SDK command each group's routes send and fails on any these grants do not allow.
+    for (const fn of Object.values(this.functions)) connectAsApp(fn);
     s.table.grantReadWriteData(this.functions.auth);
     // Sign-up creates the user, sets its password and group, and deletes it again when a later step
     // fails; a password reset signs the user out everywhere; the app client's secret is read at
@@ -159,17 +187,24 @@ export class StatelessStack extends Stack {
     );
     s.table.grantReadData(this.functions.folders);
     s.table.grantReadData(this.functions.files);
+    // Purging (trash, retention) deletes blobs and their replica-ledger entries.
+    s.table.grant(this.functions.files, 'dynamodb:DeleteItem');
     s.table.grantReadWriteData(this.functions.uploads);
     s.table.grantReadData(this.functions.system);
     s.table.grantReadData(this.functions.account);
-    s.table.grantReadData(this.functions.admin);
+    // Node management writes the node catalog; reconciliation repairs replicas and their ledger.
+    s.table.grantReadWriteData(this.functions.admin);
     s.table.grantReadData(this.functions.shares);
     s.bucket.grantRead(this.functions.shares);
-    // Purging (trash, retention) deletes blobs.
     s.bucket.grantRead(this.functions.files);
     s.bucket.grantDelete(this.functions.files);
+    s.bucket.grantReadWrite(this.functions.admin);
     s.bucket.grantDelete(this.functions.admin);
     s.bucket.grantReadWrite(this.functions.uploads);
+    // /health/deep probes the bucket (HeadBucket), nothing more.
+    this.functions.system.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [s.bucket.bucketArn] }),
+    );
 
     this.api = new apigw.HttpApi(this, 'Api', {
       corsPreflight: {
@@ -230,7 +265,7 @@ export class StatelessStack extends Stack {
       512,
       Duration.seconds(60),
     );
-    s.metadata.grantConnect(streamFn);
+    connectAsApp(streamFn);
     s.table.grantReadWriteData(streamFn);
     s.bucket.grantReadWrite(streamFn);
     streamFn.addEventSource(
@@ -262,7 +297,7 @@ export class StatelessStack extends Stack {
       1024,
       Duration.minutes(15),
     );
-    s.metadata.grantConnect(maintenance);
+    connectAsApp(maintenance);
     s.table.grantReadWriteData(maintenance);
     s.bucket.grantReadWrite(maintenance);
     s.bucket.grantDelete(maintenance);

@@ -204,7 +204,15 @@ describe('stateless stack', () => {
       false,
     );
     const system = actionsOf(stateless, 'Fnsystem');
-    expect(system.some((a) => a.startsWith('s3:') || a.startsWith('cognito-idp:'))).toBe(false);
+    // /health/deep probes the bucket; nothing else of S3 or Cognito.
+    expect(system.filter((a) => a.startsWith('s3:') || a.startsWith('cognito-idp:'))).toEqual([
+      's3:ListBucket',
+    ]);
+    // Trash purges delete ledger entries; node management writes the catalog and repairs blobs.
+    expect(actionsOf(stateless, 'Fnfiles')).toContain('dynamodb:DeleteItem');
+    expect(actionsOf(stateless, 'Fnadmin')).toEqual(
+      expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:DeleteItem', 's3:GetObject*', 's3:PutObject']),
+    );
     const uploads = actionsOf(stateless, 'Fnuploads');
     expect(uploads).toEqual(expect.arrayContaining(['s3:PutObject', 'dynamodb:PutItem']));
     expect(uploads.some((a) => a.startsWith('cognito-idp:'))).toBe(false);
@@ -219,8 +227,48 @@ describe('stateless stack', () => {
       'Fnadmin',
       'Fnshares',
       'Fnsystem',
-    ])
-      expect(actionsOf(stateless, fn)).toContain('dsql:DbConnectAdmin');
+      'Fnstatestream',
+      'Fnmaintenance',
+    ]) {
+      // Data rights only: the application's database role, never `admin`.
+      expect(actionsOf(stateless, fn)).toContain('dsql:DbConnect');
+      expect(actionsOf(stateless, fn)).not.toContain('dsql:DbConnectAdmin');
+    }
+    const migrate = actionsOf(stateless, 'Fnmigrate');
+    expect(migrate).toContain('dsql:DbConnectAdmin');
+    expect(migrate).not.toContain('dsql:DbConnect');
+  });
+
+  it('DSQL: the migration maps the IAM role of every function that connects as the application', () => {
+    const [schema] = Object.values(
+      stateless.findResources('AWS::CloudFormation::CustomResource') as Resources,
+    );
+    const arns = schema?.Properties.appRoleArns as { 'Fn::GetAtt': [string, string] }[];
+    const roles = arns.map((a) => a['Fn::GetAtt'][0]).sort();
+    const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
+    const roleOf = (prefix: string) =>
+      Object.entries(fns).find(([id]) => id.startsWith(prefix))?.[1]?.Properties.Role as {
+        'Fn::GetAtt': [string, string];
+      };
+    const apps = [
+      'auth',
+      'folders',
+      'files',
+      'uploads',
+      'account',
+      'admin',
+      'shares',
+      'system',
+      'statestream',
+      'maintenance',
+    ];
+    expect(roles).toEqual(apps.map((g) => roleOf(`Fn${g}`)['Fn::GetAtt'][0]).sort());
+    expect(roles).not.toContain(roleOf('Fnmigrate')['Fn::GetAtt'][0]);
+    // The functions log in as the application role; the migration swaps in admin for itself.
+    const files = Object.entries(fns).find(([id]) => id.startsWith('Fnfiles'))?.[1];
+    const env = files?.Properties.Environment as { Variables: Record<string, unknown> } | undefined;
+    const url = JSON.stringify(env?.Variables.STRATUS_DATABASE_URL);
+    expect(url).toContain('postgres://stratus_app@');
   });
 
   it('state stream: batch item failures, bisection, an SQS on-failure destination and two filters', () => {
@@ -322,5 +370,61 @@ describe('several regions (-c regions=us-east-1,eu-west-1,ap-southeast-2 -c repl
     Template.fromStack(built.stateful).hasResourceProperties('AWS::S3::Bucket', {
       BucketName: { 'Fn::Join': ['-', ['stratus-test-blobs', { Ref: 'AWS::AccountId' }, 'us-east-1']] },
     });
+  });
+});
+
+describe('prod (-c stage=prod)', () => {
+  let t: Template;
+  let violations: unknown[];
+  beforeAll(() => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-cdk-prod-'));
+    // Bundling skipped: these assertions are about the stateful stack.
+    const built = buildApp({ outdir, context: { stage: 'prod', 'aws:cdk:bundling-stacks': [] } });
+    built.app.synth();
+    const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { violations?: unknown[] }[];
+    };
+    violations = report.pluginReports.flatMap((r) => r.violations ?? []);
+    t = Template.fromStack(built.stateful);
+  }, 120_000);
+
+  it('passes cdk-nag', () => {
+    expect(violations).toEqual([]);
+  });
+
+  it('Aurora DSQL: retained on stack deletion, deletion protection on', () => {
+    t.hasResource('AWS::DSQL::Cluster', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({ DeletionProtectionEnabled: true }),
+    });
+  });
+
+  it('Aurora DSQL: backed up by AWS Backup, daily (35 days) and monthly (a year), into a retained vault', () => {
+    t.hasResource('AWS::Backup::BackupVault', { DeletionPolicy: 'Retain' });
+    t.hasResourceProperties('AWS::Backup::BackupPlan', {
+      BackupPlan: {
+        BackupPlanName: Match.anyValue(),
+        BackupPlanRule: Match.arrayWith([
+          Match.objectLike({
+            RuleName: 'daily',
+            ScheduleExpression: 'cron(0 3 * * ? *)',
+            Lifecycle: { DeleteAfterDays: 35 },
+          }),
+          Match.objectLike({ RuleName: 'monthly', Lifecycle: { DeleteAfterDays: 365 } }),
+        ]),
+      },
+    });
+    const [clusterId] = Object.keys(t.findResources('AWS::DSQL::Cluster'));
+    t.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupSelection: Match.objectLike({
+        Resources: [{ 'Fn::GetAtt': [clusterId, 'ResourceArn'] }],
+      }),
+    });
+  });
+
+  it('other stages keep neither (a dev stack tears down whole)', () => {
+    stateful.hasResource('AWS::DSQL::Cluster', { DeletionPolicy: 'Delete' });
+    stateful.resourceCountIs('AWS::Backup::BackupPlan', 0);
   });
 });
