@@ -228,7 +228,7 @@ export function assemble(
     nodes,
     ledger,
     replicator,
-    health: new HealthMonitor(nodes, p.log),
+    health: new HealthMonitor(nodes, p.log, { store: p.state }),
     reconciler: new Reconciler({
       db: p.db,
       items,

@@ -79,6 +79,7 @@ export function createAdminHandler(c: Container) {
 export const handler = lazyHandler(createAdminHandler);
 
 async function nodeOut(c: Container, id: string) {
+  await c.nodes.fresh();
   const n = c.nodes.get(id);
   if (!n) throw errors.notFound('node');
   const replicas = await c.ledger.countOn(id);

@@ -46,6 +46,7 @@ export class DownloadLinks {
    * then the others the ledger knows; when none answers, the primary as a last resort, else 503.
    */
   async replica(v: Version): Promise<{ id: string; store: BlobStore }> {
+    await this.nodes.fresh();
     const replicas = (await this.ledger.forVersion(v.id)).map((r) => r.data);
     const verified = replicas.filter((r) => r.state === 'verified');
     // Then replicas the ledger has not verified yet (a copy may have landed), then the primary.

@@ -18,9 +18,18 @@ export interface StorageNode {
   draining: boolean;
 }
 
+/** Where a process reads the health verdicts another process (the canary) wrote. */
+export interface HealthSource {
+  load(): Promise<void>;
+  maxAgeMs: number;
+}
+
 export class NodeRegistry {
   private readonly nodes = new Map<string, StorageNode>();
   private readonly factor: number;
+  private health: HealthSource | undefined;
+  private loadedAt = Number.NEGATIVE_INFINITY;
+  private loading: Promise<void> | undefined;
 
   constructor(nodes: StorageNode[], replicationFactor: number) {
     for (const n of nodes) this.nodes.set(n.id, n);
@@ -58,6 +67,29 @@ export class NodeRegistry {
 
   remove(id: string): void {
     this.nodes.delete(id);
+  }
+
+  useHealthSource(source: HealthSource): void {
+    this.health = source;
+  }
+
+  /**
+   * Brings node health up to date with the shared verdicts, at most every `maxAgeMs` (one state
+   * store read shared by concurrent callers). A read that fails keeps the last known health.
+   */
+  async fresh(): Promise<void> {
+    const source = this.health;
+    if (!source || performance.now() - this.loadedAt < source.maxAgeMs) return;
+    this.loading ??= source
+      .load()
+      .then(() => {
+        this.loadedAt = performance.now();
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.loading = undefined;
+      });
+    await this.loading;
   }
 
   setHealth(id: string, health: NodeHealth): void {

@@ -111,6 +111,7 @@ export class Reconciler {
       orphansDeleted: 0,
       expiredSessions: 0,
     };
+    await this.nodes.fresh();
     const rf = this.nodes.replicationFactor;
     await this.forEachVersion(async (v) => {
       report.versions++;

@@ -48,6 +48,7 @@ export class Replicator {
 
   async replicate(item: StateItem<Replica>): Promise<boolean> {
     const r = item.data;
+    await this.nodes.fresh();
     const target = this.nodes.get(r.nodeId);
     try {
       if (!target || target.health === 'down') throw new Error(`node ${r.nodeId} is unavailable`);

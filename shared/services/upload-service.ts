@@ -153,6 +153,7 @@ export class UploadService {
         ? await this.items.getVersion(existing.currentVersionId)
         : undefined;
     const holders = prev?.partHashes ? await this.holdersOf(prev) : new Set<string>();
+    await this.nodes.fresh();
     const placed = this.nodes.placement(versionId);
     const candidates = [
       ...placed.filter((n) => holders.has(n.id)),

@@ -307,3 +307,50 @@ describe('failover in the middle of an operation', () => {
     }
   });
 });
+
+describe('node health is shared state', () => {
+  it('a canary run by one process steers placement and downloads in another, and counts across instances', async () => {
+    const { db, dispose } = await pglite.open();
+    try {
+      const stores = ['n1', 'n2', 'n3'].map((id) => new GuardedStore(id));
+      // Each harness is one process (a Lambda instance): its own registry and memory, one database.
+      const instance = () =>
+        buildHarness(db, {
+          nodes: new NodeRegistry(
+            stores.map((s) => ({
+              id: s.nodeId,
+              kind: 'localfs' as const,
+              region: 'local',
+              weight: 1,
+              store: s,
+              health: 'healthy' as const,
+              draining: false,
+            })),
+            2,
+          ),
+          blobs: stores[0],
+        });
+      const canaryA = instance();
+      const canaryB = instance();
+      const api = instance();
+      (stores[1] as GuardedStore).failing = true;
+      // Two failures in a row make a node down, even when two instances ran one canary each.
+      expect((await canaryA.c.health.checkAll()).n2?.health).toBe('degraded');
+      expect((await canaryB.c.health.checkAll()).n2?.health).toBe('down');
+      // The API process never ran a canary, yet places nothing on n2 and serves nothing from it.
+      const u = await api.user('shared-health@x.io');
+      for (let i = 0; i < 10; i++) {
+        const f = await api.put(u, 'root', `h${i}.txt`, `shared health ${i}`);
+        const v = await api.c.uploads.fileWithVersion(u, f.fileId);
+        expect(v.version.nodeId).not.toBe('n2');
+      }
+      expect(api.c.nodes.get('n2')?.health).toBe('down');
+      // A verdict that expires (the canary stopped) no longer steers anything.
+      await db.query(`update state_items set expires_at = 1 where pk = 'health'`);
+      await api.c.health.load();
+      expect(api.c.nodes.get('n2')?.health).toBe('healthy');
+    } finally {
+      await dispose();
+    }
+  });
+});
