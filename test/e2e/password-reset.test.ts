@@ -11,13 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, ROOT } from '../support/services.ts';
 
 let child: ChildProcess;
+let dir: string;
 let base: string;
 let out = '';
 
 const unlimited = { capacity: 1e6, refillPerSecond: 1e6 };
 
 beforeAll(async () => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-reset-'));
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-reset-'));
   const port = await freePort();
   child = spawn(process.execPath, [path.join(ROOT, 'local', 'main.ts')], {
     cwd: ROOT,
@@ -54,6 +55,7 @@ afterAll(async () => {
     child.kill('SIGTERM');
     await exited;
   }
+  await fs.rm(dir, { recursive: true, force: true });
 });
 
 const post = (p: string, body: unknown, headers: Record<string, string> = {}) =>
