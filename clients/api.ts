@@ -2,8 +2,18 @@
  * The Stratus API client shared by the CLI (Node) and the web dashboard (browser): plain `fetch`,
  * no Node built-ins. Problems (RFC 9457) become `ApiError`s carrying the stable type slug; an expired
  * access token is refreshed once with the refresh token (rotation: the new pair is handed to
- * `onTokens` so the caller can persist it).
+ * `onTokens` so the caller can persist it). A 429, or a 502/503/504 to an idempotent request, is
+ * waited out and repeated as `clients/retry.ts` says (Retry-After, else jittered back-off; bounded).
  */
+import {
+  Backoff,
+  idempotentMethod,
+  isRetryable,
+  type RetryClock,
+  type RetryEvent,
+  type RetryPolicy,
+  systemClock,
+} from './retry.ts';
 
 export interface Tokens {
   accessToken: string;
@@ -128,6 +138,11 @@ export interface RequestOptions {
   query?: Record<string, string | number | undefined>;
   headers?: Record<string, string>;
   auth?: boolean;
+  /**
+   * Safe to repeat after a 502/503/504 (the default follows RFC 9110: GET, PUT, DELETE… yes, POST
+   * and PATCH no). A 429 is repeated either way: it means nothing was done.
+   */
+  idempotent?: boolean;
 }
 
 export interface ApiResponse<T> {
@@ -141,6 +156,13 @@ export interface ClientOptions {
   tokens?: Tokens | undefined;
   onTokens?: (t: Tokens | undefined) => void;
   fetch?: typeof fetch;
+  /** How retries are bounded (defaults: `DEFAULT_RETRY_POLICY`); `{ maxAttempts: 1 }` turns them off. */
+  retry?: Partial<RetryPolicy>;
+  /** Time and chance for the back-off (tests inject their own). */
+  clock?: RetryClock;
+  /** Ends back-off waits early (Ctrl-C): the request then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  onRetry?: (e: RetryEvent) => void;
 }
 
 export class StratusApi {
@@ -149,33 +171,60 @@ export class StratusApi {
   private readonly onTokens: (t: Tokens | undefined) => void;
   private readonly doFetch: typeof fetch;
   private refreshing: Promise<void> | undefined;
+  readonly retry: Partial<RetryPolicy>;
+  readonly clock: RetryClock;
+  readonly signal: AbortSignal | undefined;
+  private readonly onRetry: ((e: RetryEvent) => void) | undefined;
 
   constructor(opts: ClientOptions) {
     this.endpoint = opts.endpoint.replace(/\/+$/, '');
     this.tokens = opts.tokens;
     this.onTokens = opts.onTokens ?? (() => undefined);
     this.doFetch = opts.fetch ?? ((input, init) => fetch(input, init));
+    this.retry = opts.retry ?? {};
+    this.clock = opts.clock ?? systemClock;
+    this.signal = opts.signal;
+    this.onRetry = opts.onRetry;
   }
 
   async request<T>(method: string, path: string, o: RequestOptions = {}): Promise<ApiResponse<T>> {
     const auth = o.auth ?? true;
-    if (auth && this.tokens && this.tokens.expiresAt - Date.now() < 15_000) await this.refresh();
-    let res = await this.send(method, path, o, auth);
-    if (res.status === 401 && auth && this.tokens) {
-      await this.refresh();
-      res = await this.send(method, path, o, auth);
-    }
-    const text = await res.text();
-    let data: unknown = {};
-    if (text) {
-      try {
-        data = JSON.parse(text);
-      } catch {
-        data = { detail: text.slice(0, 200) };
+    const idempotent = o.idempotent ?? idempotentMethod(method);
+    const backoff = new Backoff(this.retry, this.clock);
+    let refreshed = false;
+    for (;;) {
+      if (auth && this.tokens && this.tokens.expiresAt - Date.now() < 15_000) await this.refresh();
+      const res = await this.send(method, path, o, auth);
+      if (res.status === 401 && auth && this.tokens && !refreshed) {
+        refreshed = true;
+        await res.body?.cancel().catch(() => undefined);
+        await this.refresh();
+        continue;
       }
+      const text = await res.text();
+      let data: unknown = {};
+      if (text) {
+        try {
+          data = JSON.parse(text);
+        } catch {
+          data = { detail: text.slice(0, 200) };
+        }
+      }
+      if (res.status < 400) return { status: res.status, headers: res.headers, data: data as T };
+      const err = new ApiError(res.status, data as Record<string, unknown>);
+      const delayMs = isRetryable(res.status, idempotent, err.slug)
+        ? backoff.next(res.headers.get('retry-after'))
+        : undefined;
+      if (delayMs === undefined) throw err;
+      this.onRetry?.({
+        method,
+        url: this.endpoint + path,
+        status: res.status,
+        attempt: backoff.attempts,
+        delayMs,
+      });
+      await this.clock.sleep(delayMs, this.signal);
     }
-    if (res.status >= 400) throw new ApiError(res.status, data as Record<string, unknown>);
-    return { status: res.status, headers: res.headers, data: data as T };
   }
 
   private async send(method: string, path: string, o: RequestOptions, auth: boolean): Promise<Response> {
@@ -428,12 +477,23 @@ export class StratusApi {
   }
 
   async renewParts(id: string, parts: { partNumber: number; sha256?: string }[]) {
-    return (await this.request<{ parts: PartUrl[] }>('POST', `/v1/uploads/${id}/parts`, { body: { parts } }))
-      .data.parts;
+    // Only signs URLs: repeating it changes nothing.
+    return (
+      await this.request<{ parts: PartUrl[] }>('POST', `/v1/uploads/${id}/parts`, {
+        body: { parts },
+        idempotent: true,
+      })
+    ).data.parts;
   }
 
   async completeUpload(id: string, parts: { partNumber: number; etag: string }[]) {
-    return (await this.request<Committed>('POST', `/v1/uploads/${id}/complete`, { body: { parts } })).data;
+    // The service replays a committed session's answer, so a repeat after a lost answer is safe.
+    return (
+      await this.request<Committed>('POST', `/v1/uploads/${id}/complete`, {
+        body: { parts },
+        idempotent: true,
+      })
+    ).data;
   }
 
   async abortUpload(id: string) {

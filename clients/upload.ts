@@ -4,7 +4,8 @@
  * 2. create the session declaring the part hashes, so unchanged parts of the current version are
  *    copied server-side (delta re-upload) and every part URL is bound to its checksum;
  * 3. PUT the remaining parts straight to storage, several at a time, renewing expired URLs and
- *    retrying transient failures;
+ *    retrying transient failures (429, 5xx, no answer: Retry-After or jittered back-off, bounded by
+ *    the API client's retry policy);
  * 4. complete. An interrupted upload resumes from its upload id: the session reports the parts
  *    storage already holds, and only the others are sent.
  * Reading, hashing and the PUT itself are injected: Node uses file handles, node:crypto and fetch;
@@ -12,6 +13,7 @@
  */
 import { planParts } from '../shared/domain/upload-session.ts';
 import { ApiError, type Committed, type PartUrl, type StratusApi } from './api.ts';
+import { Backoff } from './retry.ts';
 
 /** The part size clients ask for. Stable, so a new version lines up with the old one's parts. */
 export const CLIENT_PART_SIZE = 8 * 1024 * 1024;
@@ -29,7 +31,7 @@ export type PutPart = (
   body: Uint8Array,
   onProgress: (loaded: number) => void,
   signal: AbortSignal | undefined,
-) => Promise<{ status: number; etag: string | null }>;
+) => Promise<{ status: number; etag: string | null; retryAfter?: string | null }>;
 
 export interface Hashes {
   sha256: string;
@@ -203,9 +205,17 @@ export async function uploadFile(o: UploadOptions): Promise<UploadResult> {
   const sendPart = async (n: number) => {
     const start = (n - 1) * plan.partSize;
     const body = await o.source.read(start, start + partBytes(o.source.size, plan, n));
-    for (let attempt = 1; ; attempt++) {
+    // PUTting the same bytes to the same part again is idempotent: every transient answer is retried.
+    const backoff = new Backoff(o.api.retry, o.api.clock);
+    let renewals = 0;
+    let fresh = false;
+    for (;;) {
       if (o.signal?.aborted) throw new UploadInterrupted(id);
-      const url = await urlFor(n, attempt > 1);
+      const url = await urlFor(n, fresh);
+      fresh = false;
+      let status = 0;
+      let retryAfter: string | null | undefined;
+      let failure: unknown;
       try {
         const res = await o.putPart(
           url,
@@ -223,19 +233,37 @@ export async function uploadFile(o: UploadOptions): Promise<UploadResult> {
           report();
           return;
         }
-        if (res.status !== 403 && res.status < 500) {
-          throw new ApiError(res.status, {
-            type: 'urn:stratus:problem:part-rejected',
-            detail: `storage refused part ${n} (HTTP ${res.status})`,
-          });
-        }
+        status = res.status;
+        retryAfter = res.retryAfter;
       } catch (err) {
         inFlight.delete(n);
         if (o.signal?.aborted) throw new UploadInterrupted(id);
-        if (err instanceof ApiError || attempt >= 4) throw err;
+        failure = err; // no answer (connection reset, refused): status 0
       }
-      if (attempt >= 4) throw new Error(`part ${n} failed after ${attempt} attempts`);
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      const refused = () =>
+        new ApiError(status, {
+          type: 'urn:stratus:problem:part-rejected',
+          detail: `storage refused part ${n} (HTTP ${status}${backoff.attempts > 1 ? ` after ${backoff.attempts} attempts` : ''})`,
+        });
+      // 403: the URL expired or no longer verifies; a fresh one is signed (twice at most).
+      // 408, 429, 5xx and no answer: transient. Anything else (400, 409, 413…) will not change.
+      const transient = status === 0 || status === 408 || status === 429 || (status >= 500 && status !== 501);
+      if (status === 403 && renewals < 2) {
+        renewals++;
+        fresh = true;
+      } else if (!transient) throw refused();
+      const wait = backoff.next(retryAfter);
+      if (wait === undefined) {
+        if (status) throw refused();
+        throw new Error(
+          `part ${n} failed after ${backoff.attempts} attempts: ${(failure as Error)?.message}`,
+        );
+      }
+      try {
+        await o.api.clock.sleep(wait, o.signal);
+      } catch {
+        throw new UploadInterrupted(id);
+      }
     }
   };
 
@@ -259,9 +287,41 @@ export async function uploadFile(o: UploadOptions): Promise<UploadResult> {
     .filter(([, etag]) => etag !== '')
     .map(([partNumber, etag]) => ({ partNumber, etag }))
     .sort((a, b) => a.partNumber - b.partNumber);
-  const committed = await o.api.completeUpload(id, parts);
+  const committed = await complete(o.api, id, parts, hashes.sha256, o.signal);
   o.onProgress?.({ phase: 'done', done: total, total });
   return { ...committed, uploadId: id, bytesSent: sent, bytesSkipped, resumed };
+}
+
+/**
+ * Completes the session. Completing is replayed by the service (a committed session answers with its
+ * result again), so the API client repeats it after a 503 or a gateway error; a 409 "being completed
+ * by another request" means an earlier attempt whose answer was lost is still at work: wait for it.
+ */
+async function complete(
+  api: StratusApi,
+  id: string,
+  parts: { partNumber: number; etag: string }[],
+  sha256: string,
+  signal: AbortSignal | undefined,
+): Promise<Committed> {
+  const backoff = new Backoff(api.retry, api.clock);
+  for (;;) {
+    try {
+      return await api.completeUpload(id, parts);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 409)) throw err;
+      const s = await api.upload(id);
+      if (s.state === 'committed' && s.fileId && s.versionId)
+        return { fileId: s.fileId, versionId: s.versionId, name: s.name, size: s.size, sha256 };
+      const wait = s.state === 'completing' ? backoff.next() : undefined;
+      if (wait === undefined) throw err;
+      try {
+        await api.clock.sleep(wait, signal);
+      } catch {
+        throw new UploadInterrupted(id);
+      }
+    }
+  }
 }
 
 function partBytes(size: number, plan: { mode: string; partSize: number; partCount: number }, n: number) {
@@ -281,5 +341,5 @@ export const fetchPutPart =
     });
     await res.arrayBuffer().catch(() => undefined);
     if (res.ok) onProgress(body.length);
-    return { status: res.status, etag: res.headers.get('etag') };
+    return { status: res.status, etag: res.headers.get('etag'), retryAfter: res.headers.get('retry-after') };
   };

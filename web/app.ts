@@ -6,6 +6,7 @@
  */
 import { createSHA256 } from 'hash-wasm';
 import { ApiError, formatBytes, type Item, type NodeInfo, StratusApi, type Tokens } from '../clients/api.ts';
+import { fetchWithRetry } from '../clients/retry.ts';
 import { type Hashes, hashSource, type PutPart, UploadInterrupted, uploadFile } from '../clients/upload.ts';
 
 // ---------------------------------------------------------------- DOM helpers
@@ -144,6 +145,8 @@ const api = new StratusApi({
     if (t) localStorage.setItem(TOKENS_KEY, JSON.stringify(t));
     else localStorage.removeItem(TOKENS_KEY);
   },
+  // 429s and 503s are waited out (Retry-After); the uploads panel says so meanwhile.
+  onRetry: (e) => uploads.busy(e.delayMs),
 });
 
 let me: { id: string; email: string; role: 'admin' | 'user'; rootFolderId: string } | undefined;
@@ -839,7 +842,12 @@ const xhrPut: PutPart = (part, body, onProgress, signal) =>
     for (const [k, v] of Object.entries(part.headers))
       if (!['content-length', 'host'].includes(k.toLowerCase())) x.setRequestHeader(k, v);
     x.upload.onprogress = (e) => onProgress(e.loaded);
-    x.onload = () => resolve({ status: x.status, etag: x.getResponseHeader('etag') });
+    x.onload = () =>
+      resolve({
+        status: x.status,
+        etag: x.getResponseHeader('etag'),
+        retryAfter: x.getResponseHeader('retry-after'),
+      });
     x.onerror = () => reject(new Error('network error while sending a part'));
     x.onabort = () => reject(new UploadInterrupted(undefined));
     signal?.addEventListener('abort', () => x.abort());
@@ -847,6 +855,35 @@ const xhrPut: PutPart = (part, body, onProgress, signal) =>
   });
 
 type JobState = 'waiting' | 'hashing' | 'uploading' | 'paused' | 'done' | 'failed' | 'interrupted';
+
+/**
+ * Whether trying a failed upload again can help. Refusals that will not change by repeating
+ * (quota, type policy, a bad or conflicting request: 4xx but 408/429, and 507) offer no Retry;
+ * network failures, 5xx and a rate limit that outlasted the client's patience do.
+ */
+function worthRetrying(err: unknown): boolean {
+  if (!(err instanceof ApiError)) return true;
+  if (err.status === 0 || err.status === 408 || err.status === 429) return true;
+  return err.status >= 500 && err.status !== 507;
+}
+
+/** After uploads finish, the listing and usage meter are refreshed at most once a second (not per file). */
+let lastRefresh = 0;
+let refreshQueued = false;
+function refreshAfterUpload() {
+  const run = () => {
+    refreshQueued = false;
+    lastRefresh = Date.now();
+    void refreshView();
+    void refreshUsage();
+  };
+  const wait = lastRefresh + 1000 - Date.now();
+  if (wait <= 0) run();
+  else if (!refreshQueued) {
+    refreshQueued = true;
+    setTimeout(run, wait);
+  }
+}
 
 interface Job {
   key: number;
@@ -862,6 +899,8 @@ interface Job {
   hashes?: Hashes;
   controller?: AbortController;
   error?: string;
+  /** For a failed job: whether Retry is offered. */
+  retryable?: boolean;
   el: HTMLLIElement;
 }
 
@@ -873,6 +912,16 @@ class Uploads {
   private readonly jobs: Job[] = [];
   private seq = 0;
   private readonly folders = new Map<string, Promise<string>>();
+  private busyUntil = 0;
+  private busyTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** The server asked us to slow down (429/503): say so until the wait is over. */
+  busy(ms: number) {
+    this.busyUntil = Math.max(this.busyUntil, Date.now() + ms);
+    clearTimeout(this.busyTimer);
+    this.busyTimer = setTimeout(() => this.drawOverall(), this.busyUntil - Date.now() + 10);
+    this.drawOverall();
+  }
 
   constructor() {
     this.panel.append(
@@ -935,6 +984,14 @@ class Uploads {
     }
   }
 
+  private forgetFolders(job: Job) {
+    let key = job.parentId;
+    for (const name of job.path.split('/').slice(0, -1)) {
+      key = `${key}/${name.toLowerCase()}`;
+      this.folders.delete(key);
+    }
+  }
+
   private async folderFor(job: Job): Promise<string> {
     const dirs = job.path.split('/').slice(0, -1);
     let parent = job.parentId;
@@ -970,7 +1027,11 @@ class Uploads {
     job.done = 0;
     this.draw(job);
     try {
-      const parentId = await this.folderFor(job);
+      const parentId = await this.folderFor(job).catch((err: unknown) => {
+        // A failed folder creation is not cached: the next file (or Retry) tries again.
+        this.forgetFolders(job);
+        throw err;
+      });
       const name = job.path.split('/').at(-1) as string;
       // No base version: an upload to a taken name becomes that file's new version (its unchanged
       // parts are reused server-side), as Dropbox's web uploads do; no per-file listing of the folder.
@@ -1030,14 +1091,15 @@ class Uploads {
       job.state = 'done';
       job.done = job.total;
       savePending(loadPending().filter((p) => p.uploadId !== result.uploadId));
+      delete job.error;
       announce(`Uploaded ${job.path}`);
-      void refreshView();
-      void refreshUsage();
+      refreshAfterUpload();
     } catch (err) {
       if (err instanceof UploadInterrupted) job.state = 'paused';
       else {
         job.state = 'failed';
         job.error = problemText(err);
+        job.retryable = worthRetrying(err);
         announce(`${job.path}: ${job.error}`, 'error');
       }
     }
@@ -1099,12 +1161,20 @@ class Uploads {
           'Pause',
         ),
       );
-    if (job.state === 'paused' || job.state === 'failed')
+    if (job.state === 'paused')
       controls.push(
         h(
           'button',
           { type: 'button', 'aria-label': `Resume ${job.path}`, onclick: () => this.resume(job) },
           'Resume',
+        ),
+      );
+    if (job.state === 'failed' && job.retryable)
+      controls.push(
+        h(
+          'button',
+          { type: 'button', 'aria-label': `Retry ${job.path}`, onclick: () => this.resume(job) },
+          'Retry',
         ),
       );
     if (job.state === 'interrupted') {
@@ -1127,14 +1197,16 @@ class Uploads {
       });
       controls.push(h('label', { for: `${id}-file`, class: 'button', tabindex: 0 }, 'Choose file'), pick);
     }
-    if (job.state !== 'done')
+    if (job.state !== 'done') {
+      const verb = job.state === 'failed' ? 'Dismiss' : 'Cancel';
       controls.push(
         h(
           'button',
-          { type: 'button', 'aria-label': `Cancel ${job.path}`, onclick: () => void this.cancel(job) },
-          'Cancel',
+          { type: 'button', 'aria-label': `${verb} ${job.path}`, onclick: () => void this.cancel(job) },
+          verb,
         ),
       );
+    }
     job.el.dataset.state = job.state;
     job.el.replaceChildren(
       h('label', { for: id, class: 'file' }, job.path),
@@ -1145,18 +1217,53 @@ class Uploads {
     this.drawOverall();
   }
 
+  /**
+   * The overall bar and line count failures as failures: the bar reaches 100% only when every file
+   * is done, and the line says how many are done, failed, paused, in progress or need their file again.
+   */
   private drawOverall() {
+    const count = (...states: JobState[]) => this.jobs.filter((j) => states.includes(j.state)).length;
     const live = this.jobs.filter((j) => j.state !== 'interrupted');
     const total = live.reduce((s, j) => s + j.size, 0);
     const done = live.reduce(
       (s, j) =>
-        s + (j.state === 'done' ? j.size : j.state === 'hashing' ? 0 : (j.done / (j.total || 1)) * j.size),
+        s +
+        (j.state === 'done'
+          ? j.size
+          : j.state === 'uploading' || j.state === 'paused'
+            ? (j.done / (j.total || 1)) * j.size
+            : 0),
       0,
     );
-    const pct = total ? (done / total) * 100 : 0;
-    this.overall.value = Number(pct.toFixed(1));
-    const left = live.filter((j) => j.state !== 'done').length;
-    this.overallText.textContent = `${pct.toFixed(0)}% · ${left ? `${left} in progress` : 'all done'}`;
+    const finished = count('done');
+    const failed = count('failed');
+    const active = count('waiting', 'hashing', 'uploading');
+    const paused = count('paused');
+    const interrupted = count('interrupted');
+    const allDone = finished === this.jobs.length;
+    // Never round up to 100% while anything is left: 99.6% of the bytes with a failure is not done.
+    const pct = allDone ? 100 : Math.min(99, Math.floor(total ? (done / total) * 100 : 0));
+    this.overall.value = allDone ? 100 : total ? Math.min(99.9, (done / total) * 100) : 0;
+    const parts = [`${pct}%`];
+    if (allDone) parts.push(`all ${finished} done`);
+    else {
+      parts.push(`${finished} of ${this.jobs.length} done`);
+      if (active) parts.push(`${active} in progress`);
+      if (paused) parts.push(`${paused} paused`);
+      if (failed) parts.push(`${failed} failed`);
+      if (interrupted) parts.push(`${interrupted} to resume`);
+      if (active && Date.now() < this.busyUntil) parts.push('server busy, retrying');
+    }
+    this.overallText.textContent = parts.join(' · ');
+    this.overallText.dataset.state = allDone
+      ? 'done'
+      : active
+        ? 'active'
+        : failed
+          ? 'failed'
+          : paused || interrupted
+            ? 'paused'
+            : 'done';
     if (!this.jobs.length) this.panel.hidden = true;
   }
 }
@@ -1172,7 +1279,7 @@ async function renderShare(token: string) {
   const status = h('p', { role: 'status' });
   let password: string | undefined;
   const call = async <T>(path: string, format: 'info' | 'json'): Promise<T> => {
-    const res = await fetch(`${path}?format=${format}`, {
+    const res = await fetchWithRetry(fetch, `${path}?format=${format}`, {
       headers: {
         accept: 'application/json',
         ...(password !== undefined ? { 'x-share-password': password } : {}),
