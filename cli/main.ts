@@ -24,6 +24,7 @@ import {
   splitPath,
 } from '../clients/api.ts';
 import { nodeHasher, openFileSource, SourceChangedError } from '../clients/node-io.ts';
+import { fetchWithRetry } from '../clients/retry.ts';
 import { fetchPutPart, hashSource, type Progress, UploadInterrupted, uploadFile } from '../clients/upload.ts';
 import { configDir, Store, uploadKey } from './store.ts';
 
@@ -54,7 +55,8 @@ commands:
   whoami                               the signed-in user
   ls [REMOTE_PATH]                     list a folder (or show a file)
   mkdir REMOTE_PATH [-p]               create a folder (-p: with its parents, no error if it exists)
-  upload LOCAL REMOTE_PATH             upload a file (parallel parts; re-run to resume; delta for new versions)
+  upload LOCAL REMOTE_PATH [-p]        upload a file (parallel parts; re-run to resume; delta for new versions);
+                                       REMOTE_PATH ending in / is a folder; missing folders: exit 4 (-p creates them)
   download REMOTE_PATH LOCAL           download a file and verify its SHA-256 (LOCAL "-" is stdout)
   mv SRC_PATH DST_PATH                 rename or move
   rm REMOTE_PATH                       move to the trash
@@ -174,6 +176,10 @@ function report(ctx: Ctx, err: unknown): number {
   else if (err instanceof UploadInterrupted) {
     code = EXIT.interrupted;
     message = 'interrupted; run the same command again to resume';
+  } else if (ctx.signal.aborted) {
+    // Ctrl-C during a back-off wait or a request: the same as an interrupted upload.
+    code = EXIT.interrupted;
+    message = 'interrupted; run the same command again to resume';
   } else if (err instanceof ApiError) {
     slug = err.slug;
     if (err.status === 401 || err.status === 403)
@@ -202,6 +208,7 @@ function api(ctx: Ctx, needAuth = true): Api {
     throw new CliError(`not signed in to ${ctx.endpoint} (run: stratus login)`, EXIT.auth);
   return new StratusApi({
     endpoint: ctx.endpoint,
+    signal: ctx.signal,
     tokens: mine?.tokens,
     onTokens: (tokens) =>
       ctx.store.saveCredentials(
@@ -433,15 +440,35 @@ async function uploadOne(ctx: Ctx, a: Api, local: string, remote: string, parent
   }
 }
 
-async function parentAndName(a: Api, remote: string, localName?: string) {
+/**
+ * Where `upload LOCAL REMOTE_PATH` puts the file. An existing folder (with or without a trailing
+ * slash) receives it under its local name; a path ending in `/` always means a folder, so when none
+ * is there the upload is refused (exit 4) instead of creating a file of that name, as are missing
+ * parent folders of a file path; `-p` creates the missing folders instead.
+ */
+async function parentAndName(a: Api, remote: string, localName: string, parents: boolean) {
+  const parts = splitPath(remote);
+  const meansFolder = parts.length === 0 || remote.endsWith('/');
   const target = await a.tryResolve(remote);
-  if (target?.type === 'folder' && localName) {
+  if (target?.type === 'folder') {
     return { parent: target, path: joinPath(remote, localName), existing: undefined };
   }
-  const parts = splitPath(remote);
-  if (parts.length === 0) throw usage('REMOTE_PATH must name a file or folder');
-  const parent = await folderAt(a, `/${parts.slice(0, -1).join('/')}`, true);
-  return { parent, path: joinPath(remote), existing: target };
+  if (meansFolder && target) throw new CliError(`${remote} is a file, not a folder`, EXIT.conflict);
+  const folder = meansFolder ? remote : `/${parts.slice(0, -1).join('/')}`;
+  let parent: Item;
+  try {
+    parent = await folderAt(a, folder, parents);
+  } catch (err) {
+    if (err instanceof CliError && err.code === EXIT.notFound)
+      throw new CliError(
+        `no such folder: ${joinPath(folder)}/${meansFolder ? ' (a trailing slash names a folder)' : ''}; nothing uploaded (-p creates missing folders)`,
+        EXIT.notFound,
+      );
+    throw err;
+  }
+  return meansFolder
+    ? { parent, path: joinPath(remote, localName), existing: undefined }
+    : { parent, path: joinPath(remote), existing: target };
 }
 
 interface Command {
@@ -525,14 +552,14 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   upload: {
-    args: 'upload LOCAL REMOTE_PATH',
+    args: 'upload LOCAL REMOTE_PATH [-p]',
     min: 2,
     max: 2,
     async run(ctx) {
       const a = api(ctx);
       const local = arg(ctx, 0);
       if (!fs.existsSync(local)) throw new CliError(`no such local file: ${local}`, EXIT.notFound);
-      const dest = await parentAndName(a, arg(ctx, 1), path.basename(local));
+      const dest = await parentAndName(a, arg(ctx, 1), path.basename(local), ctx.flags.parents);
       const r = await uploadOne(ctx, a, local, dest.path, dest.parent, dest.existing);
       ctx.out(
         `uploaded ${r.path} (${formatBytes(r.size)}; sent ${formatBytes(r.bytesSent)}${r.bytesSkipped ? `, reused ${formatBytes(r.bytesSkipped)}` : ''}${r.resumed ? ', resumed' : ''})`,
@@ -555,7 +582,13 @@ const COMMANDS: Record<string, Command> = {
         expected = v.sha256;
       }
       const { url } = await a.downloadUrl(item.id, ctx.flags.version);
-      const res = await fetch(url, { signal: ctx.signal });
+      // Storage may answer 503 (S3's SlowDown) or 429 too: the same waits as the API's.
+      const res = await fetchWithRetry(
+        fetch,
+        url,
+        { signal: ctx.signal },
+        { policy: a.retry, clock: a.clock, signal: ctx.signal },
+      );
       if (!res.ok || !res.body) throw new CliError(`storage answered HTTP ${res.status}`, EXIT.failed);
       const hash = createHash('sha256');
       const toStdout = arg(ctx, 1) === '-';

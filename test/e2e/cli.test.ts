@@ -153,6 +153,32 @@ describe('stratus CLI', () => {
     expect(folder.code).toBe(2);
   });
 
+  it('a trailing slash names a folder: a missing one is refused with exit 4, -p creates it', async () => {
+    const local = await localFile('note.txt', Buffer.from('a note\n'));
+    const refused = await cli(['upload', local, '/NoDir/']);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toBe(
+      'stratus: no such folder: /NoDir/ (a trailing slash names a folder); nothing uploaded (-p creates missing folders)\n',
+    );
+    // Nothing was created: no file named NoDir, no folder either.
+    const root = await json<{ items: { name: string }[] }>(['ls', '/']);
+    expect(root.items.map((i) => i.name)).not.toContain('NoDir');
+    // The same for a missing parent of a file path.
+    const noParent = await cli(['upload', local, '/NoDir/renamed.txt', '--json']);
+    expect(noParent.code).toBe(4);
+    expect(JSON.parse(noParent.stdout)).toMatchObject({ error: { code: 4 } });
+    // A trailing slash on a file is not a folder either.
+    await json(['upload', local, '/plain.txt']);
+    expect((await cli(['upload', local, '/plain.txt/'])).code).toBe(5);
+    // -p creates the folders and keeps the local name.
+    const made = await json<{ path: string; size: number }>(['upload', '-p', local, '/NoDir/Deeper/']);
+    expect(made).toMatchObject({ path: '/NoDir/Deeper/note.txt', size: 7 });
+    const ls = await json<{ items: { name: string; type: string }[] }>(['ls', '/NoDir/Deeper']);
+    expect(ls.items).toEqual([expect.objectContaining({ name: 'note.txt', type: 'file' })]);
+    const folder = await json<{ items: { name: string; type: string }[] }>(['ls', '/']);
+    expect(folder.items).toContainEqual(expect.objectContaining({ name: 'NoDir', type: 'folder' }));
+  });
+
   it('a new version re-sends only the changed part (delta) and versions lists both', async () => {
     const data = randomBytes(40 * MiB);
     const local = await localFile('big.bin', data);
