@@ -17,7 +17,12 @@ export interface MonitoringProps {
   stage: string;
   api: apigw.HttpApi;
   functions: Record<string, lambda.IFunction>;
-  streamDlq: sqs.IQueue;
+  /** Every dead-letter and failure queue, by alarm name, with what a message in it means. */
+  failureQueues: { name: string; queue: sqs.IQueue; meaning: string }[];
+  /** The state stream's consumer: its iterator age is how far behind the table it reads. */
+  streamConsumer: lambda.IFunction;
+  /** Minutes the stream consumer may lag before the iterator-age alarm fires (default 10). */
+  iteratorAgeMinutes?: number;
   /** Seconds a replica may take to appear before the lag alarm fires. */
   replicaLagSeconds?: number;
 }
@@ -76,14 +81,27 @@ export class Monitoring extends Construct {
       10,
       'HTTP API: 10+ server errors in 5 minutes',
     );
+    // A message in any failure queue is work that did not happen: alarm on the first one.
+    for (const q of props.failureQueues)
+      alarm(
+        `${q.name}-depth`,
+        q.queue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        1,
+        q.meaning,
+      );
+    // Lambda's IteratorAge (milliseconds) of the stream mapping: records waiting to be processed.
+    const iteratorAge = props.streamConsumer.metric('IteratorAge', {
+      period: Duration.minutes(5),
+      statistic: 'Maximum',
+    });
     alarm(
-      'stream-dlq-depth',
-      props.streamDlq.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
-      }),
-      1,
-      'state stream records gave up after retries (upload cleanup or replication did not run)',
+      'stream-iterator-age',
+      iteratorAge,
+      (props.iteratorAgeMinutes ?? 10) * 60_000,
+      'the state stream consumer is falling behind (cleanup and replication are delayed); records expire after 24 hours',
     );
     alarm(
       'replication-failures',
@@ -143,9 +161,14 @@ export class Monitoring extends Construct {
             right: [appMetric('stratus_replica_lag_seconds', 'p99')],
           }),
           new cloudwatch.GraphWidget({
-            title: 'Stream DLQ and storage traffic',
+            title: 'Failure queues, stream lag and storage traffic',
             width: 12,
-            left: [props.streamDlq.metricApproximateNumberOfMessagesVisible()],
+            left: [
+              ...props.failureQueues.map((q) =>
+                q.queue.metricApproximateNumberOfMessagesVisible({ label: q.name }),
+              ),
+              iteratorAge.with({ label: 'stream iterator age (ms)' }),
+            ],
             right: [
               appMetric('stratus_http_bytes_in_total', 'Sum'),
               appMetric('stratus_http_bytes_out_total', 'Sum'),

@@ -130,7 +130,9 @@ export function acknowledgeFindings(
         ? 'Stream failures go to the event source mapping’s on-failure SQS destination (a DLQ on the function ' +
             'applies to asynchronous invokes only).'
         : stateless.workers.maintenance === fn
-          ? 'Scheduled runs: EventBridge targets carry a DLQ and retries, and the next schedule redoes the work.'
+          ? 'Invoked asynchronously by EventBridge: a failed run goes to the function’s on-failure destination ' +
+            '(SQS, with its event and error), which is a superset of a function DLQ; the EventBridge target ' +
+            'DLQ only catches deliveries, not runs that threw.'
           : stateless.migrations.fn === fn
             ? 'Invoked synchronously by the CloudFormation custom-resource provider: a failure fails the deploy.'
             : 'Invoked synchronously by API Gateway: the client receives the error; a function DLQ applies to ' +
@@ -212,11 +214,24 @@ export function acknowledgeFindings(
     }
   }
 
-  // ---- SQS: these queues are the dead-letter queues.
-  for (const q of [stateless.queues.streamDlq, stateless.queues.scheduleDlq]) {
-    ack(q, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue.');
-    ack(q, 'Serverless-SQSRedrivePolicy', 'This queue is itself a dead-letter queue.');
+  // ---- SQS: these queues are the dead-letter and failure queues.
+  for (const q of Object.values(stateless.queues)) {
+    ack(q, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter (failure) queue.');
+    ack(q, 'Serverless-SQSRedrivePolicy', 'This queue is itself a dead-letter (failure) queue.');
   }
+  ack(
+    stateless.workers.stateStream,
+    `AwsSolutions-IAM5[Resource::<${Stack.of(stateless).getLogicalId(stateless.streamFailures.node.defaultChild as CfnElement)}.Arn>/*]`,
+    'The stream mapping writes each failed batch to a key Lambda chooses, with the function’s role, in this ' +
+      'one failure bucket.',
+  );
+  ack(
+    stateless.streamFailures,
+    'AwsSolutions-S1',
+    'Only Lambda writes here (failed stream batches) and operators read it to redrive; server access logs ' +
+      'would go to the stateful stack’s log bucket, whose policy would then name this stack and tie the two ' +
+      'stacks in a cycle.',
+  );
 
   // ---- Multi-region blob replication
   const replicationReason =

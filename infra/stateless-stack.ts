@@ -10,6 +10,7 @@ import {
   CustomResource,
   Duration,
   Lazy,
+  RemovalPolicy,
   Stack,
   type StackProps,
 } from 'aws-cdk-lib';
@@ -21,9 +22,11 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import { DynamoEventSource, S3OnFailureDestination } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
@@ -48,7 +51,14 @@ export class StatelessStack extends Stack {
   readonly monitoring: Monitoring;
   readonly schema: CustomResource;
   readonly migrations: { fn: NodejsFunction; provider: cr.Provider };
-  readonly queues: { streamDlq: sqs.Queue; scheduleDlq: sqs.Queue };
+  /** Failure queues: notices of failed stream batches, failed maintenance runs, EventBridge's DLQ. */
+  readonly queues: {
+    streamFailureNotices: sqs.Queue;
+    scheduleDlq: sqs.Queue;
+    maintenanceFailures: sqs.Queue;
+  };
+  /** Whole records of stream batches that failed every retry (redrive: docs/deploy.md). */
+  readonly streamFailures: s3.Bucket;
   readonly workers: { stateStream: NodejsFunction; maintenance: NodejsFunction };
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
@@ -253,12 +263,48 @@ export class StatelessStack extends Stack {
         ...(r.auth ? { authorizer } : {}),
       });
     }
-    // The state table's stream drives upload-session cleanup (and, later, replication).
-    const streamDlq = new sqs.Queue(this, 'StateStreamDlq', {
+    // Deliveries EventBridge could not make (the schedules, the failure notices below) land here.
+    const scheduleDlq = new sqs.Queue(this, 'ScheduleDlq', {
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });
+
+    // Stream batches that fail every retry keep their whole records here: Lambda writes the
+    // invocation record with its payload (an SQS destination would get only shard and sequence
+    // numbers, useless once the stream's 24 hours pass). Retained: they are what a redrive needs
+    // (docs/deploy.md) and must outlive a redeploy of this stack.
+    const streamFailures = new s3.Bucket(this, 'StreamFailures', {
+      ...(s.key
+        ? { encryption: s3.BucketEncryption.KMS, encryptionKey: s.key, bucketKeyEnabled: true }
+        : { encryption: s3.BucketEncryption.S3_MANAGED }),
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      lifecycleRules: [{ expiration: Duration.days(90) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Each failed batch also becomes one notice (S3 -> EventBridge -> SQS), whose depth alarms. Set
+    // on the L1 bucket: CDK's notification helper would add a custom-resource function.
+    (streamFailures.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
+      eventBridgeConfiguration: { eventBridgeEnabled: true },
+    };
+    const streamFailureNotices = new sqs.Queue(this, 'StreamFailureNotices', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    new events.Rule(this, 'StreamFailureNotice', {
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: { bucket: { name: [streamFailures.bucketName] } },
+      },
+      targets: [
+        new targets.SqsQueue(streamFailureNotices, { deadLetterQueue: scheduleDlq, retryAttempts: 2 }),
+      ],
+    });
+
+    // The state table's stream drives upload-session cleanup and replication.
     const streamFn = lambdaFunction(
       'state-stream',
       'functions/streams/state-stream.ts',
@@ -275,7 +321,7 @@ export class StatelessStack extends Stack {
         bisectBatchOnError: true,
         reportBatchItemFailures: true,
         retryAttempts: 5,
-        onFailure: new SqsDlq(streamDlq),
+        onFailure: new S3OnFailureDestination(streamFailures),
         // Removals of upload sessions (cleanup) and writes to the replica ledger (replication).
         filters: [
           lambda.FilterCriteria.filter({
@@ -301,11 +347,17 @@ export class StatelessStack extends Stack {
     s.table.grantReadWriteData(maintenance);
     s.bucket.grantReadWrite(maintenance);
     s.bucket.grantDelete(maintenance);
-    // Deliveries EventBridge could not make land here (the next schedule retries the work anyway).
-    const scheduleDlq = new sqs.Queue(this, 'ScheduleDlq', {
+    // EventBridge invokes asynchronously: a run that fails (after Lambda's one retry) lands, with
+    // its event and error, in this on-failure destination. The target DLQ above only gets events
+    // EventBridge could not deliver; it never sees a run that threw.
+    const maintenanceFailures = new sqs.Queue(this, 'MaintenanceFailures', {
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
+    });
+    maintenance.configureAsyncInvoke({
+      onFailure: new destinations.SqsDestination(maintenanceFailures),
+      retryAttempts: 1,
     });
     for (const [task, schedule] of [
       ['health', events.Schedule.rate(Duration.minutes(5))],
@@ -324,16 +376,39 @@ export class StatelessStack extends Stack {
       });
     }
 
-    this.queues = { streamDlq, scheduleDlq };
+    this.queues = { streamFailureNotices, scheduleDlq, maintenanceFailures };
+    this.streamFailures = streamFailures;
     this.workers = { stateStream: streamFn, maintenance };
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stage: props.stage,
       api: this.api,
       functions: { ...this.functions, 'state-stream': streamFn, maintenance },
-      streamDlq,
+      failureQueues: [
+        {
+          name: 'stream-failures',
+          queue: streamFailureNotices,
+          meaning:
+            'state stream batches gave up after retries; their records are in the StreamFailures bucket',
+        },
+        {
+          name: 'maintenance-failures',
+          queue: maintenanceFailures,
+          meaning: 'a scheduled maintenance run failed twice (the queue holds its event and error)',
+        },
+        {
+          name: 'schedule-dlq',
+          queue: scheduleDlq,
+          meaning: 'EventBridge could not deliver a schedule or a failure notice',
+        },
+      ],
+      streamConsumer: streamFn,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
+    new CfnOutput(this, 'StreamFailuresBucket', { value: streamFailures.bucketName });
+    new CfnOutput(this, 'StateStreamFunction', { value: streamFn.functionName });
+    new CfnOutput(this, 'StreamFailureNoticesQueueUrl', { value: streamFailureNotices.queueUrl });
+    new CfnOutput(this, 'MaintenanceFailuresQueueUrl', { value: maintenanceFailures.queueUrl });
   }
 }

@@ -271,18 +271,64 @@ describe('stateless stack', () => {
     expect(url).toContain('postgres://stratus_app@');
   });
 
-  it('state stream: batch item failures, bisection, an SQS on-failure destination and two filters', () => {
+  it('state stream: batch item failures, bisection, an S3 on-failure destination (whole records) and two filters', () => {
+    const [bucketId] = Object.keys(stateless.findResources('AWS::S3::Bucket'));
     stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       BisectBatchOnFunctionError: true,
-      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+      MaximumRetryAttempts: 5,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [bucketId, 'Arn'] } } },
       FilterCriteria: { Filters: Match.arrayEquals([Match.anyValue(), Match.anyValue()]) },
       StartingPosition: 'TRIM_HORIZON',
     });
   });
 
+  it('failed stream batches: kept in a retained, private, TLS-only bucket; each one also a notice in a queue', () => {
+    stateless.resourceCountIs('AWS::S3::Bucket', 1);
+    const [bucketId, bucket] = Object.entries(stateless.findResources('AWS::S3::Bucket'))[0] ?? [];
+    expect(bucket?.DeletionPolicy).toBe('Retain');
+    expect(bucket?.Properties.NotificationConfiguration).toEqual({
+      EventBridgeConfiguration: { EventBridgeEnabled: true },
+    });
+    expect(bucket?.Properties.PublicAccessBlockConfiguration).toMatchObject({ BlockPublicAcls: true });
+    const notices = Object.keys(stateless.findResources('AWS::SQS::Queue')).find((id) =>
+      id.startsWith('StreamFailureNotices'),
+    );
+    stateless.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.s3'],
+        'detail-type': ['Object Created'],
+        detail: { bucket: { name: [{ Ref: bucketId }] } },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [notices, 'Arn'] },
+          DeadLetterConfig: Match.anyValue(),
+        }),
+      ],
+    });
+    // The stream function may write the failure records (Lambda uses its role).
+    expect(actionsOf(stateless, 'Fnstatestream')).toContain('s3:PutObject');
+  });
+
+  it('scheduled maintenance: failed runs go to an on-failure destination, not only to the delivery DLQ', () => {
+    const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
+    const maintenance = Object.keys(fns).find((id) => id.startsWith('Fnmaintenance'));
+    const failures = Object.keys(stateless.findResources('AWS::SQS::Queue')).find((id) =>
+      id.startsWith('MaintenanceFailures'),
+    );
+    stateless.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: maintenance },
+      MaximumRetryAttempts: 1,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [failures, 'Arn'] } } },
+    });
+    expect(actionsOf(stateless, 'Fnmaintenance')).toContain('sqs:SendMessage');
+  });
+
   it('schedules: health, reconcile and retention, each with retries and a DLQ', () => {
-    const rules = Object.values(stateless.findResources('AWS::Events::Rule') as Resources);
+    const rules = Object.values(stateless.findResources('AWS::Events::Rule') as Resources).filter(
+      (r) => r.Properties.ScheduleExpression,
+    );
     expect(rules.map((r) => r.Properties.ScheduleExpression).sort()).toEqual([
       'rate(1 day)',
       'rate(1 hour)',
@@ -295,16 +341,47 @@ describe('stateless stack', () => {
     }
   });
 
-  it('alarms on errors and throttles of every function, 5xx, DLQ depth, replication failures and replica lag', () => {
+  it('alarms on errors and throttles of every function, 5xx, every failure queue, stream lag, replication failures and replica lag', () => {
     const alarms = Object.values(stateless.findResources('AWS::CloudWatch::Alarm') as Resources);
     const names = alarms.map((a) => a.Properties.AlarmName as string);
-    expect(alarms.length).toBe(10 * 2 + 4);
+    expect(alarms.length).toBe(10 * 2 + 3 + 3 + 1);
     for (const fn of ['auth', 'uploads', 'state-stream', 'maintenance']) {
       expect(names).toContain(`stratus-test-${fn}-errors`);
       expect(names).toContain(`stratus-test-${fn}-throttles`);
     }
-    for (const n of ['api-5xx', 'stream-dlq-depth', 'replication-failures', 'replica-lag'])
+    for (const n of [
+      'api-5xx',
+      'stream-failures-depth',
+      'maintenance-failures-depth',
+      'schedule-dlq-depth',
+      'stream-iterator-age',
+      'replication-failures',
+      'replica-lag',
+    ])
       expect(names).toContain(`stratus-test-${n}`);
+    // Every queue of the stack is a failure queue, and each has a depth alarm at its first message.
+    const queues = Object.keys(stateless.findResources('AWS::SQS::Queue'));
+    expect(queues.length).toBe(3);
+    for (const q of queues)
+      stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [q, 'QueueName'] } }],
+        Threshold: 1,
+      });
+    const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
+    stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'stratus-test-stream-iterator-age',
+      Namespace: 'AWS/Lambda',
+      MetricName: 'IteratorAge',
+      Statistic: 'Maximum',
+      Threshold: 600_000,
+      Dimensions: [
+        {
+          Name: 'FunctionName',
+          Value: { Ref: Object.keys(fns).find((id) => id.startsWith('Fnstatestream')) },
+        },
+      ],
+    });
     for (const a of alarms) expect(a.Properties.AlarmActions).toHaveLength(1);
     stateless.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'stratus-test-replica-lag',
