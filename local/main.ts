@@ -22,6 +22,13 @@ async function main() {
     process.exit(2);
   }
   const c = await createLocalContainer(config);
+  // Background work (the change feed's replication and cleanup, timers) runs beside the requests: a
+  // promise of it that fails unobserved is a bug to log, not a reason to stop serving everyone.
+  process.on('unhandledRejection', (err: unknown) =>
+    c.log.error('unhandled rejection in background work', {
+      err: String((err as Error)?.stack ?? err),
+    }),
+  );
   const gw = await startGateway(c, config.HOST, config.PORT);
   process.stdout.write(`Stratus is running at ${gw.url} (data in ${config.STRATUS_DATA_DIR})\n`);
   // What an EventBridge schedule does in AWS: trash and version retention.

@@ -378,3 +378,26 @@ describe('local node: crash consistency of multipart completion', () => {
     }
   });
 });
+
+describe('local node: bytes that vanish under a read', () => {
+  it('fail the consumer of the read, never the process, however late it starts reading', async () => {
+    const { node, dispose } = await openLocalNode();
+    const unhandled: unknown[] = [];
+    const onError = (err: unknown) => unhandled.push(err);
+    process.on('uncaughtException', onError);
+    try {
+      await node.write('v/vanishing', randomBytes(3 * MiB));
+      // An abort or purge deletes the parts while the manifest still names them...
+      const dir = node.objectDir('v/vanishing');
+      for (const f of await fs.readdir(dir)) if (/^part\.\d+$/.test(f)) await fs.rm(path.join(dir, f));
+      const stream = await node.read('v/vanishing');
+      // ...and the consumer (a replication copying it) attaches its listeners only later.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      await expect(readAll(stream)).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      process.off('uncaughtException', onError);
+      await dispose();
+    }
+  });
+});

@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { errors } from '../../domain/errors.ts';
 import type {
   BlobStat,
@@ -239,27 +239,25 @@ export class LocalFsBlobStore implements BlobStore {
     const end = range?.end ?? m.size - 1;
     if (start < 0 || end >= m.size || (end < start && m.size > 0))
       throw errors.validation('byte range outside the object');
-    const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-    // Parts are streamed one after another; back-pressure is kept by awaiting drain.
-    (async () => {
+    // Parts are streamed one after another, lazily: nothing is opened until the consumer reads, so a
+    // part that vanishes (aborted, purged, wiped) fails the consumer's read, and never becomes an
+    // 'error' event on a stream nobody listens to yet, which would end the process.
+    const parts = m.parts;
+    async function* bytes() {
       let offset = 0;
-      for (const p of m.parts) {
+      for (const p of parts) {
         const partStart = offset;
         const partEnd = offset + p.size - 1;
         offset += p.size;
         if (p.size === 0 || partEnd < start || partStart > end) continue;
-        const src = createReadStream(path.join(dir, `part.${p.partNumber}`), {
+        yield* createReadStream(path.join(dir, `part.${p.partNumber}`), {
           highWaterMark: 1024 * 1024,
           start: Math.max(0, start - partStart),
           end: Math.min(p.size - 1, end - partStart),
         });
-        for await (const chunk of src) {
-          if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
-        }
       }
-      out.end();
-    })().catch((err: unknown) => out.destroy(err as Error));
-    return out;
+    }
+    return Readable.from(bytes(), { objectMode: false, highWaterMark: 1024 * 1024 });
   }
 
   async copyPart(input: {

@@ -276,6 +276,9 @@ export class S3BlobStore implements BlobStore {
     const tee = new PassThrough({ highWaterMark: 1024 * 1024 });
     body.on('data', (c: Buffer) => hash.update(c));
     body.on('error', (e) => tee.destroy(e));
+    // The upload call reports a failed body; without a listener of its own, an error before the SDK
+    // attaches one would end the process.
+    tee.on('error', () => undefined);
     body.pipe(tee);
     if (size <= this.multipartPartSize) {
       await this.call(() =>
