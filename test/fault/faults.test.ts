@@ -30,19 +30,37 @@ interface Committed {
   sha: string;
 }
 
-/** Reconciles, then checks every committed version: downloadable, identical, at the factor. */
+/**
+ * Reconciles, then checks every committed version: downloadable, identical, at the factor. Prints
+ * one line per scenario naming each version and where its replicas are (node:state), and a full
+ * line for any version lost, so a loss names itself.
+ */
 async function verifyAll(rt: Runtime, c: Client, files: Committed[]) {
-  await rt.container.reconciler.sweep({ verifyChecksums: true, orphanGraceSeconds: 3600 });
+  const report = await rt.container.reconciler.sweep({ verifyChecksums: true, orphanGraceSeconds: 3600 });
+  const where: string[] = [];
   for (const f of files) {
     tally.versions++;
     const dl = await c.download(f.fileId);
+    const replicas = (await rt.container.ledger.forVersion(f.versionId)).map((r) => r.data);
+    const verified = replicas.filter((r) => r.state === 'verified');
+    const placed = replicas.map((r) => `${r.nodeId}:${r.state}`).join(',');
+    where.push(`${f.versionId.slice(0, 8)}@${placed}`);
+    const ok = dl.status === 200 && sha256(dl.body ?? Buffer.alloc(0)) === f.sha && verified.length >= 2;
+    if (!ok) {
+      tally.lost++;
+      console.log(
+        `LOST ${expect.getState().currentTestName}: version ${f.versionId} (file ${f.fileId}) download ${dl.status}, replicas ${JSON.stringify(replicas)}, sweep ${JSON.stringify(report)}`,
+      );
+    }
+  }
+  console.log(`checked ${expect.getState().currentTestName}: ${files.length} versions ${where.join(' ')}`);
+  for (const f of files) {
+    const dl = await c.download(f.fileId);
+    expect(dl.status, f.fileId).toBe(200);
+    expect(sha256(dl.body ?? Buffer.alloc(0)), f.fileId).toBe(f.sha);
     const verified = (await rt.container.ledger.forVersion(f.versionId)).filter(
       (r) => r.data.state === 'verified',
     );
-    const ok = dl.status === 200 && sha256(dl.body ?? Buffer.alloc(0)) === f.sha && verified.length >= 2;
-    if (!ok) tally.lost++;
-    expect(dl.status, f.fileId).toBe(200);
-    expect(sha256(dl.body ?? Buffer.alloc(0)), f.fileId).toBe(f.sha);
     expect(verified.length, f.versionId).toBeGreaterThanOrEqual(2);
   }
 }
@@ -224,7 +242,8 @@ describe('fault suite', () => {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('runtime did not start')), 30_000);
+        // Generous: PGlite's start is CPU-bound, and half the runs share the machine with busy loops.
+        const t = setTimeout(() => reject(new Error('runtime did not start')), 120_000);
         child.stdout?.on('data', (d: Buffer) => {
           if (d.toString().includes('running at')) {
             clearTimeout(t);
