@@ -229,6 +229,15 @@ export class TreeService {
       parentId = dest.id;
     }
     const moved = await this.db.transaction(async (tx) => {
+      if (parentId !== item.parentId) {
+        // The cycle check above read the chain outside this transaction; two crossing moves (a into
+        // b, b into a) could both pass it. Re-read the destination's chain with its rows locked.
+        const chain = await this.items.with(tx).lockChain(parentId);
+        if (chain.some((a) => a.id === item.id))
+          throw errors.conflict('a folder cannot move into itself or its own subfolder', { reason: 'cycle' });
+        if (chain.some((a) => a.deletedAt) || chain[chain.length - 1]?.parentId !== null)
+          throw errors.notFound('folder');
+      }
       try {
         const updated = await this.items
           .with(tx)
@@ -347,6 +356,11 @@ export class TreeService {
       if (parent && chain && !parent.deletedAt && !chain.some((a) => a.deletedAt)) parentId = parent.id;
     }
     const restored = await this.db.transaction(async (tx) => {
+      // Checked again with the destination's chain locked: a concurrent move or delete may have
+      // changed it since; then the item goes back to the owner's root instead.
+      const chain = await this.items.with(tx).lockChain(parentId);
+      if (chain.some((a) => a.id === item.id || a.deletedAt) || chain[chain.length - 1]?.parentId !== null)
+        parentId = owner.rootFolderId;
       const name = await this.freeName(tx, parentId, item.name);
       const back = await this.items.with(tx).untrash(item.id, { parentId, name, nameKey: nameKey(name) });
       if (!back) throw errors.notFound('trashed item');

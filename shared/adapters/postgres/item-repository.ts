@@ -136,6 +136,29 @@ export class ItemRepository {
     return rows[0] ? toItem(rows[0]) : undefined;
   }
 
+  /**
+   * The folder `id` and its ancestors up to the root, each row locked (`SELECT … FOR UPDATE`) for
+   * the rest of the transaction: a move that checks this chain for a cycle cannot interleave with
+   * another move that changes it (PostgreSQL waits; Aurora DSQL fails one at commit with 40001 and
+   * the adapter retries). Nearest first.
+   */
+  async lockChain(id: string, maxDepth = 10_000): Promise<Item[]> {
+    const chain: Item[] = [];
+    let next: string | null = id;
+    while (next !== null && chain.length < maxDepth) {
+      const rows: ItemRow[] = await this.q.query<ItemRow>('select * from items where id = $1 for update', [
+        next,
+      ]);
+      const row = rows[0];
+      if (!row) break;
+      const item = toItem(row);
+      if (chain.some((a) => a.id === item.id)) break; // a cycle already: the caller's check sees it
+      chain.push(item);
+      next = item.parentId;
+    }
+    return chain;
+  }
+
   async findLiveChild(parentId: string, nameKey: string): Promise<Item | undefined> {
     const rows = await this.q.query<ItemRow>('select * from items where parent_id = $1 and name_key = $2', [
       parentId,
