@@ -133,6 +133,7 @@ export function assemble(
     adminEmail: config.STRATUS_ADMIN_EMAIL,
     defaultQuotaBytes: config.STRATUS_DEFAULT_QUOTA_BYTES,
     accessTokenTtlSeconds: config.STRATUS_ACCESS_TOKEN_TTL_SECONDS,
+    refreshTokenTtlSeconds: config.STRATUS_REFRESH_TOKEN_TTL_SECONDS,
   });
   const permissions = new PermissionRepository(p.db);
   const metadataCache = new MetadataCache(p.cache, items, p.log);
@@ -257,7 +258,15 @@ export function assemble(
     audit,
     metrics,
     limits,
-    apiDeps: { log: p.log, revocations, maxBodyBytes: config.STRATUS_MAX_BODY_BYTES, limits, metrics },
+    apiDeps: {
+      log: p.log,
+      revocations,
+      // The principal's role comes from the users table, not the token (see AuthService.roleOf).
+      roles: auth,
+      maxBodyBytes: config.STRATUS_MAX_BODY_BYTES,
+      limits,
+      metrics,
+    },
     localNodes: [],
     ...extra,
     close,

@@ -204,6 +204,14 @@ export class StatelessStack extends Stack {
     s.table.grantReadData(this.functions.account);
     // Node management writes the node catalog; reconciliation repairs replicas and their ledger.
     s.table.grantReadWriteData(this.functions.admin);
+    // PATCH /v1/admin/users/{id}: a role change moves the user between the Cognito groups (the
+    // users table, which authorization reads, changes first; the groups shape the tokens issued).
+    this.functions.admin.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['cognito-idp:AdminAddUserToGroup', 'cognito-idp:AdminRemoveUserFromGroup'],
+        resources: [s.userPool.userPoolArn],
+      }),
+    );
     s.table.grantReadData(this.functions.shares);
     s.bucket.grantRead(this.functions.shares);
     s.bucket.grantRead(this.functions.files);

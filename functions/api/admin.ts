@@ -3,6 +3,7 @@ import { errors } from '../../shared/domain/errors.ts';
 import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
+import { userOut } from './presenters.ts';
 import { routes } from './routes.ts';
 
 const admin = (req: RequestInfo) => {
@@ -18,6 +19,17 @@ export function createAdminHandler(c: Container) {
         admin(req);
         const report = await c.tree.sweep();
         return { status: 200, body: { ...report, rescanned: await c.uploads.rescanPending() } };
+      }),
+      implement(routes.patchUser, async ({ params, body }, req) => {
+        const actor = admin(req);
+        const user = await c.auth.updateUser(actor, params.id, {
+          ...(body.role === undefined ? {} : { role: body.role }),
+          ...(body.quotaBytes === undefined ? {} : { quotaBytes: body.quotaBytes }),
+        });
+        return {
+          status: 200,
+          body: { ...userOut(user), quotaBytes: user.quotaBytes, usedBytes: user.usedBytes },
+        };
       }),
       implement(routes.adminUsage, async (_input, req) => {
         admin(req);

@@ -104,7 +104,8 @@ export const routes = {
     path: '/v1/auth/logout',
     auth: true,
     tags: ['auth'],
-    summary: 'Revoke the access token and the refresh token family',
+    summary:
+      "Revoke the access token and its refresh-token family (the one the token names, and the body's refresh token if given)",
     body: s.LogoutBody,
     responses: { 204: { description: 'logged out' }, ...common },
   }),
@@ -657,6 +658,25 @@ export const routes = {
       200: { description: 'usage', schema: s.AdminUsageOut },
       ...common,
       403: problem('admins only'),
+    },
+  }),
+  patchUser: defineRoute({
+    id: 'patchUser',
+    group: 'admin',
+    method: 'PATCH',
+    path: '/v1/admin/users/{id}',
+    auth: true,
+    tags: ['admin'],
+    summary:
+      "Change a user's role and/or quota (audited); a demotion reaches the user's live tokens within seconds",
+    params: s.AdminUserParams,
+    body: s.AdminUserPatch,
+    responses: {
+      200: { description: 'the user as updated', schema: s.AdminUserOut },
+      ...common,
+      403: problem('admins only'),
+      404: problem('no such user'),
+      409: problem('would leave no admin'),
     },
   }),
   listNodes: defineRoute({

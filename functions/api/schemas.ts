@@ -40,6 +40,16 @@ export const UserOut = z.object({
   role: z.enum(['admin', 'user']),
   rootFolderId: z.string(),
 });
+export const AdminUserParams = z.object({ id: Uuid.transform((s) => s.toLowerCase()) });
+export const AdminUserPatch = z
+  .strictObject({
+    role: z.enum(['admin', 'user']).optional(),
+    quotaBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .refine((b) => b.role !== undefined || b.quotaBytes !== undefined, {
+    message: 'role or quotaBytes is required',
+  });
+export const AdminUserOut = UserOut.extend({ quotaBytes: z.number().int(), usedBytes: z.number().int() });
 
 export const ItemOut = z.object({
   id: z.string(),

@@ -74,6 +74,11 @@ export interface ApiHandlerDeps {
   maxBodyBytes: number;
   limits?: RequestLimits;
   metrics?: Metrics;
+  /**
+   * The principal's current role (the users table, briefly cached). Without it the token's
+   * `cognito:groups` decide, which are frozen when the token is issued.
+   */
+  roles?: { roleOf(userId: string): Promise<'admin' | 'user'> };
 }
 
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -161,7 +166,7 @@ export function createApiHandler(bound: readonly Bound[], deps: ApiHandlerDeps) 
     const b = byKey.get(event.routeKey);
     if (!b) throw new DomainError('route-not-found', 404, `no route ${event.routeKey}`);
     const route = b.route;
-    if (route.auth) info.principal = await authenticate(event, deps.revocations);
+    if (route.auth) info.principal = await authenticate(event, deps);
     const limited = deps.limits
       ? await deps.limits.check({
           routeId: route.id,
@@ -219,17 +224,24 @@ function toResult(r: HttpResult): ApiResult {
 }
 
 /** Claims come from API Gateway's JWT authorizer (AWS) or the local gateway's (same verifier). */
-async function authenticate(event: ApiEvent, revocations: RevocationList): Promise<Principal> {
+async function authenticate(event: ApiEvent, deps: ApiHandlerDeps): Promise<Principal> {
   const claims = event.requestContext?.authorizer?.jwt?.claims;
   if (claims?.token_use !== 'access' || typeof claims.sub !== 'string' || typeof claims.jti !== 'string') {
     throw errors.unauthorized();
   }
   const origin = typeof claims.origin_jti === 'string' ? claims.origin_jti : undefined;
-  if (await revocations.isRevoked([claims.jti, origin]))
-    throw errors.unauthorized('the token has been revoked');
+  const [revoked, role] = await Promise.all([
+    deps.revocations.isRevoked([claims.jti, origin]),
+    deps.roles
+      ? deps.roles.roleOf(claims.sub)
+      : groupsOf(claims['cognito:groups']).includes('admin')
+        ? ('admin' as const)
+        : ('user' as const),
+  ]);
+  if (revoked) throw errors.unauthorized('the token has been revoked');
   return {
     userId: claims.sub,
-    role: groupsOf(claims['cognito:groups']).includes('admin') ? 'admin' : 'user',
+    role,
     tokenId: claims.jti,
     ...(origin ? { originTokenId: origin } : {}),
     expiresAt: Number(claims.exp),

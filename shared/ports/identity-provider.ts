@@ -47,4 +47,17 @@ export interface IdentityProvider {
    * revoked, when the provider knows them, so access tokens minted from them can be revoked too.
    */
   signOutEverywhere?(input: { userId: string; email: string }): Promise<string[]>;
+  /**
+   * Revokes the refresh-token family an access token names (its `origin_jti`): logout without the
+   * refresh token. Families of other users are left alone. Cognito has no such call (RevokeToken
+   * needs the refresh token itself), so its adapter leaves this out and the service's revocation
+   * list, which every refresh through the API consults, ends the family instead.
+   */
+  revokeFamily?(input: { familyId: string; userId: string }): Promise<void>;
+  /**
+   * Makes the provider's group membership match the role the users table now holds (Cognito:
+   * AdminAddUserToGroup, then AdminRemoveUserFromGroup for the other group). Idempotent. The local
+   * provider reads the users table whenever it issues tokens, so it needs nothing here.
+   */
+  setRole?(input: { userId: string; email: string; role: 'admin' | 'user' }): Promise<void>;
 }

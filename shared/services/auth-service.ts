@@ -3,6 +3,11 @@
  * Cognito) with what is ours in every profile: the first admin, login throttling, the revocation
  * list that API Gateway's authorizer cannot know about, provisioning the user's metadata, and the
  * security audit trail (logins, failures, token reuse).
+ *
+ * The users table is the system of record for roles. Every request's principal takes its role from
+ * it (`roleOf`, cached a few seconds per process), not from the token's `cognito:groups`, so a
+ * demotion reaches access tokens already issued; refresh issues tokens with the current role; and
+ * `updateUser` (the admin API) changes the table first, then the provider's groups.
  */
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
 import type { User, UserRepository } from '../adapters/postgres/user-repository.ts';
@@ -17,7 +22,27 @@ export interface AuthServiceOptions {
   adminEmail: string | undefined;
   defaultQuotaBytes: number;
   accessTokenTtlSeconds: number;
+  /** How long a refresh token lives (default 30 days): how long a bodyless logout's revocation is kept. */
+  refreshTokenTtlSeconds?: number;
+  /** How long a process trusts a role it read from the users table (default 5 s). */
+  roleCacheSeconds?: number;
 }
+
+/** The `origin_jti` (family) of an access token the provider just issued (no need to verify our own fetch). */
+function originOf(accessToken: string): string | undefined {
+  try {
+    const payload = JSON.parse(
+      Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'),
+    ) as {
+      origin_jti?: unknown;
+    };
+    return typeof payload.origin_jti === 'string' ? payload.origin_jti : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const ROLE_CACHE_MAX = 10_000;
 
 export class AuthService {
   private readonly idp: IdentityProvider & { familyOf?(refreshToken: string): Promise<string | undefined> };
@@ -27,6 +52,7 @@ export class AuthService {
   private readonly audit: AuditRepository;
   private readonly log: Logger;
   private readonly opts: AuthServiceOptions;
+  private readonly roles = new Map<string, { role: 'admin' | 'user'; until: number }>();
 
   constructor(
     idp: IdentityProvider & { familyOf?(refreshToken: string): Promise<string | undefined> },
@@ -101,6 +127,7 @@ export class AuthService {
         action: 'auth.login',
         detail: { ip },
       });
+      await this.rememberFamilies(tokens, []);
       this.log.info('login', { userId: tokens.userId });
       return {
         accessToken: tokens.accessToken,
@@ -125,8 +152,14 @@ export class AuthService {
   }
 
   async refresh(refreshToken: string, ip: string): Promise<TokenSet> {
+    // A family ended by a logout that did not present this token (logout names the family by the
+    // access token's origin_jti): refused here, whatever the provider would say.
+    const families = await this.revocations.familiesOf(refreshToken);
+    if (families.length > 0 && (await this.revocations.isRevoked(families)))
+      return this.refuseRevokedFamily(refreshToken);
+    let tokens: TokenSet;
     try {
-      return await this.idp.refresh(refreshToken);
+      tokens = await this.idp.refresh(refreshToken);
     } catch (err) {
       const reuse = err as { familyId?: string; userId?: string; name?: string };
       if (reuse.name === 'RefreshTokenReuseError' && reuse.familyId) {
@@ -143,20 +176,61 @@ export class AuthService {
       }
       throw err;
     }
+    const origin = originOf(tokens.accessToken);
+    if (origin && (await this.revocations.isRevoked([origin])))
+      return this.refuseRevokedFamily(tokens.refreshToken, refreshToken);
+    await this.rememberFamilies(tokens, families);
+    return tokens;
   }
 
+  /** Revokes the tokens at the provider too (best effort: the revocation list already refuses them). */
+  private async refuseRevokedFamily(...refreshTokens: string[]): Promise<never> {
+    for (const t of new Set(refreshTokens))
+      await this.idp
+        .revokeRefreshToken(t)
+        .catch((err: unknown) =>
+          this.log.warn('could not revoke a logged-out refresh token', { err: String(err) }),
+        );
+    throw errors.unauthorized('the refresh token is invalid');
+  }
+
+  /**
+   * Records the family of the new access token (and the one before it: Cognito need not keep
+   * `origin_jti` across rotations) against the refresh token issued with it.
+   */
+  private async rememberFamilies(tokens: TokenSet, previous: string[]): Promise<void> {
+    const origin = originOf(tokens.accessToken);
+    const families = [...new Set([...(origin ? [origin] : []), ...previous])].slice(0, 2);
+    if (families.length === 0) return;
+    await this.revocations.rememberRefreshToken(tokens.refreshToken, families, this.refreshTokenHorizon());
+  }
+
+  /**
+   * Ends the session: the access token, the refresh-token family it names (`origin_jti`), and the
+   * refresh token in the body if one came (with its own family). Without a refresh token the
+   * family is revoked at the provider when it can (local), and in every profile put on the
+   * revocation list until a refresh token could still live, which access tokens (the authorizer)
+   * and refreshes through the API both consult. Cognito cannot revoke by family and a global
+   * sign-out would end the user's other devices too, so there the list is what ends it.
+   */
   async logout(principal: Principal, refreshToken: string | undefined): Promise<void> {
     await this.revocations.revoke(principal.tokenId, principal.expiresAt, 'logout');
+    const family = principal.originTokenId;
+    if (family) {
+      await this.idp.revokeFamily?.({ familyId: family, userId: principal.userId });
+      await this.revocations.revoke(family, this.refreshTokenHorizon(), 'logout');
+    }
     if (refreshToken) {
-      const family = await this.idp.familyOf?.(refreshToken);
+      const own = await this.idp.familyOf?.(refreshToken);
       await this.idp.revokeRefreshToken(refreshToken);
-      if (family) await this.revocations.revoke(family, this.accessTokenHorizon(), 'logout');
+      if (own && own !== family) await this.revocations.revoke(own, this.accessTokenHorizon(), 'logout');
     }
     await this.audit.record({
       actorId: principal.userId,
       ownerId: principal.userId,
       itemId: null,
       action: 'auth.logout',
+      detail: { refreshToken: refreshToken ? 'presented' : 'by family' },
     });
     this.log.info('logout', { userId: principal.userId });
   }
@@ -209,6 +283,68 @@ export class AuthService {
       detail: { ip, sessionsEnded: families.length },
     });
     this.log.info('password reset', { userId: user.id });
+  }
+
+  /**
+   * The caller's current role, from the users table (cached `roleCacheSeconds` per process, so a
+   * role change reaches every Lambda within that). No row: `user`.
+   */
+  async roleOf(userId: string): Promise<'admin' | 'user'> {
+    const now = Date.now();
+    const hit = this.roles.get(userId);
+    if (hit && hit.until > now) return hit.role;
+    const role = (await this.users.roleOf(userId)) ?? 'user';
+    if (this.roles.size >= ROLE_CACHE_MAX) this.roles.clear();
+    this.roles.set(userId, { role, until: now + (this.opts.roleCacheSeconds ?? 5) * 1000 });
+    return role;
+  }
+
+  /**
+   * The admin API: changes a user's role and/or quota. The users table changes first (it is the
+   * system of record, so authorization follows at once), then the provider's groups (so tokens
+   * issued from now on carry the role); the call is idempotent, so a retry after a provider failure
+   * repairs the groups. Leaving no admin is a 409.
+   */
+  async updateUser(
+    actor: Principal,
+    userId: string,
+    patch: { role?: 'admin' | 'user'; quotaBytes?: number },
+  ): Promise<User> {
+    const res = await this.users.update(userId, patch);
+    if (res === 'not-found') throw errors.notFound('user');
+    if (res === 'last-admin')
+      throw errors.conflict('the last admin cannot be demoted; promote another admin first');
+    const { user, previous } = res;
+    this.roles.delete(userId);
+    await this.audit.record({
+      actorId: actor.userId,
+      ownerId: user.id,
+      itemId: null,
+      action: 'admin.user_updated',
+      detail: {
+        ...(patch.role === undefined ? {} : { role: { from: previous.role, to: user.role } }),
+        ...(patch.quotaBytes === undefined
+          ? {}
+          : { quotaBytes: { from: previous.quotaBytes, to: user.quotaBytes } }),
+      },
+    });
+    this.log.info('user updated', { actorId: actor.userId, userId: user.id, role: user.role });
+    if (patch.role !== undefined && this.idp.setRole) {
+      try {
+        await this.idp.setRole({ userId: user.id, email: user.email, role: user.role });
+      } catch (err) {
+        this.log.error('role saved, but the identity provider groups were not updated', {
+          userId: user.id,
+          err: String(err),
+        });
+        throw err;
+      }
+    }
+    return user;
+  }
+
+  private refreshTokenHorizon(): number {
+    return Math.floor(Date.now() / 1000) + (this.opts.refreshTokenTtlSeconds ?? 30 * 86_400) + 60;
   }
 
   private accessTokenHorizon(): number {

@@ -11,6 +11,13 @@
  * Cognito's own: ForgotPassword emails a code, ConfirmForgotPassword sets the password, and
  * AdminUserGlobalSignOut then ends every session of the user.
  *
+ * Roles: the users table is the system of record (the API reads the principal's role from it);
+ * `setRole` makes the Cognito groups follow it (AdminAddUserToGroup for the new role, then
+ * AdminRemoveUserFromGroup for the other), so tokens Cognito issues afterwards, refreshes
+ * included, carry the current role. Logout without a refresh token has no Cognito call: RevokeToken
+ * needs the token, and AdminUserGlobalSignOut would end the user's other devices too, so the
+ * service's revocation list ends that family (see AuthService.logout).
+ *
  * The app client has a secret, so nobody can call InitiateAuth (or ForgotPassword) with only the
  * public client id and skip the API's throttles: every client-side call carries
  * SECRET_HASH = Base64(HMAC-SHA256(secret, username + clientId)), or the secret itself where the
@@ -24,6 +31,7 @@ import {
   AdminAddUserToGroupCommand,
   AdminCreateUserCommand,
   AdminDeleteUserCommand,
+  AdminRemoveUserFromGroupCommand,
   AdminSetUserPasswordCommand,
   AdminUserGlobalSignOutCommand,
   type AuthenticationResultType,
@@ -338,6 +346,31 @@ export class CognitoIdentityProvider implements IdentityProvider {
         default:
           this.translate(err);
       }
+    }
+  }
+
+  async setRole(input: { userId: string; email: string; role: 'admin' | 'user' }): Promise<void> {
+    const other = input.role === 'admin' ? 'user' : 'admin';
+    try {
+      // Added first: a failure in between leaves the user in both groups, never in none (and the
+      // API's authorization reads the users table anyway). Both calls are idempotent in Cognito.
+      await this.client.send(
+        new AdminAddUserToGroupCommand({
+          UserPoolId: this.opts.userPoolId,
+          Username: input.email,
+          GroupName: input.role,
+        }),
+      );
+      await this.client.send(
+        new AdminRemoveUserFromGroupCommand({
+          UserPoolId: this.opts.userPoolId,
+          Username: input.email,
+          GroupName: other,
+        }),
+      );
+    } catch (err) {
+      if (name(err) === 'UserNotFoundException') throw errors.notFound('user');
+      this.translate(err);
     }
   }
 

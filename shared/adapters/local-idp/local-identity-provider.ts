@@ -8,6 +8,10 @@
  * code, stored only as a scrypt hash (one live code per account, a new request replaces it), valid
  * for an hour and for five guesses; the caller delivers it (there is no mail server locally, so the
  * service writes it to the log). A reset revokes every refresh-token family of the account.
+ *
+ * Roles come from the users table whenever tokens are issued (login and every refresh), so a
+ * demoted admin's next refresh yields a `user` token; logout without a refresh token revokes the
+ * family its access token names (`revokeFamily`).
  */
 import { createHash, randomBytes, randomInt, randomUUID, sign } from 'node:crypto';
 import { ConditionFailedError, DomainError, errors, UniqueViolationError } from '../../domain/errors.ts';
@@ -34,7 +38,8 @@ interface RefreshRecord {
 interface FamilyRecord {
   userId: string;
   revoked: boolean;
-  groups: string[];
+  /** The groups at login; informational only (every issue re-reads the users table). */
+  groups?: string[];
 }
 
 interface ResetRecord {
@@ -203,7 +208,7 @@ export class LocalIdentityProvider implements IdentityProvider {
   async signOutEverywhere(input: { userId: string; email: string }): Promise<string[]> {
     const families = await this.state.query(familiesOf(input.userId));
     const ids = families.map((f) => f.sk);
-    for (const id of ids) await this.revokeFamily(id);
+    for (const id of ids) await this.markRevoked(id);
     return ids;
   }
 
@@ -214,7 +219,7 @@ export class LocalIdentityProvider implements IdentityProvider {
     const fam = await this.state.get<FamilyRecord>(`family#${rec.data.familyId}`, 'f');
     if (!fam || fam.data.revoked) throw errors.unauthorized('the refresh token is invalid');
     if (rec.data.used) {
-      await this.revokeFamily(rec.data.familyId);
+      await this.markRevoked(rec.data.familyId);
       throw new RefreshTokenReuseError(rec.data.familyId, rec.data.userId);
     }
     try {
@@ -230,15 +235,16 @@ export class LocalIdentityProvider implements IdentityProvider {
       );
     } catch (err) {
       if (!(err instanceof ConditionFailedError)) throw err;
-      await this.revokeFamily(rec.data.familyId);
+      await this.markRevoked(rec.data.familyId);
       throw new RefreshTokenReuseError(rec.data.familyId, rec.data.userId);
     }
-    return this.issue(rec.data.userId, rec.data.familyId, fam.data.groups);
+    // The role as the users table says now, not as it was at login.
+    return this.issue(rec.data.userId, rec.data.familyId, await this.groupsOf(rec.data.userId));
   }
 
   async revokeRefreshToken(refreshToken: string): Promise<void> {
     const rec = await this.state.get<RefreshRecord>(`refresh#${tokenHash(refreshToken)}`, 't');
-    if (rec) await this.revokeFamily(rec.data.familyId);
+    if (rec) await this.markRevoked(rec.data.familyId);
   }
 
   /** The family a refresh token belongs to, if it is live (used by logout to revoke access tokens). */
@@ -246,7 +252,13 @@ export class LocalIdentityProvider implements IdentityProvider {
     return (await this.state.get<RefreshRecord>(`refresh#${tokenHash(refreshToken)}`, 't'))?.data.familyId;
   }
 
-  private async revokeFamily(familyId: string) {
+  /** Logout without the refresh token: the family the access token names, if it is the user's. */
+  async revokeFamily(input: { familyId: string; userId: string }): Promise<void> {
+    const fam = await this.state.get<FamilyRecord>(`family#${input.familyId}`, 'f');
+    if (fam?.data.userId === input.userId) await this.markRevoked(input.familyId);
+  }
+
+  private async markRevoked(familyId: string) {
     const fam = await this.state.get<FamilyRecord>(`family#${familyId}`, 'f');
     if (!fam) return;
     await this.state.put<FamilyRecord>({

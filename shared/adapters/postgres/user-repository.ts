@@ -57,6 +57,38 @@ export class UserRepository {
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 
+  /** The user's current role (the system of record for authorization); undefined for no such user. */
+  async roleOf(id: string): Promise<'admin' | 'user' | undefined> {
+    const rows = await this.db.query<{ role: string }>('select role from users where id = $1', [id]);
+    return rows[0] ? (rows[0].role === 'admin' ? 'admin' : 'user') : undefined;
+  }
+
+  /**
+   * Changes a user's role and/or quota. A change that would leave no admin is refused
+   * (`last-admin`): the admin rows are locked first (`for update`: PostgreSQL serializes on the
+   * locks, DSQL turns a concurrent demotion into a retried 40001), so two admins demoting each
+   * other at once cannot both succeed.
+   */
+  async update(
+    id: string,
+    patch: { role?: 'admin' | 'user'; quotaBytes?: number },
+  ): Promise<{ user: User; previous: User } | 'not-found' | 'last-admin'> {
+    return this.db.transaction(async (tx) => {
+      const admins = await tx.query<{ id: string }>("select id from users where role = 'admin' for update");
+      const rows = await tx.query<Row>('select * from users where id = $1 for update', [id]);
+      if (!rows[0]) return 'not-found' as const;
+      const previous = toUser(rows[0]);
+      if (patch.role === 'user' && previous.role === 'admin' && admins.every((a) => a.id === id))
+        return 'last-admin' as const;
+      const updated = await tx.query<Row>(
+        `update users set role = coalesce($2, role), quota_bytes = coalesce($3, quota_bytes)
+         where id = $1 returning *`,
+        [id, patch.role ?? null, patch.quotaBytes ?? null],
+      );
+      return { user: toUser(updated[0] as Row), previous };
+    });
+  }
+
   /** Creates the user and root folder unless they exist (idempotent: safe on every login). */
   async ensure(input: {
     id: string;
