@@ -3,9 +3,10 @@
  * HTTP with the project's own client: API Gateway (HTTP API, JWT authorizer on the Cognito issuer),
  * the Lambda functions, Cognito, S3 presigned multipart uploads, DynamoDB and the migrations custom
  * resource. Nothing here reaches into the functions: every check is what a user of the deployed API
- * would see.
+ * would see. The routes not reached here are in routes.suite.ts (called below); the last describe
+ * fails on any route of the table that no request reached (route-coverage.ts, where the rule is).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -13,33 +14,15 @@ import pg from 'pg';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ApiError, type FileItem, StratusApi } from '../../clients/api.ts';
 import { nodeHasher } from '../../clients/node-io.ts';
-import { fetchPutPart, type UploadSource, uploadFile } from '../../clients/upload.ts';
+import { fetchPutPart, uploadFile } from '../../clients/upload.ts';
+import { routes } from '../../functions/api/routes.ts';
+import { describeRouteCoverage } from './route-coverage.ts';
+import { describeOtherRoutes } from './routes.suite.ts';
+import { API, call, EMULATOR, email, memorySource, PASSWORD, sha256, upload } from './support.ts';
 
-const API = inject('deployedApi');
 const outputs = inject('deployedOutputs');
 const stage = inject('deployedStage');
 const stateful = outputs[`Stratus-${stage}-Stateful`] ?? {};
-
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const email = () => `deployed-${randomBytes(4).toString('hex')}@example.com`;
-const PASSWORD = 'correct horse battery staple';
-
-function memorySource(bytes: Uint8Array): UploadSource {
-  return { size: bytes.length, read: async (start, end) => bytes.subarray(start, end) };
-}
-
-async function upload(api: StratusApi, parentId: string, name: string, bytes: Uint8Array) {
-  return uploadFile({
-    api,
-    source: memorySource(bytes),
-    parentId,
-    name,
-    contentType: 'application/octet-stream',
-    newHasher: nodeHasher,
-    putPart: fetchPutPart(),
-    concurrency: 3,
-  });
-}
 
 async function download(api: StratusApi, fileId: string, versionId?: string) {
   const { url } = await api.downloadUrl(fileId, versionId);
@@ -89,14 +72,12 @@ describe('the deployed stack', () => {
   });
 
   it('answers bad input with problem+json, a stable type and 400', async () => {
-    const res = await fetch(`${API}/v1/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'not an address', password: 'x' }),
+    const res = await call<{ type: string; status: number }>(routes.register, {
+      body: { email: 'not an address', password: 'x' },
+      expect: 400,
     });
-    expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
-    const problem = (await res.json()) as { type: string; status: number };
+    const problem = res.body;
     expect(problem.type).toBe('urn:stratus:problem:validation-error');
     expect(problem.status).toBe(400);
   });
@@ -137,12 +118,8 @@ describe('accounts in the deployed user pool (Cognito)', () => {
     const refreshToken = s.tokens?.refreshToken ?? first.refreshToken;
     await s.logout();
     // The signed-out session's refresh token no longer works.
-    const res = await fetch(`${API}/v1/auth/refresh`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ refreshToken }),
-    });
-    expect(res.status).toBe(401);
+    const res = await call<{ type: string }>(routes.refresh, { body: { refreshToken }, expect: 401 });
+    expect(res.body.type).toMatch(/^urn:stratus:problem:/);
   });
 });
 
@@ -311,3 +288,7 @@ describe('the scheduled maintenance function (EventBridge targets)', () => {
     expect(reconcile.body).toHaveProperty('reconcile');
   });
 });
+
+// Every other route of the table (routes.suite.ts), then the coverage check over all of it: last.
+describeOtherRoutes();
+describeRouteCoverage({ emulatorEndpoint: EMULATOR, apiBase: API });
