@@ -23,6 +23,7 @@ export type ProblemSlug =
   | 'quarantined'
   | 'checksum-mismatch'
   | 'upload-incomplete'
+  | 'upload-in-progress'
   | 'too-many-attempts'
   | 'rate-limited'
   | 'share-not-found'
@@ -93,6 +94,15 @@ export const errors = {
   quotaExceeded: () => new DomainError('quota-exceeded', 507, 'this would exceed the storage quota'),
   checksumMismatch: (message: string) => new DomainError('checksum-mismatch', 422, message),
   uploadIncomplete: (message: string) => new DomainError('upload-incomplete', 422, message),
+  /** Another request is completing this upload: come back, and a retry replays its result. */
+  uploadInProgress: (retryAfterSeconds: number) =>
+    new DomainError(
+      'upload-in-progress',
+      409,
+      'this upload is being completed by another request; retry to get its result',
+      { state: 'completing', retryAfterSeconds },
+      { 'retry-after': String(retryAfterSeconds) },
+    ),
   tooManyAttempts: (retryAfterSeconds: number) =>
     new DomainError(
       'too-many-attempts',

@@ -1,5 +1,9 @@
 /**
- * An upload session: created -> uploading -> committed | aborted | expired. The part plan follows
+ * An upload session. States and the only transitions, each a conditional write on the session:
+ *   uploading -> completing (one complete wins; others get 409 upload-in-progress)
+ *   completing -> committed | uploading (a refusal the client can fix) | aborted (bad bytes)
+ *   uploading -> aborted (client) | expired (TTL)
+ * An abort of a completing or committed upload is refused: a commit may reference its bytes. The part plan follows
  * S3's rules: parts of 5 MiB to 5 GiB, at most 10,000 of them, objects up to 5 TiB; an object
  * that fits in one part is sent with a single PUT.
  */
@@ -40,6 +44,12 @@ export interface UploadSession {
   /** Parts filled server-side from the previous version (delta re-upload). */
   reused: Record<number, { etag: string; sha256: string }>;
   state: UploadState;
+  /**
+   * While `completing`: epoch milliseconds until which the request completing it holds the upload.
+   * It renews the lease as it works; a completer that died (process killed, function timed out)
+   * stops renewing, and once the lease has passed another complete may take over.
+   */
+  completingUntil?: number;
   createdAt: string;
   result?: { fileId: string; versionId: string; name: string };
 }

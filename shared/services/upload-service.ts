@@ -58,6 +58,59 @@ export const TOMBSTONE_SECONDS = 7 * 86_400;
 
 export const sessionKey = (uploadId: string) => ({ pk: `upload#${uploadId}`, sk: 's' });
 
+/** How long a complete holds its upload before another may take over; renewed every third of it. */
+export const COMPLETION_LEASE_MS = 15_000;
+
+const uploadingAgain = (s: UploadSession): UploadSession => {
+  const { completingUntil: _held, ...rest } = s;
+  return { ...rest, state: 'uploading' };
+};
+
+type SaveSession = (
+  rec: StateItem<UploadSession>,
+  data: UploadSession,
+  expiresAt?: number,
+) => Promise<StateItem<UploadSession>>;
+
+/**
+ * The completing request's hold on its session. Renewals and the final transition go through one
+ * queue of conditional writes on the latest version, so they never race each other; a renewal
+ * that loses means another request took the upload over, and this one must not commit.
+ */
+class CompletionLease {
+  lost = false;
+  private rec: StateItem<UploadSession>;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly save: SaveSession;
+
+  constructor(rec: StateItem<UploadSession>, save: SaveSession) {
+    this.rec = rec;
+    this.save = save;
+    this.timer = setInterval(() => {
+      this.write({ ...this.rec.data, completingUntil: Date.now() + COMPLETION_LEASE_MS }).catch(() => {
+        this.lost = true;
+      });
+    }, COMPLETION_LEASE_MS / 3);
+    this.timer.unref();
+  }
+
+  write(data: UploadSession, expiresAt?: number): Promise<StateItem<UploadSession>> {
+    const next = this.queue.then(() =>
+      this.save(this.rec, data, expiresAt).then((r) => {
+        this.rec = r;
+        return r;
+      }),
+    );
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  stop() {
+    clearInterval(this.timer);
+  }
+}
+
 export class UploadService {
   private readonly db: Database;
   private readonly items: ItemRepository;
@@ -409,11 +462,15 @@ export class UploadService {
   async abortUpload(p: Principal, uploadId: string): Promise<void> {
     const rec = await this.session(p, uploadId);
     const s = rec.data;
-    if (s.state === 'committed') throw errors.conflict('the upload is already committed', { state: s.state });
     if (s.state === 'aborted' || s.state === 'expired') return;
+    // A completing upload's bytes may be committed any moment: deleting them would leave a version
+    // with no data. Only an upload still uploading can be aborted.
+    if (s.state !== 'uploading')
+      throw errors.conflict(`the upload is ${s.state}; it can no longer be aborted`, { state: s.state });
     await this.save(rec, { ...s, state: 'aborted' }, Math.floor(Date.now() / 1000) + TOMBSTONE_SECONDS).catch(
       (err: unknown) => {
-        if (err instanceof ConditionFailedError) throw errors.conflict('the upload changed; try again');
+        if (err instanceof ConditionFailedError)
+          throw errors.conflict('the upload changed while aborting; look at its state', {});
         throw err;
       },
     );
@@ -436,23 +493,55 @@ export class UploadService {
     parts: { partNumber: number; etag: string }[],
     onConflict?: OnConflict,
   ) {
-    let rec = await this.session(p, uploadId);
-    if (rec.data.state === 'committed' && rec.data.result) {
-      const r = rec.data.result;
-      return { ...r, size: rec.data.size, sha256: rec.data.sha256, replayed: true };
+    const first = await this.session(p, uploadId);
+    const replay = (d: UploadSession) =>
+      d.state === 'committed' && d.result
+        ? { ...d.result, size: d.size, sha256: d.sha256, replayed: true as const }
+        : undefined;
+    const done = replay(first.data);
+    if (done) return done;
+    const now = Date.now();
+    const held = first.data.state === 'completing' ? (first.data.completingUntil ?? 0) - now : 0;
+    if (held > 0) throw errors.uploadInProgress(Math.ceil(held / 1000));
+    // `completing` with its lease passed: the request completing it died; this one takes over.
+    if (first.data.state !== 'uploading' && first.data.state !== 'completing') {
+      throw errors.conflict(`the upload is ${first.data.state}`, { state: first.data.state });
     }
-    if (rec.data.state !== 'uploading' && rec.data.state !== 'completing') {
-      throw errors.conflict(`the upload is ${rec.data.state}`, { state: rec.data.state });
-    }
-    const s: UploadSession = { ...rec.data, ...(onConflict ? { onConflict } : {}), state: 'completing' };
+    const s: UploadSession = {
+      ...first.data,
+      ...(onConflict ? { onConflict } : {}),
+      state: 'completing',
+      completingUntil: now + COMPLETION_LEASE_MS,
+    };
+    let lease: CompletionLease;
     try {
-      await this.save(rec, s);
-      rec = (await this.sessions.get<UploadSession>(sessionKey(uploadId).pk, 's')) ?? rec;
+      lease = new CompletionLease(await this.save(first, s), (rec, data, expiresAt) =>
+        this.save(rec, data, expiresAt),
+      );
     } catch (err) {
-      if (err instanceof ConditionFailedError)
-        throw errors.conflict('the upload is being completed by another request');
-      throw err;
+      if (!(err instanceof ConditionFailedError)) throw err;
+      // Another request moved it first: answer what it did, or that it is still at it.
+      const now2 = await this.sessions.get<UploadSession>(sessionKey(uploadId).pk, 's');
+      const theirs = now2 && replay(now2.data);
+      if (theirs) return theirs;
+      throw errors.uploadInProgress(1);
     }
+    try {
+      return await this.finishCompletion(p, uploadId, parts, s, lease);
+    } finally {
+      lease.stop();
+    }
+  }
+
+  /** The work of a complete, done while holding the session's lease. */
+  private async finishCompletion(
+    p: Principal,
+    uploadId: string,
+    parts: { partNumber: number; etag: string }[],
+    s: UploadSession,
+    lease: CompletionLease,
+  ) {
+    const backToUploading = () => lease.write(uploadingAgain(s)).catch(() => undefined);
 
     if (s.mode === 'multipart') {
       const given = new Map(parts.map((x) => [x.partNumber, x.etag]));
@@ -463,7 +552,7 @@ export class UploadService {
       }));
       const missing = list.filter((x) => !x.etag).map((x) => x.partNumber);
       if (missing.length) {
-        await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
+        await backToUploading();
         throw errors.uploadIncomplete(
           `parts not listed: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
         );
@@ -483,8 +572,7 @@ export class UploadService {
         const alreadyDone =
           err instanceof DomainError && err.status === 404 && (await this.node(s.nodeId).stat(s.blobKey));
         if (!alreadyDone) {
-          if (err instanceof DomainError && err.status < 500)
-            await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
+          if (err instanceof DomainError && err.status < 500) await backToUploading();
           throw err;
         }
       }
@@ -492,18 +580,18 @@ export class UploadService {
 
     const stat = await this.node(s.nodeId).stat(s.blobKey);
     if (!stat) {
-      await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
+      await backToUploading();
       throw errors.uploadIncomplete('no data has been uploaded');
     }
     if (stat.size !== s.size) {
-      await this.discard(rec, s, 'size mismatch');
+      await this.discard(lease, s, 'size mismatch');
       throw errors.checksumMismatch(`uploaded ${stat.size} bytes, declared ${s.size}`);
     }
     const verified = await this.inspect(s);
     try {
       checkContent(this.opts.typePolicy, { name: s.name, declared: s.contentType, head: verified.head });
     } catch (err) {
-      await this.discard(rec, s, 'type refused');
+      await this.discard(lease, s, 'type refused');
       throw err;
     }
     // Per-part integrity, computed here rather than trusted from storage (emulators and some
@@ -512,14 +600,16 @@ export class UploadService {
       (h, i) => s.partHashes[i + 1] !== undefined && s.partHashes[i + 1] !== h,
     );
     if (badPart >= 0) {
-      await this.discard(rec, s, `part ${badPart + 1} sha256 mismatch`);
+      await this.discard(lease, s, `part ${badPart + 1} sha256 mismatch`);
       throw errors.checksumMismatch(`part ${badPart + 1} does not match its declared SHA-256`);
     }
     if (verified.sha256 !== s.sha256) {
-      await this.discard(rec, s, 'sha256 mismatch');
+      await this.discard(lease, s, 'sha256 mismatch');
       throw errors.checksumMismatch('the uploaded data does not match the declared SHA-256');
     }
 
+    // A request that lost its lease (it stalled past it and another took over) commits nothing.
+    if (lease.lost) throw errors.uploadInProgress(1);
     // Resolved before the transaction: PGlite has one connection, so no query may run beside one.
     const copyName = s.onConflict === 'copy' ? await this.conflictCopyName(s.name, p) : s.name;
     let committed: { file: Item };
@@ -532,7 +622,7 @@ export class UploadService {
       });
     } catch (err) {
       // Nothing was committed; the client may fix the cause (quota, conflict) and complete again.
-      await this.save(rec, { ...s, state: 'uploading' }).catch(() => undefined);
+      await backToUploading();
       throw err;
     }
     // Where the other replicas go; the replicator copies them from the change stream.
@@ -547,7 +637,8 @@ export class UploadService {
       others,
     );
     const result = { fileId: committed.file.id, versionId: s.versionId, name: committed.file.name };
-    await this.save(rec, { ...s, state: 'committed', result }).catch((err: unknown) => {
+    const { completingUntil: _held, ...settled } = s;
+    await lease.write({ ...settled, state: 'committed', result }).catch((err: unknown) => {
       if (!(err instanceof ConditionFailedError)) throw err;
     });
     await this.cache.invalidate([committed.file.id], [s.parentId]);
@@ -745,11 +836,12 @@ export class UploadService {
   }
 
   /** A failed verification aborts the session and removes its bytes: nothing half-written stays. */
-  private async discard(rec: StateItem<UploadSession>, s: UploadSession, reason: string) {
+  private async discard(lease: CompletionLease, s: UploadSession, reason: string) {
     await this.releaseStorage(s);
-    await this.save(rec, { ...s, state: 'aborted' }, Math.floor(Date.now() / 1000) + TOMBSTONE_SECONDS).catch(
-      () => undefined,
-    );
+    const { completingUntil: _held, ...settled } = s;
+    await lease
+      .write({ ...settled, state: 'aborted' }, Math.floor(Date.now() / 1000) + TOMBSTONE_SECONDS)
+      .catch(() => undefined);
     this.log.warn('upload discarded', { uploadId: s.uploadId, reason });
   }
 

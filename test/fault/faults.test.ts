@@ -285,8 +285,18 @@ describe('fault suite', () => {
     child = await start();
     try {
       // The client retries its complete: it either finds the version committed or commits it now.
-      const done = await ops.call('POST', `/v1/uploads/${created.json.uploadId}/complete`, { parts: etags });
-      expect(done.status).toBe(201);
+      // If the killed request held the upload (completing), the retry is told to wait until that
+      // request's lease has passed, then takes over.
+      let done = await ops.call('POST', `/v1/uploads/${created.json.uploadId}/complete`, { parts: etags });
+      for (
+        let i = 0;
+        i < 10 && done.status === 409 && done.json.type === 'urn:stratus:problem:upload-in-progress';
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, Number(done.headers.get('retry-after') ?? 1) * 1000));
+        done = await ops.call('POST', `/v1/uploads/${created.json.uploadId}/complete`, { parts: etags });
+      }
+      expect(done.status, JSON.stringify(done.json)).toBe(201);
       expect((await ops.call('POST', '/v1/admin/reconcile')).status).toBe(200);
       tally.versions++;
       const dl = await ops.download(done.json.fileId as string);
