@@ -401,3 +401,37 @@ describe('local node: bytes that vanish under a read', () => {
     }
   });
 });
+
+describe('local node: two completions of one multipart upload at once', () => {
+  it('publish the object once and strand nothing', async () => {
+    const { node, dispose } = await openLocalNode();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const key = `v/twice-${round}`;
+        const part = randomBytes(5 * MiB);
+        const id = await node.createMultipartUpload(key, { partChecksums: false });
+        const res = await send(
+          await node.presignUploadPart({
+            key,
+            storageUploadId: id,
+            partNumber: 1,
+            contentLength: part.length,
+            expiresInSeconds: 60,
+          }),
+          part,
+        );
+        const parts = [{ partNumber: 1, etag: res.headers.get('etag') ?? '' }];
+        const results = await Promise.allSettled([
+          node.completeMultipartUpload(key, id, parts),
+          node.completeMultipartUpload(key, id, parts),
+        ]);
+        expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
+        expect(sha(await readAll(await node.read(key)))).toBe(sha(part));
+      }
+      const dir = path.dirname(node.objectDir('v/twice-0'));
+      expect((await fs.readdir(dir)).filter((e) => e.includes('.old-'))).toEqual([]);
+    } finally {
+      await dispose();
+    }
+  });
+});

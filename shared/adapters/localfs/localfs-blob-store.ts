@@ -187,7 +187,14 @@ export class LocalFsBlobStore implements BlobStore {
       () => true,
       () => false,
     );
-    await fs.rename(dir, target);
+    try {
+      await fs.rename(dir, target);
+    } catch (err) {
+      // Nothing to publish (another completion took the directory first): put back what was there,
+      // rather than leave it pushed aside under a name nothing reads or sweeps.
+      if (had) await fs.rename(old, target).catch(() => undefined);
+      throw err;
+    }
     if (had) await fs.rm(old, { recursive: true, force: true });
   }
 
