@@ -72,6 +72,17 @@ export default defineConfig({
       },
       {
         test: {
+          // Random interleavings of many clients on PostgreSQL, then invariants (npm run test:concurrency).
+          name: 'concurrency',
+          include: ['test/concurrency/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           name: 'fuzz',
           include: ['test/fuzz/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
