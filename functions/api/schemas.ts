@@ -4,10 +4,13 @@ import { MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART } from '../../shared/domain/u
 
 export const Email = z.string().trim().toLowerCase().max(254).pipe(z.email());
 export const Password = z.string().min(8).max(256);
-export const Uuid = z.uuid();
-export const FolderRef = z
-  .union([z.literal('root'), z.uuid()])
-  .meta({ description: 'a folder id, or "root"' });
+/**
+ * Ids are canonical (lower case) from the edge on: every cache key, lock and comparison sees one
+ * spelling. `z.uuid()` accepts upper case, and an upper-case spelling once missed the metadata
+ * cache's invalidation (keyed by the lower-case id) and read stale access for five minutes.
+ */
+export const Uuid = z.uuid().transform((s) => s.toLowerCase());
+export const FolderRef = z.union([z.literal('root'), Uuid]).meta({ description: 'a folder id, or "root"' });
 export const Sha256Hex = z
   .string()
   .regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 as 64 hex digits')
@@ -40,7 +43,7 @@ export const UserOut = z.object({
   role: z.enum(['admin', 'user']),
   rootFolderId: z.string(),
 });
-export const AdminUserParams = z.object({ id: Uuid.transform((s) => s.toLowerCase()) });
+export const AdminUserParams = z.object({ id: Uuid });
 export const AdminUserPatch = z
   .strictObject({
     role: z.enum(['admin', 'user']).optional(),
@@ -95,7 +98,7 @@ export const CreateUploadBody = z.object({
   sha256: Sha256Hex,
   contentType: ContentType.default('application/octet-stream'),
   /** The current version this upload replaces; null: "I expect no file at this name". */
-  baseVersionId: z.uuid().nullable().optional(),
+  baseVersionId: Uuid.nullable().optional(),
   /** On a stale base or a folder at the name: fail with 409 (default) or commit a conflict copy. */
   onConflict: z.enum(['fail', 'copy']).optional(),
   /** 5 MiB to 5 GiB; grown if the file would need more than 10,000 parts. */
@@ -162,7 +165,7 @@ export const CompleteOut = z.object({
 });
 export const DownloadQuery = z.object({
   format: z.enum(['json', 'redirect']).default('redirect'),
-  versionId: z.uuid().optional(),
+  versionId: Uuid.optional(),
 });
 export const DownloadOut = z.object({ url: z.string(), expiresAt: z.string() });
 export const HealthOut = z.object({ status: z.literal('ok'), version: z.string() });

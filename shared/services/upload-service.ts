@@ -375,6 +375,15 @@ export class UploadService {
     return s;
   }
 
+  /**
+   * The caller's right to write into the upload's folder, checked again at every step that acts
+   * (renew, complete, commit): a grant revoked or downgraded after the upload began, or a folder
+   * moved to the trash, stops the upload there (404 or 403, as a new upload would get).
+   */
+  private async mayStillWrite(p: Principal, s: UploadSession): Promise<void> {
+    await this.tree.folder(p, s.parentId, 'write');
+  }
+
   private async save(rec: StateItem<UploadSession>, data: UploadSession, expiresAt = rec.expiresAt) {
     return this.sessions.put(
       { ...sessionKey(data.uploadId), data, ...(expiresAt ? { expiresAt } : {}) },
@@ -428,6 +437,7 @@ export class UploadService {
     const rec = await this.session(p, uploadId);
     const s = rec.data;
     if (s.state !== 'uploading') throw errors.conflict(`the upload is ${s.state}`, { state: s.state });
+    await this.mayStillWrite(p, s);
     const plan = { mode: s.mode, partSize: s.partSize, partCount: s.partCount };
     const declared = this.declaredHashes(
       parts.filter((x): x is { partNumber: number; sha256: string } => typeof x.sha256 === 'string'),
@@ -507,6 +517,7 @@ export class UploadService {
     if (first.data.state !== 'uploading' && first.data.state !== 'completing') {
       throw errors.conflict(`the upload is ${first.data.state}`, { state: first.data.state });
     }
+    await this.mayStillWrite(p, first.data);
     const s: UploadSession = {
       ...first.data,
       ...(onConflict ? { onConflict } : {}),
@@ -610,6 +621,13 @@ export class UploadService {
 
     // A request that lost its lease (it stalled past it and another took over) commits nothing.
     if (lease.lost) throw errors.uploadInProgress(1);
+    // Verification may have taken a while: the right to write here is checked once more.
+    try {
+      await this.mayStillWrite(p, s);
+    } catch (err) {
+      await backToUploading();
+      throw err;
+    }
     // Resolved before the transaction: PGlite has one connection, so no query may run beside one.
     const copyName = s.onConflict === 'copy' ? await this.conflictCopyName(s.name, p) : s.name;
     let committed: { file: Item };
@@ -753,8 +771,11 @@ export class UploadService {
       const items = this.items.with(tx);
       const already = await items.getVersion(s.versionId);
       if (already) return { file: (await items.get(already.fileId)) as Item }; // committed before a crash
-      const parent = await items.get(s.parentId);
-      if (!parent || parent.deletedAt) throw errors.notFound('folder');
+      // The folder and every ancestor must still be live; their rows stay locked until the commit,
+      // so a concurrent trash of any of them waits for it (or, on DSQL, conflicts and is retried).
+      const chain = await items.lockChain(s.parentId);
+      if (chain.length === 0 || chain.some((a) => a.deletedAt) || chain[chain.length - 1]?.parentId !== null)
+        throw errors.notFound('folder');
       let name = s.name;
       let existing = await items.findLiveChild(s.parentId, nameKey(name));
       const clash =
