@@ -4,11 +4,7 @@
  * sees it. Imported by api.test.ts, the suite's one test file, so the route-coverage check there
  * sees these requests too (route-coverage.ts).
  */
-import { randomBytes } from 'node:crypto';
-import {
-  AdminAddUserToGroupCommand,
-  CognitoIdentityProviderClient,
-} from '@aws-sdk/client-cognito-identity-provider';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -28,8 +24,6 @@ import {
   upload,
 } from './support.ts';
 
-const outputs = inject('deployedOutputs');
-const stateful = outputs[`Stratus-${inject('deployedStage')}-Stateful`] ?? {};
 const emulator = {
   region: 'us-east-1',
   endpoint: EMULATOR,
@@ -59,19 +53,24 @@ const people = () =>
     return { owner: o.api, ownerEmail: o.email, rootId: o.rootId, friend: f.api, friendEmail: f.email };
   })());
 
-/** Moves an item's trash time back by `days` (the retention sweep only purges old trash). */
-async function ageTrash(itemId: string, days: number) {
+/** One statement on the deployed stack's database (what only an operator could do). */
+async function sql(query: string, params: unknown[]) {
   const c = new pg.Client({ connectionString: inject('deployedDatabaseUrl') });
   await c.connect();
   try {
-    const r = await c.query(
-      `update items set deleted_at = deleted_at - make_interval(days => $2) where id = $1 and deleted_at is not null`,
-      [itemId, days],
-    );
-    expect(r.rowCount).toBe(1);
+    return await c.query(query, params);
   } finally {
     await c.end();
   }
+}
+
+/** Moves an item's trash time back by `days` (the retention sweep only purges old trash). */
+async function ageTrash(itemId: string, days: number) {
+  const r = await sql(
+    'update items set deleted_at = deleted_at - make_interval(days => $2) where id = $1 and deleted_at is not null',
+    [itemId, days],
+  );
+  expect(r.rowCount).toBe(1);
 }
 
 /** Registers the describes; api.test.ts calls it after its own and before the coverage check. */
@@ -473,8 +472,9 @@ export function describeOtherRoutes() {
     });
   });
 
-  describe('admin routes, as a member of the deployed pool’s admin group', () => {
+  describe('admin routes, as an admin', () => {
     let admin: StratusApi;
+    let adminId: string;
     let owner: StratusApi;
     let ownerEmail: string;
 
@@ -483,24 +483,68 @@ export function describeOtherRoutes() {
       await upload(owner, 'root', 'usage.bin', randomBytes(1000));
       const a = await signedIn();
       admin = a.api;
-      // How the first admin is made (docs/deploy.md, "The first admin"): the pool's admin group,
-      // effective with the next sign-in.
-      const cognito = new CognitoIdentityProviderClient(emulator);
-      await cognito.send(
-        new AdminAddUserToGroupCommand({
-          UserPoolId: stateful.UserPoolId,
-          Username: a.email,
-          GroupName: 'admin',
-        }),
-      );
-      await call(routes.adminUsage, { as: admin, expect: 403 });
-      await admin.login(a.email, PASSWORD);
-      const claims = JSON.parse(
-        Buffer.from((admin.tokens?.accessToken ?? '').split('.')[1] ?? '', 'base64url').toString('utf8'),
-      ) as { 'cognito:groups'?: string[] };
-      expect(claims['cognito:groups']).toContain('admin');
-      // Not asserted: GET /v1/me still answers role "user" for this admin (it reads the role stored
-      // at registration, not the token's groups), so the dashboard hides its admin page.
+      adminId = (await admin.me()).id;
+      // The role lives in the users table, which every request's principal reads (a few seconds'
+      // cache per function). docs/deploy.md ("The first admin") still says to add the user to the
+      // pool's admin group, which no longer changes that table; so the suite makes its first admin
+      // where the role is kept, as an operator of the database would.
+      await sql(`update users set role = 'admin' where id = $1`, [adminId]);
+      await eventually(() => call(routes.adminUsage, { as: admin, expect: 200 }));
+      expect((await admin.me()).role).toBe('admin');
+    });
+
+    it('changes a user’s role and quota, and never leaves no admin', async () => {
+      const { friend, friendEmail } = await people();
+      const friendId = (await friend.me()).id;
+      await call(routes.patchUser, {
+        as: friend,
+        params: { id: adminId },
+        body: { role: 'user' },
+        expect: 403,
+      });
+      const promoted = await call<Out<'AdminUserOut'>>(routes.patchUser, {
+        as: admin,
+        params: { id: friendId },
+        body: { role: 'admin', quotaBytes: 5_000_000 },
+        expect: 200,
+      });
+      expect(promoted.body).toMatchObject({
+        id: friendId,
+        email: friendEmail,
+        role: 'admin',
+        quotaBytes: 5_000_000,
+      });
+      // The friend's live token is an admin's now, and the quota is the friend's.
+      await eventually(() => call(routes.listNodes, { as: friend, expect: 200 }));
+      const usage = await call<Out<'UsageOut'>>(routes.usage, { as: friend, expect: 200 });
+      expect(usage.body.quotaBytes).toBe(5_000_000);
+
+      await call(routes.patchUser, {
+        as: admin,
+        params: { id: friendId },
+        body: { role: 'user' },
+        expect: 200,
+      });
+      await eventually(() => call(routes.listNodes, { as: friend, expect: 403 }));
+      // Now the only admin: it cannot demote itself.
+      await call(routes.patchUser, {
+        as: admin,
+        params: { id: adminId },
+        body: { role: 'user' },
+        expect: 409,
+      });
+      await call(routes.patchUser, {
+        as: admin,
+        params: { id: randomUUID() },
+        body: { quotaBytes: 1 },
+        expect: 404,
+      });
+      const audit = await call<Out<'AuditOut'>>(routes.audit, {
+        as: admin,
+        query: { action: 'admin.user_updated' },
+        expect: 200,
+      });
+      expect(audit.body.items.filter((e) => e.ownerId === friendId)).toHaveLength(2);
     });
 
     it('refuses a user, and shows an admin every user’s usage', async () => {
