@@ -158,7 +158,9 @@ export async function apiTreeMatches(h: History, w: World, live: Map<string, Set
 }
 
 /** Reservations, if the schema has them by now: a column on users, or a table. */
-async function reservations(db: pg.Client): Promise<{ column?: string; byUser: Map<string, number> }> {
+async function reservations(
+  db: pg.Client,
+): Promise<{ column?: string; table?: string; byUser: Map<string, number> }> {
   const byUser = new Map<string, number>();
   const col = await db.query<{ column_name: string }>(
     "select column_name from information_schema.columns where table_schema = current_schema() and table_name = 'users' and column_name like '%reserv%'",
@@ -167,6 +169,7 @@ async function reservations(db: pg.Client): Promise<{ column?: string; byUser: M
   const tables = await db.query<{ table_name: string }>(
     "select table_name from information_schema.tables where table_schema = current_schema() and table_name like '%reserv%'",
   );
+  let table: string | undefined;
   for (const t of tables.rows) {
     const cols = (
       await db.query<{ column_name: string }>(
@@ -177,13 +180,18 @@ async function reservations(db: pg.Client): Promise<{ column?: string; byUser: M
     const who = cols.find((c) => /^(user|owner)_id$/.test(c));
     const bytes = cols.find((c) => /bytes|size/.test(c));
     if (!who || !bytes) continue;
-    const open = cols.includes('released_at') ? 'where released_at is null' : '';
+    const open = cols.includes('released_at')
+      ? 'where released_at is null'
+      : cols.includes('expires_at')
+        ? 'where expires_at > now()'
+        : '';
     const rows = await db.query<{ who: string; n: string }>(
       `select ${who} as who, coalesce(sum(${bytes}), 0)::text as n from ${t.table_name} ${open} group by ${who}`,
     );
     for (const r of rows.rows) byUser.set(r.who, (byUser.get(r.who) ?? 0) + Number(r.n));
+    table = t.table_name;
   }
-  return { byUser };
+  return table ? { table, byUser } : { byUser };
 }
 
 /** used_bytes is the sum of the owner's retained versions (plus reservations); no version is orphaned. */
@@ -201,25 +209,21 @@ export async function usageAddsUp(h: History, db: pg.Client, open: Map<string, S
   for (const u of users.rows) {
     const used = Number(u.used);
     const live = Number(u.live);
-    if (res.column) {
+    // Reservations (a column or a table) are kept beside used_bytes: usage is the retained
+    // versions, and what is reserved is what the owner's open sessions hold.
+    h.check(
+      used === live,
+      'usage-mismatch',
+      `${u.email}: used_bytes ${used} but the retained versions add up to ${live} (${used - live} bytes adrift)`,
+      [u.id],
+    );
+    if (res.column || res.table) {
+      const reserved = res.column ? Number(u.reserved) : (res.byUser.get(u.id) ?? 0);
+      const held = openBytes.get(u.id) ?? 0;
       h.check(
-        used === live,
-        'usage-mismatch',
-        `${u.email}: used_bytes ${used} but the retained versions add up to ${live} (${used - live} bytes adrift)`,
-        [u.id],
-      );
-      h.check(
-        Number(u.reserved) === (openBytes.get(u.id) ?? 0),
+        reserved === held,
         'reservation-mismatch',
-        `${u.email}: ${res.column} ${u.reserved} but open sessions hold ${openBytes.get(u.id) ?? 0} bytes`,
-        [u.id],
-      );
-    } else {
-      const reserved = res.byUser.get(u.id) ?? 0;
-      h.check(
-        used === live + reserved,
-        'usage-mismatch',
-        `${u.email}: used_bytes ${used} but retained versions ${live} + reservations ${reserved} = ${live + reserved} (${used - live - reserved} bytes adrift)`,
+        `${u.email}: ${res.column ?? res.table} reserves ${reserved} bytes but open sessions hold ${held} (${reserved - held} adrift)`,
         [u.id],
       );
     }

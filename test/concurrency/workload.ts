@@ -33,6 +33,8 @@ interface Grant {
 export interface Answer {
   status: number;
   json: Record<string, unknown>;
+  t0: number;
+  t1: number;
 }
 
 const MiB = 1024 * 1024;
@@ -122,7 +124,7 @@ export class World {
     } catch (err) {
       text = `no answer: ${(err as Error).message}`;
     }
-    this.h.add({
+    const rec = this.h.add({
       worker,
       op,
       actor: actor?.name ?? '-',
@@ -135,7 +137,7 @@ export class World {
       t0,
       t1: Date.now(),
     });
-    return { status, json };
+    return { status, json, t0: rec.t0, t1: rec.t1 };
   }
 
   /** A presigned storage PUT, recorded like an API request (its query string is left out). */
@@ -496,8 +498,20 @@ export class Worker {
       this.w.req(this.n, op, o, 'PATCH', `/v1/folders/${a}`, { parentId: b }, this.ifMatch()),
       this.w.req(this.n, op, o, 'PATCH', `/v1/folders/${b}`, { parentId: a }, this.ifMatch()),
     ]);
+    // Both may succeed only if another move of a or b committed in between (then no cycle forms).
+    const [from, to] = [Math.min(x.t0, y.t0), Math.max(x.t1, y.t1)];
+    const between = this.h.recs.some(
+      (r) =>
+        r.op !== op &&
+        r.method === 'PATCH' &&
+        r.status === 200 &&
+        r.body.includes('parentId') &&
+        (r.path === `/v1/folders/${a}` || r.path === `/v1/folders/${b}`) &&
+        r.t1 >= from &&
+        r.t0 <= to,
+    );
     this.h.check(
-      !(x.status === 200 && y.status === 200),
+      !(x.status === 200 && y.status === 200) || between,
       'crossing-moves-both-succeeded',
       `PATCH ${a} {parentId: ${b}} and PATCH ${b} {parentId: ${a}} at once both answered 200`,
       [a, b],
