@@ -526,6 +526,9 @@ describe('IAM: what the code sends is what the roles allow', () => {
     await api('reconcile', { as: admin });
     await api('removeNode', { as: admin, params: { id: 's3-extra' } }, [204, 409]);
     await api('replication', { as: admin });
+    // a user's role: bob promoted and demoted again (the users table, then the Cognito groups)
+    await api('patchUser', { as: admin, params: { id: String(bob.claims.sub) }, body: { role: 'admin' } });
+    await api('patchUser', { as: admin, params: { id: String(bob.claims.sub) }, body: { role: 'user' } });
 
     // the folder goes last; then sign-out (refresh and logout: moto lacks both Cognito calls)
     await api('deleteFolder', { as: admin, params: { id: docsId } }, [200, 204]);

@@ -89,6 +89,7 @@ export const IAM_RULES: Record<string, Rule> = {
   'CognitoIdentityProvider/AdminCreateUser': pool('cognito-idp:AdminCreateUser'),
   'CognitoIdentityProvider/AdminSetUserPassword': pool('cognito-idp:AdminSetUserPassword'),
   'CognitoIdentityProvider/AdminAddUserToGroup': pool('cognito-idp:AdminAddUserToGroup'),
+  'CognitoIdentityProvider/AdminRemoveUserFromGroup': pool('cognito-idp:AdminRemoveUserFromGroup'),
   'CognitoIdentityProvider/AdminDeleteUser': pool('cognito-idp:AdminDeleteUser'),
   'CognitoIdentityProvider/AdminGetUser': pool('cognito-idp:AdminGetUser'),
   'CognitoIdentityProvider/AdminInitiateAuth': pool('cognito-idp:AdminInitiateAuth'),
