@@ -17,7 +17,7 @@
  * `npm run test:deployed` deploys, then runs test/deployed against the deployed API.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -94,27 +94,36 @@ export function cdkDeployTo(
     delete env[k];
   const outdir = path.join(work, 'cdk.out');
   const outputsFile = path.join(work, 'outputs.json');
-  cdk(['bootstrap', `aws://${ACCOUNT}/${REGION}`, '--output', outdir], env, log);
-  cdk(
-    [
-      'deploy',
-      '--all',
-      '--require-approval',
-      'never',
-      '--output',
-      outdir,
-      '--outputs-file',
-      outputsFile,
-      '-c',
-      `stage=${context.stage}`,
-      '-c',
-      `databaseUrl=${context.databaseUrl}`,
-      '-c',
-      `redisUrl=${context.redisUrl}`,
-    ],
-    env,
-    log,
-  );
+  // The CLI saves lookups (the emulator account's AZs) to cdk.context.json in the project: they are
+  // not the project's context, so the file is left as it was (and lint stays clean).
+  const contextFile = path.join(ROOT, 'cdk.context.json');
+  const contextBefore = existsSync(contextFile) ? readFileSync(contextFile, 'utf8') : undefined;
+  try {
+    cdk(['bootstrap', `aws://${ACCOUNT}/${REGION}`, '--output', outdir], env, log);
+    cdk(
+      [
+        'deploy',
+        '--all',
+        '--require-approval',
+        'never',
+        '--output',
+        outdir,
+        '--outputs-file',
+        outputsFile,
+        '-c',
+        `stage=${context.stage}`,
+        '-c',
+        `databaseUrl=${context.databaseUrl}`,
+        '-c',
+        `redisUrl=${context.redisUrl}`,
+      ],
+      env,
+      log,
+    );
+  } finally {
+    if (contextBefore === undefined) rmSync(contextFile, { force: true });
+    else writeFileSync(contextFile, contextBefore);
+  }
   return JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>;
 }
 
