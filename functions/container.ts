@@ -184,6 +184,7 @@ export function assemble(
     downloads,
     log: p.log,
     opts: {
+      maxOpenUploads: config.STRATUS_MAX_OPEN_UPLOADS,
       partSizeBytes: config.STRATUS_PART_SIZE_BYTES,
       maxFileBytes: config.STRATUS_MAX_FILE_BYTES,
       urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,

@@ -231,7 +231,12 @@ export const PermissionOut = z.object({
 export const PermissionsQuery = z.object({ itemId: Uuid });
 export const PermissionsOut = z.object({ items: z.array(PermissionOut) });
 export const SharedOut = z.object({ items: z.array(ItemOut.extend({ role: GrantRole })) });
-export const UsageOut = z.object({ usedBytes: z.number().int(), quotaBytes: z.number().int() });
+export const UsageOut = z.object({
+  usedBytes: z.number().int(),
+  /** Bytes of open uploads, held against the quota until each commits or is aborted. */
+  reservedBytes: z.number().int(),
+  quotaBytes: z.number().int(),
+});
 export const AuditQuery = z.object({
   itemId: Uuid.optional(),
   action: z

@@ -66,6 +66,7 @@ const common = {
   STRATUS_MAX_FILE_BYTES: intFrom(0, 5 * 1024 * 1024 * MiB).default(5 * 1024 * 1024 * MiB),
   STRATUS_DEFAULT_QUOTA_BYTES: intFrom(0, Number.MAX_SAFE_INTEGER).default(10 * 1024 * MiB),
   STRATUS_MAX_BODY_BYTES: intFrom(1024, 10 * MiB).default(256 * 1024),
+  STRATUS_MAX_OPEN_UPLOADS: intFrom(1, 1_000_000).default(1000),
   /** Comma-separated types refused outright, e.g. "executable,application/x-msdownload". */
   STRATUS_TYPE_DENY: z.string().default('').transform(list),
   /** Comma-separated declared types accepted (e.g. "image/*,application/pdf"); empty accepts all. */

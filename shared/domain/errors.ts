@@ -24,6 +24,7 @@ export type ProblemSlug =
   | 'checksum-mismatch'
   | 'upload-incomplete'
   | 'upload-in-progress'
+  | 'too-many-open-uploads'
   | 'too-many-attempts'
   | 'rate-limited'
   | 'share-not-found'
@@ -94,6 +95,13 @@ export const errors = {
   quotaExceeded: () => new DomainError('quota-exceeded', 507, 'this would exceed the storage quota'),
   checksumMismatch: (message: string) => new DomainError('checksum-mismatch', 422, message),
   uploadIncomplete: (message: string) => new DomainError('upload-incomplete', 422, message),
+  tooManyOpenUploads: (max: number) =>
+    new DomainError(
+      'too-many-open-uploads',
+      409,
+      `at most ${max} uploads may be open at once: complete or abort some first`,
+      { maxOpenUploads: max },
+    ),
   /** Another request is completing this upload: come back, and a retry replays its result. */
   uploadInProgress: (retryAfterSeconds: number) =>
     new DomainError(

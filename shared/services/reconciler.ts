@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
+import { ReservationRepository } from '../adapters/postgres/reservation-repository.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Database } from '../ports/database.ts';
 import type { NodeRegistry } from './node-registry.ts';
@@ -45,6 +46,7 @@ export class Reconciler {
   private readonly replicator: Replicator;
   private readonly log: Logger;
   private readonly reapExpired: (() => Promise<number>) | undefined;
+  private readonly reservations: ReservationRepository;
   private running: Promise<ReconcileReport> | undefined;
 
   constructor(deps: {
@@ -63,6 +65,7 @@ export class Reconciler {
     this.replicator = deps.replicator;
     this.log = deps.log;
     this.reapExpired = deps.reapExpired;
+    this.reservations = new ReservationRepository(deps.db);
   }
 
   /** Runs one sweep; a sweep already running is joined rather than doubled. */
@@ -261,6 +264,9 @@ export class Reconciler {
       for (const o of await n.store.list('v/').catch(() => [])) {
         if (o.modifiedAt.getTime() > cutoff) continue;
         if (await this.items.blobReferenced(n.id, o.key)) continue;
+        // An open upload's object (a single PUT landed, the complete is still to come) is not an
+        // orphan, however old: sessions live a day, longer than the grace period.
+        if (await this.reservations.heldByOpenUpload(o.key)) continue;
         const rows = await this.db.query('select 1 from versions where blob_key = $1 limit 1', [o.key]);
         if (rows.length) {
           // Referenced by a version whose primary is elsewhere: an orphan only if the ledger disowns it.

@@ -13,6 +13,7 @@ import type {
   Version,
 } from '../adapters/postgres/item-repository.ts';
 import type { GrantRole, PermissionRepository } from '../adapters/postgres/permission-repository.ts';
+import { ReservationRepository } from '../adapters/postgres/reservation-repository.ts';
 import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { errors, UniqueViolationError } from '../domain/errors.ts';
 import { type BaseRevision, baseFor, etagFor } from '../domain/etag.ts';
@@ -513,7 +514,9 @@ export class TreeService {
   async usage(p: Principal) {
     const user = await this.users.get(p.userId);
     if (!user) throw errors.unauthorized();
-    return { usedBytes: user.usedBytes, quotaBytes: user.quotaBytes };
+    // Bytes of open uploads are inside the quota from the moment each upload is created.
+    const reservedBytes = await new ReservationRepository(this.db).reservedBytes(user.id);
+    return { usedBytes: user.usedBytes, reservedBytes, quotaBytes: user.quotaBytes };
   }
 
   async auditTrail(

@@ -10,6 +10,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
 import type { Item, ItemRepository, ScanState, Version } from '../adapters/postgres/item-repository.ts';
+import { ReservationRepository } from '../adapters/postgres/reservation-repository.ts';
 import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { ContentHasher } from '../domain/content-hash.ts';
 import { ConditionFailedError, DomainError, errors, UniqueViolationError } from '../domain/errors.ts';
@@ -35,6 +36,8 @@ import type { ReplicaLedger } from './replica-ledger.ts';
 import type { TreeService } from './tree-service.ts';
 
 export interface UploadServiceOptions {
+  /** Uploads one user may have open at once. */
+  maxOpenUploads: number;
   partSizeBytes: number;
   maxFileBytes: number;
   urlTtlSeconds: number;
@@ -123,6 +126,7 @@ export class UploadService {
   private readonly tree: TreeService;
   private readonly cache: MetadataCache;
   private readonly downloads: DownloadLinks;
+  private readonly reservations: ReservationRepository;
   private readonly log: Logger;
   private readonly opts: UploadServiceOptions;
 
@@ -152,6 +156,7 @@ export class UploadService {
     this.tree = deps.tree;
     this.cache = deps.cache;
     this.downloads = deps.downloads;
+    this.reservations = new ReservationRepository(deps.db);
     this.log = deps.log;
     this.opts = deps.opts;
   }
@@ -196,6 +201,55 @@ export class UploadService {
     const declared = this.declaredHashes(input.parts ?? [], plan);
     const uploadId = randomUUID();
     const versionId = randomUUID();
+    const expiresAt = Math.floor(Date.now() / 1000) + this.opts.uploadTtlSeconds;
+    // The size goes inside the owner's quota now, not at the commit: open sessions cannot hold
+    // bytes past it. The reservation lapses with the session if nothing settles it.
+    const reserved = await this.db.transaction((tx) =>
+      this.reservations.with(tx).reserve({
+        uploadId,
+        ownerId: parent.ownerId,
+        createdBy: p.userId,
+        size: input.size,
+        blobKey: `v/${versionId}`,
+        expiresAt: new Date(expiresAt * 1000),
+        maxOpen: this.opts.maxOpenUploads,
+      }),
+    );
+    if (reserved === 'quota') throw errors.quotaExceeded();
+    if (reserved === 'too-many-open') throw errors.tooManyOpenUploads(this.opts.maxOpenUploads);
+    try {
+      return await this.openSession(p, input, {
+        parent,
+        name,
+        plan,
+        declared,
+        existing,
+        uploadId,
+        versionId,
+        expiresAt,
+      });
+    } catch (err) {
+      await this.reservations.release(uploadId).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The storage side and the session of an upload whose quota is reserved. */
+  private async openSession(
+    p: Principal,
+    input: Parameters<UploadService['createUpload']>[1],
+    c: {
+      parent: Item;
+      name: string;
+      plan: PartPlan;
+      declared: Map<number, string>;
+      existing: Item | undefined;
+      uploadId: string;
+      versionId: string;
+      expiresAt: number;
+    },
+  ) {
+    const { parent, name, plan, declared, existing, uploadId, versionId, expiresAt } = c;
     const blobKey = `v/${versionId}`;
     const partChecksums = plan.mode === 'multipart' && declared.size === plan.partCount;
     // The first placed node that answers takes the upload; the ledger copies it to the others. A
@@ -254,7 +308,6 @@ export class UploadService {
     };
     // Delta: parts whose hash matches the same part of the current version are copied in storage.
     if (prev) session.reused = await this.reuseParts(session, plan, declared, prev);
-    const expiresAt = Math.floor(Date.now() / 1000) + this.opts.uploadTtlSeconds;
     await this.sessions.put({ ...sessionKey(uploadId), data: session, expiresAt }, { kind: 'absent' });
     const wanted = declared.size
       ? [...declared.keys()].sort((a, b) => a - b)
@@ -484,6 +537,7 @@ export class UploadService {
         throw err;
       },
     );
+    await this.reservations.release(s.uploadId);
     await this.releaseStorage(s);
     this.log.info('upload aborted', { uploadId, userId: p.userId });
   }
@@ -798,6 +852,8 @@ export class UploadService {
       } else if (!existing && s.baseVersionId) {
         throw errors.conflict('the file this upload is based on no longer exists here', { current: null });
       }
+      // The reservation becomes usage: the quota was checked when it was made.
+      await this.reservations.with(tx).release(s.uploadId);
       if (!(await items.chargeUsage(s.ownerId, s.size))) throw errors.quotaExceeded();
       const version = {
         id: s.versionId,
@@ -858,6 +914,7 @@ export class UploadService {
 
   /** A failed verification aborts the session and removes its bytes: nothing half-written stays. */
   private async discard(lease: CompletionLease, s: UploadSession, reason: string) {
+    await this.reservations.release(s.uploadId);
     await this.releaseStorage(s);
     const { completingUntil: _held, ...settled } = s;
     await lease

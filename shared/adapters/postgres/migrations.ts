@@ -165,6 +165,26 @@ export const migrations: Migration[] = [
       'create index if not exists items_by_parent_name on items (parent_id, name_key, id)',
     ],
   },
+  {
+    version: 6,
+    name: 'quota reservations of open uploads',
+    statements: [
+      // One row per open upload: its size is inside the owner's quota until the commit (which
+      // turns it into usage) or an abort; a row past expires_at counts for nothing.
+      `create table if not exists upload_reservations (
+        upload_id uuid primary key,
+        owner_id uuid not null,
+        created_by uuid not null,
+        size bigint not null,
+        blob_key text not null,
+        expires_at timestamptz not null
+      )`,
+      'create index if not exists reservations_by_owner on upload_reservations (owner_id, expires_at)',
+      // The orphan sweep asks whether an open upload owns an object before deleting it.
+      'create index if not exists reservations_by_blob on upload_reservations (blob_key)',
+      'create index if not exists reservations_by_creator on upload_reservations (created_by, expires_at)',
+    ],
+  },
 ];
 
 export async function migrate(db: Database, list: readonly Migration[] = migrations): Promise<number> {
