@@ -355,6 +355,13 @@ export class StatelessStack extends Stack {
     s.table.grantReadWriteData(maintenance);
     s.bucket.grantReadWrite(maintenance);
     s.bucket.grantDelete(maintenance);
+    // The operator's first-admin task (`{"task": "promote-admin", "email": …}`, invoked by hand).
+    maintenance.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['cognito-idp:AdminAddUserToGroup', 'cognito-idp:AdminRemoveUserFromGroup'],
+        resources: [s.userPool.userPoolArn],
+      }),
+    );
     // EventBridge invokes asynchronously: a run that fails (after Lambda's one retry) lands, with
     // its event and error, in this on-failure destination. The target DLQ above only gets events
     // EventBridge could not deliver; it never sees a run that threw.
@@ -418,5 +425,6 @@ export class StatelessStack extends Stack {
     new CfnOutput(this, 'StateStreamFunction', { value: streamFn.functionName });
     new CfnOutput(this, 'StreamFailureNoticesQueueUrl', { value: streamFailureNotices.queueUrl });
     new CfnOutput(this, 'MaintenanceFailuresQueueUrl', { value: maintenanceFailures.queueUrl });
+    new CfnOutput(this, 'MaintenanceFunction', { value: maintenance.functionName });
   }
 }

@@ -558,6 +558,12 @@ describe('IAM: what the code sends is what the roles allow', () => {
     // the schedules
     const maintenance = containers.get('maintenance') as Container;
     for (const task of ['health', 'reconcile', 'retention']) await runMaintenance(maintenance, task);
+    // The operator's first admin: an account registered above, promoted by invoking the function.
+    expect(
+      await runMaintenance(maintenance, 'promote-admin', { email: 'bob@iam.example.com' }),
+    ).toMatchObject({
+      admin: { email: 'bob@iam.example.com', role: 'admin' },
+    });
 
     // ---- every route ran
     expect(allRoutes.map((r) => r.id).filter((id) => !covered.has(id))).toEqual([]);
