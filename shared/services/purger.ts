@@ -73,11 +73,15 @@ export class Purger {
     const report = this.empty();
     for (let i = 0; i < versions.length; i += BATCH) {
       const batch = versions.slice(i, i + BATCH);
-      await this.db.transaction(async (tx) => {
+      const gone = await this.db.transaction(async (tx) => {
         const items = this.items.with(tx);
-        await items.deleteVersions(batch.map((v) => v.id));
+        // Only what this transaction deleted is uncharged: a purge racing another one (or a restore
+        // and a purge) must not give the same bytes back twice.
+        const deleted = await items.deleteVersions(batch.map((v) => v.id));
+        const mine = batch.filter((v) => deleted.has(v.id));
+        if (mine.length === 0) return mine;
         const perOwner = new Map<string, number>();
-        for (const v of batch) {
+        for (const v of mine) {
           const owner = ownerOf.get(v.fileId);
           if (owner) perOwner.set(owner, (perOwner.get(owner) ?? 0) + v.size);
         }
@@ -85,14 +89,15 @@ export class Purger {
         await this.audit.with(tx).record({
           actorId,
           ownerId: [...perOwner.keys()][0] ?? null,
-          itemId: batch.length === 1 ? (batch[0]?.fileId ?? null) : null,
+          itemId: mine.length === 1 ? (mine[0]?.fileId ?? null) : null,
           action: 'purge.versions',
-          detail: { reason, versions: batch.length, bytes: batch.reduce((a, v) => a + v.size, 0) },
+          detail: { reason, versions: mine.length, bytes: mine.reduce((a, v) => a + v.size, 0) },
         });
+        return mine;
       });
-      report.versions += batch.length;
-      report.bytes += batch.reduce((a, v) => a + v.size, 0);
-      report.blobsReclaimed += await this.reclaim(batch);
+      report.versions += gone.length;
+      report.bytes += gone.reduce((a, v) => a + v.size, 0);
+      report.blobsReclaimed += await this.reclaim(gone);
     }
     return report;
   }
@@ -129,7 +134,14 @@ export class Purger {
   }
 
   /** Purges an item and everything under it. */
-  async purgeSubtree(root: Item, actorId: string | null, reason: string): Promise<PurgeReport> {
+  async purgeSubtree(
+    trashed: Item,
+    actorId: string | null,
+    reason: string,
+  ): Promise<PurgeReport | undefined> {
+    // Undefined when the item left the trash (a restore won): nothing is purged.
+    const root = await this.items.claimForPurge(trashed.id);
+    if (!root) return undefined;
     const tree = await this.items.subtree(root.id);
     const ownerOf = new Map(tree.map((i) => [i.id, i.ownerId]));
     const fileIds = tree.filter((i) => i.kind === 'file').map((i) => i.id);

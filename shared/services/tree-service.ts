@@ -380,7 +380,9 @@ export class TreeService {
 
   async purge(p: Principal, id: string): Promise<PurgeReport> {
     const item = await this.access.requireTrashed(p, id);
-    return this.purger.purgeSubtree(item, p.userId, 'explicit');
+    const report = await this.purger.purgeSubtree(item, p.userId, 'explicit');
+    if (!report) throw errors.notFound('trashed item');
+    return report;
   }
 
   async emptyTrash(p: Principal): Promise<PurgeReport> {
@@ -390,6 +392,7 @@ export class TreeService {
       if (roots.length === 0) return total;
       for (const r of roots) {
         const rep = await this.purger.purgeSubtree(r, p.userId, 'explicit');
+        if (!rep) continue;
         total.items += rep.items;
         total.versions += rep.versions;
         total.bytes += rep.bytes;
@@ -598,6 +601,7 @@ export class TreeService {
       const item = await this.items.get(id);
       if (!item) continue;
       const r = await this.purger.purgeSubtree(item, null, 'trash retention');
+      if (!r) continue;
       total.trashRoots++;
       total.items += r.items;
       total.versions += r.versions;

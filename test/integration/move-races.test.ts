@@ -58,3 +58,50 @@ describe('crossing moves on PostgreSQL', () => {
     }
   });
 });
+
+describe('purges and restores that race on PostgreSQL', () => {
+  it('give bytes back once, and never purge what a restore brought back', async () => {
+    const { db, dispose } = await postgres.open();
+    try {
+      const h = buildHarness(db);
+      const u = await h.user('purger@x.io');
+      const usedMatchesVersions = async () => {
+        const [row] = await db.query<{ used: string; kept: string }>(
+          `select u.used_bytes::text as used,
+             (select coalesce(sum(v.size), 0)::text from versions v join items i on i.id = v.file_id
+              where i.owner_id = u.id) as kept
+           from users u where u.id = $1`,
+          [u.userId],
+        );
+        return row;
+      };
+      let restored = 0;
+      let purged = 0;
+      for (let i = 0; i < 12; i++) {
+        const f = await h.put(u, 'root', `p${i}.bin`, `contents of file ${i} `.repeat(50 + i));
+        const item = await h.c.tree.item(u, f.fileId, 'file');
+        await h.c.tree.trash(u, f.fileId, 'file', item.item.revision);
+        const results = await Promise.allSettled([
+          h.c.tree.purge(u, f.fileId),
+          h.c.tree.purge(u, f.fileId),
+          h.c.tree.restoreFromTrash(u, f.fileId),
+        ]);
+        for (const r of results)
+          if (r.status === 'rejected')
+            expect((r.reason as { status?: number }).status, String(r.reason)).toBe(404);
+        const back = results[2].status === 'fulfilled';
+        if (back) {
+          restored++;
+          // Restored whole: its version and bytes are there.
+          const live = await h.c.uploads.fileWithVersion(u, f.fileId);
+          expect(live.version.id).toBe(f.versionId);
+        } else purged++;
+        const row = await usedMatchesVersions();
+        expect(row?.used, `round ${i}`).toBe(row?.kept);
+      }
+      expect(restored + purged).toBe(12);
+    } finally {
+      await dispose();
+    }
+  });
+});

@@ -311,7 +311,7 @@ export class ItemRepository {
     const rows = await this.q.query<ItemRow>(
       `update items set deleted_at = null, deleted_by = null, original_parent_id = null, parent_id = $2, name = $3,
          name_key = $4, revision = revision + 1, updated_at = now()
-       where id = $1 and deleted_at is not null returning *`,
+       where id = $1 and deleted_at is not null and purge_started_at is null returning *`,
       [id, to.parentId, to.name, to.nameKey],
     );
     return rows[0] ? toItem(rows[0]) : undefined;
@@ -365,9 +365,28 @@ export class ItemRepository {
     return rows.map(toVersion);
   }
 
-  async deleteVersions(ids: readonly string[]) {
-    if (ids.length)
-      await this.q.query('delete from versions where id = any($1::uuid[])', [ids as unknown as string]);
+  /** Deletes versions; returns the ids it deleted (a concurrent purge may have taken some). */
+  async deleteVersions(ids: readonly string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const rows = await this.q.query<{ id: string }>(
+      'delete from versions where id = any($1::uuid[]) returning id',
+      [ids as unknown as string],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * Claims a trash root for purging: from here on it cannot be restored, so a purge and a restore
+   * of one item never both act on it. Undefined when the item is not (or no longer) in the trash.
+   * A purge that stopped half-way (a crash) is claimed again by the next one.
+   */
+  async claimForPurge(id: string): Promise<Item | undefined> {
+    const rows = await this.q.query<ItemRow>(
+      `update items set purge_started_at = coalesce(purge_started_at, now())
+       where id = $1 and deleted_at is not null returning *`,
+      [id],
+    );
+    return rows[0] ? toItem(rows[0]) : undefined;
   }
 
   async deleteItems(ids: readonly string[]) {

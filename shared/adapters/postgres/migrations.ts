@@ -185,6 +185,15 @@ export const migrations: Migration[] = [
       'create index if not exists reservations_by_creator on upload_reservations (created_by, expires_at)',
     ],
   },
+  {
+    version: 7,
+    name: 'purges claim their trash root',
+    statements: [
+      // A purge claims its trash root first, so a restore racing it is refused rather than bring
+      // back a half-purged tree.
+      'alter table items add column if not exists purge_started_at timestamptz',
+    ],
+  },
 ];
 
 export async function migrate(db: Database, list: readonly Migration[] = migrations): Promise<number> {
