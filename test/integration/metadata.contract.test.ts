@@ -193,22 +193,24 @@ describe.each(sqlBackends)('metadata contract: $name', (backend) => {
     expect(await h.c.tree.listTrash(u, 10)).toEqual([]);
   });
 
-  it('enforces the quota when an upload is created and again when it commits', async () => {
+  it('enforces the quota when an upload is created, counting the sizes of open uploads', async () => {
     h = buildHarness(db, { quotaBytes: 10 });
     const u = await h.user('quota@x.io');
     expect(await statusOf(h.put(u, 'root', 'big.bin', 'x'.repeat(11)))).toBe(507);
-    // Two uploads that each fit, but not together: the second commit is refused.
-    const a = h.c.uploads.createUpload(u, {
+    // Two uploads that each fit, but not together: the second is refused while the first is open.
+    const a = await h.c.uploads.createUpload(u, {
       parentId: 'root',
       name: 'a',
       size: 6,
       sha256: '0'.repeat(64),
       contentType: 'text/plain',
     });
-    await a;
+    expect(await h.c.tree.usage(u)).toMatchObject({ usedBytes: 0, reservedBytes: 6 });
+    expect(await statusOf(h.put(u, 'root', 'b', 'x'.repeat(6)))).toBe(507);
+    await h.c.uploads.abortUpload(u, a.uploadId);
     await h.put(u, 'root', 'b', 'x'.repeat(6));
     expect(await statusOf(h.put(u, 'root', 'c', 'x'.repeat(6)))).toBe(507);
-    expect((await h.c.tree.usage(u)).usedBytes).toBe(6);
+    expect(await h.c.tree.usage(u)).toMatchObject({ usedBytes: 6, reservedBytes: 0 });
   });
 
   it('accounts usage of files of 2 GiB and more (bigint deltas, found by the 2 GiB benchmark)', async () => {
