@@ -233,6 +233,7 @@ export class TreeService {
       if (parentId !== item.parentId) {
         // The cycle check above read the chain outside this transaction; two crossing moves (a into
         // b, b into a) could both pass it. Re-read the destination's chain with its rows locked.
+        await this.items.with(tx).lockTree(item.ownerId);
         const chain = await this.items.with(tx).lockChain(parentId);
         if (chain.some((a) => a.id === item.id))
           throw errors.conflict('a folder cannot move into itself or its own subfolder', { reason: 'cycle' });
@@ -359,6 +360,7 @@ export class TreeService {
     const restored = await this.db.transaction(async (tx) => {
       // Checked again with the destination's chain locked: a concurrent move or delete may have
       // changed it since; then the item goes back to the owner's root instead.
+      await this.items.with(tx).lockTree(item.ownerId);
       const chain = await this.items.with(tx).lockChain(parentId);
       if (chain.some((a) => a.id === item.id || a.deletedAt) || chain[chain.length - 1]?.parentId !== null)
         parentId = owner.rootFolderId;

@@ -827,6 +827,7 @@ export class UploadService {
       if (already) return { file: (await items.get(already.fileId)) as Item }; // committed before a crash
       // The folder and every ancestor must still be live; their rows stay locked until the commit,
       // so a concurrent trash of any of them waits for it (or, on DSQL, conflicts and is retried).
+      await items.lockTree(s.ownerId); // first, as every chain-locking transaction does
       const chain = await items.lockChain(s.parentId);
       if (chain.length === 0 || chain.some((a) => a.deletedAt) || chain[chain.length - 1]?.parentId !== null)
         throw errors.notFound('folder');

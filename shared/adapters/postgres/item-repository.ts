@@ -142,6 +142,19 @@ export class ItemRepository {
    * another move that changes it (PostgreSQL waits; Aurora DSQL fails one at commit with 40001 and
    * the adapter retries). Nearest first.
    */
+  /**
+   * Locks the owner's root folder row. Every transaction that locks an ancestor chain (moves,
+   * restores, commits) takes this first, so they queue per tree instead of locking chains in
+   * opposite orders (two crossing moves, or a move and a commit, otherwise deadlock, and their
+   * retries deadlock again).
+   */
+  async lockTree(ownerId: string): Promise<void> {
+    await this.q.query(
+      'select id from items where id = (select root_folder_id from users where id = $1) for update',
+      [ownerId],
+    );
+  }
+
   async lockChain(id: string, maxDepth = 10_000): Promise<Item[]> {
     const chain: Item[] = [];
     let next: string | null = id;
