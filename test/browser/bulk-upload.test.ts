@@ -8,9 +8,9 @@
  * 10 per second. Whether a given count outruns that depends on how fast this machine drives the
  * browser (400 files hit it 32 times on one run and not once on a slower one), so the test first
  * empties the user's write bucket with cheap refused requests, as a user who has just uploaded
- * something else would have. Then every one of the 400 writes of 200 files (more than the whole
- * bucket) waits for the refill: 40 s at least, dozens of 429s on any machine. 1,000 files would
- * take 200 s for the same evidence; the CLI suite (test/e2e/cli-bulk.test.ts) does the 1,000.
+ * something else would have. Then every one of the 2,000 writes of 1,000 files (over six times
+ * the bucket) waits for the refill: 200 s at least, hundreds of 429s on any machine; the issue asks
+ * for 1,000 through either client, and the CLI suite (test/e2e/cli-bulk.test.ts) does the same.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, type Runtime, startRuntime } from '../support/local-runtime.ts';
 import { CHROMIUM } from '../support/services.ts';
 
-const FILES = 200;
+const FILES = 1000;
 const QUOTA = 4 * 1024 * 1024;
 const email = `bulk-${randomBytes(4).toString('hex')}@example.com`;
 const password = 'correct horse battery';
@@ -105,7 +105,7 @@ describe('dashboard bulk upload with the default rate limits', () => {
     await page.locator('#upload-folder').setInputFiles(dir);
     await expect.poll(() => overallText().getAttribute('data-state'), { timeout: 60_000 }).toBe('active');
     await expect
-      .poll(() => overallText().getAttribute('data-state'), { timeout: 240_000, interval: 1000 })
+      .poll(() => overallText().getAttribute('data-state'), { timeout: 480_000, interval: 1000 })
       .not.toBe('active');
     const seconds = (Date.now() - started) / 1000;
 
@@ -128,7 +128,7 @@ describe('dashboard bulk upload with the default rate limits', () => {
     const listed = await api.call('GET', `/v1/folders/${photos?.id}/children?limit=1000`);
     expect((listed.json.items as unknown[]).length).toBe(FILES);
     console.log(`dashboard upload of ${FILES} files with default limits: ${seconds.toFixed(0)} s`);
-  }, 300_000);
+  }, 600_000);
 
   it('a quota refusal counts as failed, the overall line says so, and no Retry is offered', async () => {
     await page.getByRole('button', { name: 'Clear finished' }).click();
