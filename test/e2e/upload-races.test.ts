@@ -144,3 +144,23 @@ describe('abort racing complete', () => {
     expect(abort.status).toBe(409);
   });
 });
+
+describe('bytes that vanish under a replication', () => {
+  it('fail that copy, and the server keeps answering', async () => {
+    const u = await staged('vanishing.bin', 12 * MiB);
+    const done = await complete(u);
+    expect(done.status).toBe(201);
+    // Pull the parts out from under the replicator, on whichever node took the upload.
+    const versionId = String(done.json.versionId);
+    const root = path.join(rt.dataDir, 'nodes');
+    for (const n of await fs.readdir(root)) {
+      const dir = path.join(root, n, 'objects', 'v', versionId);
+      for (const f of await fs.readdir(dir).catch(() => [] as string[]))
+        if (/^part\.\d+$/.test(f)) await fs.rm(path.join(dir, f), { force: true });
+    }
+    await rt.container.reconciler.sweep({ orphanGraceSeconds: 3600 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await fetch(`${rt.url}/health`)).status).toBe(200);
+    expect((await c.call('GET', '/v1/folders/root/children')).status).toBe(200);
+  });
+});
