@@ -97,6 +97,31 @@ describe('distribution (3 nodes, replication factor 2)', () => {
       .map((r) => r.data.nodeId)
       .sort();
 
+  /** Commits `n` small files, then lets the reconciler place their replicas. */
+  const putAndSweep = async (u: Awaited<ReturnType<Harness['user']>>, prefix: string, n: number) => {
+    const files = [];
+    for (let i = 0; i < n; i++) files.push(await h.put(u, 'root', `${prefix}${i}.txt`, `${prefix} ${i}`));
+    await h.c.reconciler.sweep();
+    return files;
+  };
+  const addFourthNode = () => {
+    const fourth = new GuardedStore('n4');
+    guardAll(fourth);
+    stores.push(fourth);
+    registry.add(node(fourth, 'n4'));
+  };
+  /** Every file's verified replicas, and the bytes, sit exactly on its home nodes. */
+  const expectOnHome = async (files: { versionId: string }[]) => {
+    for (const one of files) {
+      const home = registry
+        .home(one.versionId)
+        .map((n) => n.id)
+        .sort();
+      expect(await verified(one.versionId)).toEqual(home);
+      expect(holders(`v/${one.versionId}`)).toEqual(home);
+    }
+  };
+
   it('replicates every committed version to a second node through the reconciler', async () => {
     const u = await h.user('dist@x.io');
     const files = [];
@@ -146,13 +171,8 @@ describe('distribution (3 nodes, replication factor 2)', () => {
 
   it('drains a node without ever dropping below the factor, and backfills an added node', async () => {
     const u = await h.user('drain@x.io');
-    const files = [];
-    for (let i = 0; i < 15; i++) files.push(await h.put(u, 'root', `d${i}.txt`, `drain ${i}`));
-    await h.c.reconciler.sweep();
-    const fourth = new GuardedStore('n4');
-    guardAll(fourth);
-    stores.push(fourth);
-    registry.add(node(fourth, 'n4'));
+    const files = await putAndSweep(u, 'd', 15);
+    addFourthNode();
     registry.drain('n1');
     await h.c.reconciler.sweep();
     expect(await h.c.ledger.countOn('n1')).toBe(0);
@@ -169,34 +189,20 @@ describe('distribution (3 nodes, replication factor 2)', () => {
 
   it('rebalances onto an added node: copies first, then drops the surplus, never below the factor', async () => {
     const u = await h.user('grow@x.io');
-    const files = [];
-    for (let i = 0; i < 40; i++) files.push(await h.put(u, 'root', `g${i}.txt`, `grow ${i}`));
-    await h.c.reconciler.sweep();
-    const fourth = new GuardedStore('n4');
-    guardAll(fourth);
-    stores.push(fourth);
-    registry.add(node(fourth, 'n4'));
+    const files = await putAndSweep(u, 'g', 40);
+    addFourthNode();
     const report = await h.c.reconciler.sweep();
     // Rendezvous hashing moves about a quarter of the replicas to the fourth node.
     expect(report.moved).toBeGreaterThan(5);
     expect(await h.c.ledger.countOn('n4')).toBe(report.moved);
-    for (const f of files) {
-      const home = registry
-        .home(f.versionId)
-        .map((n) => n.id)
-        .sort();
-      expect(await verified(f.versionId)).toEqual(home);
-      expect(holders(`v/${f.versionId}`)).toEqual(home);
-    }
+    await expectOnHome(files);
     // Settled: a second sweep moves nothing.
     expect((await h.c.reconciler.sweep()).moved).toBe(0);
   });
 
   it('keeps data in place while a home node is down, and moves nothing back and forth', async () => {
     const u = await h.user('outage@x.io');
-    const files = [];
-    for (let i = 0; i < 12; i++) files.push(await h.put(u, 'root', `o${i}.txt`, `outage ${i}`));
-    await h.c.reconciler.sweep();
+    const files = await putAndSweep(u, 'o', 12);
     registry.setHealth('n2', 'down');
     // Stand-ins keep two live copies of what n2 held; n2's own replicas stay in the ledger.
     const during = await h.c.reconciler.sweep();
@@ -207,14 +213,7 @@ describe('distribution (3 nodes, replication factor 2)', () => {
     const after = await h.c.reconciler.sweep();
     expect(after.planned).toBe(0);
     expect(after.moved).toBe(during.planned);
-    for (const f of files) {
-      const home = registry
-        .home(f.versionId)
-        .map((n) => n.id)
-        .sort();
-      expect(await verified(f.versionId)).toEqual(home);
-      expect(holders(`v/${f.versionId}`)).toEqual(home);
-    }
+    await expectOnHome(files);
   });
 
   it('skips a down node for new data and catches up when it returns', async () => {
