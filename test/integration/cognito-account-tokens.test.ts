@@ -11,7 +11,6 @@ import {
   CognitoIdentityProviderClient,
   CreateGroupCommand,
   CreateUserPoolClientCommand,
-  CreateUserPoolCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CognitoIdentityProvider } from '../../shared/adapters/cognito/cognito-identity-provider.ts';
@@ -26,7 +25,7 @@ import type { Database } from '../../shared/ports/database.ts';
 import { AuthService } from '../../shared/services/auth-service.ts';
 import { LoginThrottle } from '../../shared/services/login-throttle.ts';
 import { RevocationList } from '../../shared/services/revocation-list.ts';
-import { REGION, sqlBackends, uid } from '../support/fixtures.ts';
+import { createUserPool, REGION, sqlBackends, uid } from '../support/fixtures.ts';
 
 const PASSWORD = 'correct horse battery';
 const client = new CognitoIdentityProviderClient({
@@ -69,22 +68,7 @@ const groupsOf = async (email: string) =>
   ) ?? [];
 
 beforeAll(async () => {
-  const pool = await client.send(
-    new CreateUserPoolCommand({
-      PoolName: uid('stratus-roles-'),
-      UsernameAttributes: ['email'],
-      Policies: {
-        PasswordPolicy: {
-          MinimumLength: 8,
-          RequireSymbols: false,
-          RequireUppercase: false,
-          RequireLowercase: false,
-          RequireNumbers: false,
-        },
-      },
-    }),
-  );
-  poolId = pool.UserPool?.Id as string;
+  poolId = await createUserPool(client, 'stratus-roles-');
   const app = await client.send(
     new CreateUserPoolClientCommand({
       UserPoolId: poolId,

@@ -19,13 +19,12 @@ import {
   CognitoIdentityProviderClient,
   CreateGroupCommand,
   CreateUserPoolClientCommand,
-  CreateUserPoolCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { CognitoIdentityProvider } from '../../shared/adapters/cognito/cognito-identity-provider.ts';
 import { createAccessTokenVerifier } from '../../shared/auth/access-token-verifier.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
-import { REGION, uid } from '../support/fixtures.ts';
+import { createUserPool, REGION, uid } from '../support/fixtures.ts';
 
 const cognitoClient = () =>
   new CognitoIdentityProviderClient({
@@ -101,22 +100,7 @@ async function rejection(p: Promise<unknown>): Promise<DomainError> {
 }
 
 beforeAll(async () => {
-  const pool = await client.send(
-    new CreateUserPoolCommand({
-      PoolName: uid('stratus-'),
-      UsernameAttributes: ['email'],
-      Policies: {
-        PasswordPolicy: {
-          MinimumLength: 8,
-          RequireSymbols: false,
-          RequireUppercase: false,
-          RequireLowercase: false,
-          RequireNumbers: false,
-        },
-      },
-    }),
-  );
-  poolId = pool.UserPool?.Id as string;
+  poolId = await createUserPool(client, 'stratus-');
   const app = await client.send(
     new CreateUserPoolClientCommand({
       UserPoolId: poolId,

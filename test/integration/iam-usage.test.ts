@@ -21,7 +21,6 @@ import {
   CognitoIdentityProviderClient,
   CreateGroupCommand,
   CreateUserPoolClientCommand,
-  CreateUserPoolCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { Stack } from 'aws-cdk-lib';
@@ -43,7 +42,15 @@ import { openPgDatabase } from '../../shared/adapters/postgres/pg-database.ts';
 import { type AwsConfig, loadConfig } from '../../shared/config/config.ts';
 import type { ApiEvent, ApiResult } from '../../shared/http/api-handler.ts';
 import { type Route, type RouteGroup, routeKey } from '../../shared/http/route.ts';
-import { createStateTable, dynamoClient, REGION, s3Client, streamRecords, uid } from '../support/fixtures.ts';
+import {
+  createStateTable,
+  createUserPool,
+  dynamoClient,
+  REGION,
+  s3Client,
+  streamRecords,
+  uid,
+} from '../support/fixtures.ts';
 import {
   allowing,
   functionEnv,
@@ -253,26 +260,8 @@ beforeAll(async () => {
     endpoint,
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
   });
-  userPoolId = String(
-    (
-      await cognito.send(
-        new CreateUserPoolCommand({
-          PoolName: uid('stratus-'),
-          UsernameAttributes: ['email'],
-          // The stack's policy: length, no forced character classes.
-          Policies: {
-            PasswordPolicy: {
-              MinimumLength: 8,
-              RequireSymbols: false,
-              RequireUppercase: false,
-              RequireLowercase: false,
-              RequireNumbers: false,
-            },
-          },
-        }),
-      )
-    ).UserPool?.Id,
-  );
+  // The stack's policy: length, no forced character classes.
+  userPoolId = await createUserPool(cognito);
   const clientId = String(
     (
       await cognito.send(

@@ -1,6 +1,10 @@
 /** Isolated backends per test: a schema per PostgreSQL test, a table/bucket per emulator test. */
 import { randomBytes } from 'node:crypto';
 import {
+  type CognitoIdentityProviderClient,
+  CreateUserPoolCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
+import {
   CreateTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
@@ -150,4 +154,27 @@ export async function streamRecords(table: string): Promise<_Record[]> {
     }
   }
   return out;
+}
+
+/** A user pool as the CDK stack makes it (email user names, length-only password policy); its id. */
+export async function createUserPool(
+  client: CognitoIdentityProviderClient,
+  prefix = 'stratus-',
+): Promise<string> {
+  const pool = await client.send(
+    new CreateUserPoolCommand({
+      PoolName: uid(prefix),
+      UsernameAttributes: ['email'],
+      Policies: {
+        PasswordPolicy: {
+          MinimumLength: 8,
+          RequireSymbols: false,
+          RequireUppercase: false,
+          RequireLowercase: false,
+          RequireNumbers: false,
+        },
+      },
+    }),
+  );
+  return pool.UserPool?.Id as string;
 }
