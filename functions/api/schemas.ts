@@ -386,6 +386,7 @@ export const ReconcileOut = z.object({
   moved: z.number().int(),
   orphansDeleted: z.number().int(),
   expiredSessions: z.number().int(),
+  leftoversRemoved: z.number().int(),
 });
 export const ReplicationOut = z.object({
   versions: z.number().int(),

@@ -33,6 +33,19 @@ export interface PutTarget {
   expiresInSeconds: number;
 }
 
+/**
+ * Something a node wrote that is not (or no longer) an object: an open or abandoned multipart
+ * upload, a temp file of an interrupted write, an object pushed aside by a replacing write.
+ */
+export interface Leftover {
+  /** Opaque to callers; hand it back to `removeLeftover`. */
+  id: string;
+  kind: 'multipart' | 'temp' | 'replaced';
+  /** The object key a multipart upload will complete to, when the node knows it. */
+  key?: string;
+  modifiedAt: Date;
+}
+
 export interface BlobStore {
   readonly nodeId: string;
 
@@ -82,5 +95,9 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Objects under a prefix, with when they were last written (for the orphan sweep). */
   list(prefix: string, limit?: number): Promise<{ key: string; size: number; modifiedAt: Date }[]>;
+  /** Leftovers last touched before `olderThan` (for the orphan sweep). */
+  leftovers(olderThan: Date, limit?: number): Promise<Leftover[]>;
+  /** Removes a leftover (aborts a multipart upload); idempotent. */
+  removeLeftover(leftover: Leftover): Promise<void>;
   ping(): Promise<void>;
 }

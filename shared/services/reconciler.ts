@@ -28,6 +28,8 @@ export interface ReconcileReport {
   moved: number;
   orphansDeleted: number;
   expiredSessions: number;
+  /** Abandoned multipart uploads, temp files and pushed-aside objects removed from nodes. */
+  leftoversRemoved: number;
 }
 
 interface VersionRow {
@@ -112,6 +114,7 @@ export class Reconciler {
       replicated: 0,
       moved: 0,
       orphansDeleted: 0,
+      leftoversRemoved: 0,
       expiredSessions: 0,
     };
     await this.nodes.fresh();
@@ -197,6 +200,7 @@ export class Reconciler {
     report.moved = await this.rebalance();
     report.orphansDeleted = await this.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
     report.expiredSessions = (await this.reapExpired?.()) ?? 0;
+    report.leftoversRemoved = await this.sweepLeftovers(opts.orphanGraceSeconds ?? 3600);
     this.log.info('reconcile sweep', { ...report });
     return report;
   }
@@ -279,6 +283,28 @@ export class Reconciler {
       }
     }
     return deleted;
+  }
+
+  /**
+   * Removes what nodes wrote beside their objects and nobody will finish: multipart uploads no open
+   * session holds, temp files of interrupted writes, objects pushed aside by a replacing write.
+   * Runs after expired sessions are reaped, so those go through their own path first.
+   */
+  private async sweepLeftovers(graceSeconds: number): Promise<number> {
+    let removed = 0;
+    const cutoff = new Date(Date.now() - graceSeconds * 1000);
+    for (const n of this.nodes.all().filter((x) => x.health !== 'down')) {
+      const leftovers = await n.store.leftovers(cutoff).catch((err: unknown) => {
+        this.log.warn('leftover listing failed', { nodeId: n.id, err: String(err) });
+        return [];
+      });
+      for (const l of leftovers) {
+        if (l.key && (await this.reservations.heldByOpenUpload(l.key))) continue;
+        await n.store.removeLeftover(l);
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async replicationStatus() {

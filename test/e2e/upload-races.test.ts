@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalFsBlobStore } from '../../shared/adapters/localfs/localfs-blob-store.ts';
 import { Client, type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
 
 const MiB = 1024 * 1024;
@@ -162,5 +163,35 @@ describe('bytes that vanish under a replication', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect((await fetch(`${rt.url}/health`)).status).toBe(200);
     expect((await c.call('GET', '/v1/folders/root/children')).status).toBe(200);
+  });
+});
+
+describe('the sweep of what nodes leave beside their objects', () => {
+  it('removes abandoned multipart uploads, temp files and pushed-aside objects, not open uploads', async () => {
+    const open = await staged('still-open.bin', 20 * MiB); // two 16 MiB parts: a multipart upload
+    // What a crash or a lost session leaves on a node: a multipart upload no session holds, a
+    // temp file, an object pushed aside by a replacing write.
+    const node = rt.container.nodes.all()[0]?.store as LocalFsBlobStore;
+    const abandoned = await node.createMultipartUpload(`v/${crypto.randomUUID()}`, { partChecksums: false });
+    const tmp = node.tmpPath();
+    await fs.writeFile(tmp, 'half a write');
+    const old = `${node.objectDir(`v/${crypto.randomUUID()}`)}.old-${crypto.randomUUID()}`;
+    await fs.mkdir(old, { recursive: true });
+    const before = await nodeEntries('multipart');
+    expect(before).toContain(abandoned);
+    expect(before.length).toBeGreaterThanOrEqual(2); // and the open upload's
+
+    const report = await rt.container.reconciler.sweep({ orphanGraceSeconds: 0 });
+    expect(report.leftoversRemoved).toBeGreaterThanOrEqual(3);
+    const after = await nodeEntries('multipart');
+    expect(after).not.toContain(abandoned);
+    for (const p of [tmp, old]) await expect(fs.access(p)).rejects.toThrow();
+    // The open upload kept its parts: it completes, and its bytes come back whole.
+    expect(before.filter((e) => !after.includes(e))).toEqual([abandoned]);
+    expect(after.length).toBe(before.length - 1);
+    const done = await complete(open);
+    expect(done.status, JSON.stringify(done.json)).toBe(201);
+    const got = await c.download(String(done.json.fileId));
+    expect(sha256(got.body ?? Buffer.alloc(0))).toBe(sha256(open.data));
   });
 });

@@ -226,6 +226,32 @@ describe.each(backends)('BlobStore contract: $name', (backend) => {
     expect(sha(await readAll(await store.read('v/streamed')))).toBe(sha(data));
   });
 
+  it('lists an unfinished multipart upload as a leftover once it is old enough, and removes it', async () => {
+    const id = await store.createMultipartUpload('v/abandoned', { partChecksums: false });
+    const part = randomBytes(64 * 1024);
+    await send(
+      await store.presignUploadPart({
+        key: 'v/abandoned',
+        storageUploadId: id,
+        partNumber: 1,
+        contentLength: part.length,
+        expiresInSeconds: 60,
+      }),
+      part,
+    );
+    const found = await store.leftovers(new Date(Date.now() + 60_000));
+    expect(found).toEqual([expect.objectContaining({ kind: 'multipart', key: 'v/abandoned' })]);
+    const [leftover] = found;
+    if (!leftover) throw new Error('no leftover');
+    // Not older than the cut-off: not a leftover yet. (The cut-off is the upload's own time, since
+    // the emulator reports every upload as started in 2010.)
+    expect(await store.leftovers(leftover.modifiedAt)).toEqual([]);
+    await store.removeLeftover(leftover);
+    await store.removeLeftover(leftover); // idempotent
+    expect(await store.leftovers(new Date(Date.now() + 60_000))).toEqual([]);
+    await expect(store.listParts('v/abandoned', id)).rejects.toMatchObject({ status: 404 });
+  });
+
   it('deletes, and reports missing objects as absent', async () => {
     await store.write('v/gone', Buffer.from('x'));
     await store.delete('v/gone');
@@ -430,6 +456,57 @@ describe('local node: two completions of one multipart upload at once', () => {
       }
       const dir = path.dirname(node.objectDir('v/twice-0'));
       expect((await fs.readdir(dir)).filter((e) => e.includes('.old-'))).toEqual([]);
+    } finally {
+      await dispose();
+    }
+  });
+});
+
+describe('local node: what it leaves beside its objects', () => {
+  it('lists temp files, pushed-aside objects and marker-less uploads, and removes only those', async () => {
+    const { node, dispose } = await openLocalNode();
+    try {
+      await node.write('v/kept', Buffer.from('published'));
+      // What a killed process leaves: a temp write, an object pushed aside by a replacing write
+      // (between its two renames), a multipart directory whose marker was never written.
+      const tmp = node.tmpPath();
+      await fs.writeFile(tmp, 'half a write');
+      const old = `${node.objectDir('v/replaced')}.old-${crypto.randomUUID()}`;
+      await fs.mkdir(old, { recursive: true });
+      await fs.writeFile(path.join(old, 'manifest.json'), '{"size":0,"parts":[]}');
+      const bare = node.uploadDir(crypto.randomUUID());
+      await fs.mkdir(bare, { recursive: true });
+      const later = new Date(Date.now() + 60_000);
+      expect(await node.leftovers(new Date(Date.now() - 60_000))).toEqual([]); // all still fresh
+      const found = await node.leftovers(later);
+      expect(found.map((l) => l.kind).sort()).toEqual(['multipart', 'replaced', 'temp']);
+      expect(found.find((l) => l.kind === 'multipart')?.key).toBeUndefined();
+      for (const l of found) await node.removeLeftover(l);
+      expect(await node.leftovers(later)).toEqual([]);
+      for (const p of [tmp, old, bare]) await expect(fs.access(p)).rejects.toThrow();
+      expect((await readAll(await node.read('v/kept'))).toString()).toBe('published');
+      expect((await node.list('v/')).map((o) => o.key)).toEqual(['v/kept']);
+    } finally {
+      await dispose();
+    }
+  });
+
+  it('refuses to remove anything that is not one of its leftovers', async () => {
+    const { node, dispose } = await openLocalNode();
+    try {
+      await node.write('v/kept', Buffer.from('published'));
+      for (const id of [
+        'objects/v/kept',
+        '../../etc',
+        'tmp/../objects/v/kept',
+        `objects/v/../../x.old-${crypto.randomUUID()}`,
+      ])
+        await expect(
+          node.removeLeftover({ id, kind: 'temp', modifiedAt: new Date(0) }),
+        ).rejects.toMatchObject({
+          status: 400,
+        });
+      expect(await node.stat('v/kept')).toEqual({ size: 9 });
     } finally {
       await dispose();
     }

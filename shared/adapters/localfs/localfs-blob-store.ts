@@ -14,6 +14,7 @@ import { errors } from '../../domain/errors.ts';
 import type {
   BlobStat,
   BlobStore,
+  Leftover,
   PresignedRequest,
   PutTarget,
   UploadedPart,
@@ -33,6 +34,9 @@ interface Manifest {
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
 const UPLOAD_ID = /^[0-9a-f-]{36}$/;
+/** Leftover ids: `multipart/<upload>`, `tmp/<name>`, or an object path ending `.old-<uuid>`. */
+const LEFTOVER_ID =
+  /^(multipart\/[0-9a-f-]{36}|tmp\/[0-9a-f-]{36}|objects\/[A-Za-z0-9._/-]+\.old-[0-9a-f-]{36})$/;
 
 export function assertKey(key: string): void {
   if (!KEY.test(key) || key.length > 512) throw errors.validation('invalid object key');
@@ -390,6 +394,51 @@ export class LocalFsBlobStore implements BlobStore {
     return out;
   }
 
+  /**
+   * Everything this node writes that is not a published object: multipart upload directories
+   * (open or abandoned; the key comes from their marker), temp files and directories of writes in
+   * progress or interrupted, and objects a replacing write pushed aside and a crash left behind.
+   * A leftover's age is its newest file's, so a part still arriving keeps its upload young.
+   */
+  async leftovers(olderThan: Date, limit = 10_000): Promise<Leftover[]> {
+    const out: Leftover[] = [];
+    const cutoff = olderThan.getTime();
+    const consider = async (rel: string, kind: Leftover['kind'], key?: string) => {
+      const modifiedAt = await newestMtime(path.join(this.root, rel));
+      if (modifiedAt && modifiedAt.getTime() < cutoff && out.length < limit)
+        out.push({ id: rel.split(path.sep).join('/'), kind, modifiedAt, ...(key ? { key } : {}) });
+    };
+    for (const name of await fs.readdir(path.join(this.root, 'multipart')).catch(() => [])) {
+      if (!UPLOAD_ID.test(name)) continue;
+      const key = await fs
+        .readFile(path.join(this.root, 'multipart', name, 'upload.json'), 'utf8')
+        .then((t) => (JSON.parse(t) as { key?: string }).key)
+        .catch(() => undefined);
+      await consider(path.join('multipart', name), 'multipart', key);
+    }
+    for (const name of await fs.readdir(path.join(this.root, 'tmp')).catch(() => []))
+      if (UPLOAD_ID.test(name)) await consider(path.join('tmp', name), 'temp');
+    const walk = async (rel: string): Promise<void> => {
+      if (out.length >= limit) return;
+      const entries = await fs.readdir(path.join(this.root, rel), { withFileTypes: true }).catch(() => []);
+      if (entries.some((e) => e.name === 'manifest.json')) return; // an object: nothing inside to find
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const child = path.join(rel, e.name);
+        if (/\.old-[0-9a-f-]{36}$/.test(e.name)) await consider(child, 'replaced');
+        else await walk(child);
+      }
+    };
+    await walk('objects');
+    return out;
+  }
+
+  async removeLeftover(l: Leftover): Promise<void> {
+    if (!LEFTOVER_ID.test(l.id) || l.id.split('/').includes('..'))
+      throw errors.validation('invalid leftover');
+    await fs.rm(path.join(this.root, l.id), { recursive: true, force: true });
+  }
+
   async ping(): Promise<void> {
     await fs.access(path.join(this.root, 'objects'), fs.constants.W_OK);
   }
@@ -401,6 +450,20 @@ export function etagOf(sha256Hex: string): string {
 
 function normaliseEtag(e: string): string {
   return e.replace(/^W\//, '').replace(/"/g, '');
+}
+
+/** The newest modification time of a file, or of a directory and the files directly in it. */
+async function newestMtime(p: string): Promise<Date | undefined> {
+  const st = await fs.stat(p).catch(() => undefined);
+  if (!st) return undefined;
+  let newest = st.mtimeMs;
+  if (st.isDirectory()) {
+    for (const name of await fs.readdir(p).catch(() => [])) {
+      const child = await fs.stat(path.join(p, name)).catch(() => undefined);
+      if (child && child.mtimeMs > newest) newest = child.mtimeMs;
+    }
+  }
+  return new Date(newest);
 }
 
 export async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {

@@ -2,7 +2,13 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { errors } from '../../domain/errors.ts';
-import type { BlobStore, PresignedRequest, PutTarget, UploadedPart } from '../../ports/blob-store.ts';
+import type {
+  BlobStore,
+  Leftover,
+  PresignedRequest,
+  PutTarget,
+  UploadedPart,
+} from '../../ports/blob-store.ts';
 
 export class MemoryBlobStore implements BlobStore {
   readonly nodeId: string;
@@ -68,5 +74,10 @@ export class MemoryBlobStore implements BlobStore {
       .filter(([k]) => k.startsWith(prefix))
       .map(([key, b]) => ({ key, size: b.length, modifiedAt: new Date(0) }));
   }
+  /** Writes here are whole and multipart is refused, so nothing is ever left over. */
+  async leftovers(): Promise<Leftover[]> {
+    return [];
+  }
+  async removeLeftover() {}
   async ping() {}
 }

@@ -14,6 +14,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
   NoSuchKey,
@@ -27,7 +28,13 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DomainError, errors } from '../../domain/errors.ts';
-import type { BlobStore, PresignedRequest, PutTarget, UploadedPart } from '../../ports/blob-store.ts';
+import type {
+  BlobStore,
+  Leftover,
+  PresignedRequest,
+  PutTarget,
+  UploadedPart,
+} from '../../ports/blob-store.ts';
 
 const hexToB64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
 const b64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
@@ -320,6 +327,41 @@ export class S3BlobStore implements BlobStore {
       token = res.IsTruncated && out.length < limit ? res.NextContinuationToken : undefined;
     } while (token);
     return out.slice(0, limit);
+  }
+
+  /**
+   * Multipart uploads started before `olderThan` and never completed. Buckets the stack creates also
+   * abort them by lifecycle after 7 days; this covers buckets added by hand and the days before that.
+   */
+  async leftovers(olderThan: Date, limit = 10_000): Promise<Leftover[]> {
+    const out: Leftover[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const res = await this.call(() =>
+        this.s3.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+            MaxUploads: 1000,
+          }),
+        ),
+      );
+      for (const u of res.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= olderThan) continue;
+        out.push({ id: u.UploadId, kind: 'multipart', key: u.Key, modifiedAt: u.Initiated });
+      }
+      const more = res.IsTruncated && out.length < limit;
+      keyMarker = more ? res.NextKeyMarker : undefined;
+      uploadIdMarker = more ? res.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return out.slice(0, limit);
+  }
+
+  async removeLeftover(l: Leftover): Promise<void> {
+    if (l.kind !== 'multipart' || !l.key) return; // S3 writes nothing else beside its objects
+    await this.abortMultipartUpload(l.key, l.id);
   }
 
   async ping(): Promise<void> {
