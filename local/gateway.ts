@@ -13,10 +13,10 @@ import { allRoutes } from '../functions/api/routes.ts';
 import type { Container } from '../functions/container.ts';
 import { LocalStorageNodeServer } from '../shared/adapters/localfs/local-storage-node-server.ts';
 import { bearerToken } from '../shared/auth/access-token-verifier.ts';
-import { DomainError, errors } from '../shared/domain/errors.ts';
+import { errors } from '../shared/domain/errors.ts';
 import type { ApiEvent, ApiResult } from '../shared/http/api-handler.ts';
 import { SECURITY_HEADERS } from '../shared/http/api-handler.ts';
-import { problemBody, problemHeaders } from '../shared/http/problem.ts';
+import { HttpError, problemBody, problemHeaders, statusOf } from '../shared/http/problem.ts';
 import { type Route, type RouteGroup, routeKey } from '../shared/http/route.ts';
 
 interface CompiledRoute {
@@ -61,7 +61,7 @@ export function createGatewayListener(c: Container) {
   const maxBody = c.config.STRATUS_MAX_BODY_BYTES;
 
   const sendProblem = (res: ServerResponse, err: unknown, instance: string) => {
-    const status = err instanceof DomainError ? err.status : 500;
+    const status = statusOf(err);
     if (status >= 500) c.log.error('gateway failure', { err: String((err as Error)?.stack ?? err) });
     res.writeHead(status, {
       ...SECURITY_HEADERS,
@@ -102,19 +102,12 @@ export function createGatewayListener(c: Container) {
       const candidates = compiled
         .map((r) => ({ r, m: r.regex.exec(url.pathname) }))
         .filter((x): x is { r: CompiledRoute; m: RegExpExecArray } => x.m !== null);
-      if (candidates.length === 0)
-        throw new DomainError('route-not-found', 404, `no route for ${url.pathname}`);
+      if (candidates.length === 0) throw new HttpError('route-not-found', `no route for ${url.pathname}`);
       const hit = candidates.find((x) => x.r.route.method === req.method);
       if (!hit) {
-        throw new DomainError(
-          'method-not-allowed',
-          405,
-          `${req.method} is not allowed here`,
-          {},
-          {
-            allow: candidates.map((x) => x.r.route.method).join(', '),
-          },
-        );
+        throw new HttpError('method-not-allowed', `${req.method} is not allowed here`, {
+          allow: candidates.map((x) => x.r.route.method).join(', '),
+        });
       }
       const pathParameters: Record<string, string> = {};
       hit.r.names.forEach((n, i) => {

@@ -10,13 +10,13 @@ import type {
   Context,
 } from 'aws-lambda';
 import type { z } from 'zod';
-import { DomainError, errors } from '../domain/errors.ts';
+import { type DomainError, errors } from '../domain/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../ports/metrics.ts';
 import type { RequestLimits } from '../services/request-limits.ts';
 import type { RevocationList } from '../services/revocation-list.ts';
 import { parseJsonBody } from './json-body.ts';
-import { problemBody, problemHeaders } from './problem.ts';
+import { HttpError, problemBody, problemHeaders, statusOf } from './problem.ts';
 import { type Route, routeKey } from './route.ts';
 
 export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
@@ -119,7 +119,7 @@ export function createApiHandler(bound: readonly Bound[], deps: ApiHandlerDeps) 
     onError: (request) => {
       const r = request as unknown as Request;
       const err = r.error;
-      const status = err instanceof DomainError ? err.status : 500;
+      const status = statusOf(err);
       r.response = {
         statusCode: status,
         headers: { ...SECURITY_HEADERS, ...problemHeaders(err), 'content-type': 'application/problem+json' },
@@ -164,7 +164,7 @@ export function createApiHandler(bound: readonly Bound[], deps: ApiHandlerDeps) 
     const info = (context as unknown as { stratus?: RequestInfo }).stratus;
     if (!info) throw new Error('boundary middleware did not run');
     const b = byKey.get(event.routeKey);
-    if (!b) throw new DomainError('route-not-found', 404, `no route ${event.routeKey}`);
+    if (!b) throw new HttpError('route-not-found', `no route ${event.routeKey}`);
     const route = b.route;
     if (route.auth) info.principal = await authenticate(event, deps);
     const limited = deps.limits

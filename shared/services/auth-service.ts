@@ -11,7 +11,7 @@
  */
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
 import type { User, UserRepository } from '../adapters/postgres/user-repository.ts';
-import { DomainError, errors } from '../domain/errors.ts';
+import { errors, UnauthenticatedError } from '../domain/errors.ts';
 import type { Principal } from '../http/api-handler.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IdentityProvider, TokenSet } from '../ports/identity-provider.ts';
@@ -135,7 +135,7 @@ export class AuthService {
         expiresIn: tokens.expiresIn,
       };
     } catch (err) {
-      if (err instanceof DomainError && err.status === 401) {
+      if (err instanceof UnauthenticatedError) {
         const lockedFor = await this.throttle.recordFailure(email, ip);
         const known = await this.users.byEmail(email);
         await this.audit.record({

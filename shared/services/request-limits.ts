@@ -87,13 +87,12 @@ export class RequestLimits {
     if (refused.length) {
       const wait = Math.max(...refused.map((x) => x.r.retryAfterSeconds));
       this.onReject(input.routeId);
-      throw new DomainError(
-        'rate-limited',
-        429,
-        'too many requests; slow down',
-        { retryAfterSeconds: wait },
-        { ...headers, 'retry-after': String(wait) },
-      );
+      throw errors.rateLimited(wait, {
+        capacity: tightest.p.capacity,
+        remaining: tightest.r.remaining,
+        resetSeconds: tightest.r.resetSeconds,
+        windowSeconds: Math.ceil(tightest.p.capacity / tightest.p.refillPerSecond),
+      });
     }
     return { headers };
   }

@@ -9,7 +9,7 @@ import { hashPassword, verifyPassword } from '../adapters/local-idp/password-has
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
 import type { Item, ItemRepository } from '../adapters/postgres/item-repository.ts';
 import type { ShareLink, ShareRepository } from '../adapters/postgres/share-repository.ts';
-import { DomainError, errors } from '../domain/errors.ts';
+import { errors } from '../domain/errors.ts';
 import type { Principal } from '../http/api-handler.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AccessControl } from './access-control.ts';
@@ -20,16 +20,13 @@ const tokenHash = (token: string) => createHash('sha256').update(token).digest('
 const SHARE_URL_TTL = 60;
 
 export const shareErrors = {
-  notFound: () => new DomainError('share-not-found', 404, 'this link does not exist'),
-  expired: () => new DomainError('share-expired', 410, 'this link has expired'),
-  revoked: () => new DomainError('share-revoked', 410, 'this link has been revoked'),
-  exhausted: () => new DomainError('share-exhausted', 410, 'this link has reached its download limit'),
-  unavailable: () =>
-    new DomainError('share-unavailable', 410, 'what this link pointed to is no longer available'),
-  passwordRequired: () =>
-    new DomainError('share-password-required', 401, 'this link needs a password (X-Share-Password)'),
-  passwordWrong: () =>
-    new DomainError('share-password-invalid', 401, 'the password for this link is not right'),
+  notFound: errors.shareNotFound,
+  expired: errors.shareExpired,
+  revoked: errors.shareRevoked,
+  exhausted: errors.shareExhausted,
+  unavailable: errors.shareUnavailable,
+  passwordRequired: errors.sharePasswordRequired,
+  passwordWrong: errors.sharePasswordInvalid,
 };
 
 export class ShareService {

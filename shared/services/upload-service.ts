@@ -13,7 +13,14 @@ import type { Item, ItemRepository, ScanState, Version } from '../adapters/postg
 import { ReservationRepository } from '../adapters/postgres/reservation-repository.ts';
 import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { ContentHasher } from '../domain/content-hash.ts';
-import { ConditionFailedError, DomainError, errors, UniqueViolationError } from '../domain/errors.ts';
+import {
+  ConditionFailedError,
+  DomainError,
+  errors,
+  NotFoundError,
+  UnavailableError,
+  UniqueViolationError,
+} from '../domain/errors.ts';
 import { checkContent, checkDeclaredType, type TypePolicy } from '../domain/file-type.ts';
 import { nameKey, normaliseName } from '../domain/names.ts';
 import {
@@ -275,7 +282,7 @@ export class UploadService {
         primary = candidate;
         break;
       } catch (err) {
-        if (!(err instanceof DomainError && err.status === 503)) throw err;
+        if (!(err instanceof UnavailableError)) throw err;
         this.nodes.setHealth(candidate.id, 'degraded');
         this.log.warn('storage node failed to start an upload; trying the next', { nodeId: candidate.id });
       }
@@ -476,7 +483,7 @@ export class UploadService {
     try {
       return await this.node(s.nodeId).listParts(s.blobKey, s.storageUploadId as string);
     } catch (err) {
-      if (err instanceof DomainError && err.status === 404) return [];
+      if (err instanceof NotFoundError) return [];
       throw err;
     }
   }
@@ -634,10 +641,9 @@ export class UploadService {
         );
       } catch (err) {
         // A retry after a crash (or a refused commit) finds the object already assembled.
-        const alreadyDone =
-          err instanceof DomainError && err.status === 404 && (await this.node(s.nodeId).stat(s.blobKey));
+        const alreadyDone = err instanceof NotFoundError && (await this.node(s.nodeId).stat(s.blobKey));
         if (!alreadyDone) {
-          if (err instanceof DomainError && err.status < 500) await backToUploading();
+          if (err instanceof DomainError && !(err instanceof UnavailableError)) await backToUploading();
           throw err;
         }
       }

@@ -127,7 +127,7 @@ describe.each(backends)('BlobStore contract: $name', (backend) => {
       part,
     );
     await store.abortMultipartUpload('v/aborted', id);
-    await expect(store.listParts('v/aborted', id)).rejects.toMatchObject({ status: 404 });
+    await expect(store.listParts('v/aborted', id)).rejects.toMatchObject({ name: 'NotFoundError' });
     expect(await store.stat('v/aborted')).toBeUndefined();
     await store.abortMultipartUpload('v/aborted', id); // idempotent
   });
@@ -249,14 +249,14 @@ describe.each(backends)('BlobStore contract: $name', (backend) => {
     await store.removeLeftover(leftover);
     await store.removeLeftover(leftover); // idempotent
     expect(await store.leftovers(new Date(Date.now() + 60_000))).toEqual([]);
-    await expect(store.listParts('v/abandoned', id)).rejects.toMatchObject({ status: 404 });
+    await expect(store.listParts('v/abandoned', id)).rejects.toMatchObject({ name: 'NotFoundError' });
   });
 
   it('deletes, and reports missing objects as absent', async () => {
     await store.write('v/gone', Buffer.from('x'));
     await store.delete('v/gone');
     expect(await store.stat('v/gone')).toBeUndefined();
-    await expect(store.read('v/gone')).rejects.toMatchObject({ status: 404 });
+    await expect(store.read('v/gone')).rejects.toMatchObject({ name: 'NotFoundError' });
     await store.ping();
   });
 });
@@ -397,7 +397,7 @@ describe('local node: crash consistency of multipart completion', () => {
       await node.completeMultipartUpload('v/crash', id, parts);
       expect(sha(await readAll(await node.read('v/crash')))).toBe(sha(part));
       // Completing again (a retry after a crash past the rename) finds no upload, and the object whole.
-      await expect(node.completeMultipartUpload('v/crash', id, parts)).rejects.toMatchObject({ status: 404 });
+      await expect(node.completeMultipartUpload('v/crash', id, parts)).rejects.toMatchObject({ name: 'NotFoundError' });
       expect(await node.stat('v/crash')).toEqual({ size: part.length });
     } finally {
       await dispose();
@@ -504,7 +504,7 @@ describe('local node: what it leaves beside its objects', () => {
         await expect(
           node.removeLeftover({ id, kind: 'temp', modifiedAt: new Date(0) }),
         ).rejects.toMatchObject({
-          status: 400,
+          name: 'InvalidInputError',
         });
       expect(await node.stat('v/kept')).toEqual({ size: 9 });
     } finally {

@@ -20,6 +20,7 @@ import { SqlStateStore } from '../../shared/adapters/postgres/sql-state-store.ts
 import { UserRepository } from '../../shared/adapters/postgres/user-repository.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
 import type { Principal } from '../../shared/http/api-handler.ts';
+import { statusOf } from '../../shared/http/problem.ts';
 import { createLogger } from '../../shared/observability/logger.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import { AuthService } from '../../shared/services/auth-service.ts';
@@ -123,7 +124,7 @@ describe('CognitoIdentityProvider.setRole (emulator cognito-idp)', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(DomainError);
-    expect((err as DomainError).status).toBe(404);
+    expect(statusOf(err)).toBe(404);
   });
 });
 
@@ -162,7 +163,7 @@ describe('AuthService on Cognito', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(DomainError);
-    expect((err as DomainError).status).toBe(401);
+    expect(statusOf(err)).toBe(401);
     expect(sent).toEqual(['RevokeToken']);
   });
 

@@ -24,6 +24,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { CognitoIdentityProvider } from '../../shared/adapters/cognito/cognito-identity-provider.ts';
 import { createAccessTokenVerifier } from '../../shared/auth/access-token-verifier.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
+import { statusOf } from '../../shared/http/problem.ts';
 import { createUserPool, REGION, uid } from '../support/fixtures.ts';
 
 const cognitoClient = () =>
@@ -206,7 +207,7 @@ describe('CognitoIdentityProvider (emulator cognito-idp)', () => {
     const email = `${uid('u')}@example.com`;
     await idp.register({ email, password: 'correct horse battery', role: 'user' });
     const err = await rejection(idp.register({ email, password: 'another password', role: 'user' }));
-    expect([err.slug, err.status]).toEqual(['email-taken', 409]);
+    expect([err.slug, statusOf(err)]).toEqual(['email-taken', 409]);
   });
 
   it('a wrong password and an unknown email are the same 401, saying nothing more', async () => {
@@ -216,8 +217,8 @@ describe('CognitoIdentityProvider (emulator cognito-idp)', () => {
     const unknown = await rejection(
       idp.login({ email: `${uid('nobody')}@example.com`, password: 'whatever12' }),
     );
-    expect(wrong.status).toBe(401);
-    expect(unknown.status).toBe(401);
+    expect(statusOf(wrong)).toBe(401);
+    expect(statusOf(unknown)).toBe(401);
     expect(wrong.message).toBe(unknown.message);
   });
 
@@ -229,7 +230,7 @@ describe('CognitoIdentityProvider (emulator cognito-idp)', () => {
     expect(claims(next.accessToken).sub).toBe(first.userId);
     expect(next.refreshToken).toEqual(expect.any(String));
     const err = await rejection(idp.refresh('not-a-real-refresh-token-at-all'));
-    expect(err.status).toBe(401);
+    expect(statusOf(err)).toBe(401);
   });
 });
 
@@ -284,7 +285,7 @@ describe('the app client with a secret (as deployed)', () => {
         newPassword: 'new password 2',
       }),
     );
-    expect([wrong.slug, wrong.status]).toEqual(['validation-error', 400]);
+    expect([wrong.slug, statusOf(wrong)]).toEqual(['validation-error', 400]);
     await sidp.confirmPasswordReset({ email, code: code as string, newPassword: 'new password 2' });
     const confirm = of('ConfirmForgotPassword').at(-1);
     expect(confirm?.input).toMatchObject({
@@ -293,7 +294,7 @@ describe('the app client with a secret (as deployed)', () => {
       SecretHash: expectedHash(secret, email, secretClientId),
     });
     expect((await sidp.login({ email, password: 'new password 2' })).accessToken).toEqual(expect.any(String));
-    expect((await rejection(sidp.login({ email, password: 'old password 1' }))).status).toBe(401);
+    expect(statusOf(await rejection(sidp.login({ email, password: 'old password 1' })))).toBe(401);
   });
 
   it('a reset request for an unknown address answers exactly as for a known one', async () => {
@@ -310,8 +311,8 @@ describe('sessions and rollback', () => {
     const b = await idp.login({ email, password: 'correct horse battery' });
     await idp.refresh(a.refreshToken);
     expect(await idp.signOutEverywhere({ userId: a.userId, email })).toEqual([]);
-    expect((await rejection(idp.refresh(a.refreshToken))).status).toBe(401);
-    expect((await rejection(idp.refresh(b.refreshToken))).status).toBe(401);
+    expect(statusOf(await rejection(idp.refresh(a.refreshToken)))).toBe(401);
+    expect(statusOf(await rejection(idp.refresh(b.refreshToken)))).toBe(401);
   });
 
   it.each(['AdminSetUserPassword', 'AdminAddUserToGroup'])(
@@ -323,7 +324,7 @@ describe('sessions and rollback', () => {
       const err = await rejection(
         rec.idp.register({ email, password: 'correct horse battery', role: 'user' }),
       );
-      expect(err.status).toBe(503);
+      expect(statusOf(err)).toBe(503);
       expect(rec.of('AdminDeleteUser')).toHaveLength(1);
       expect(await userExists(email)).toBe(false);
       rec.failing.clear();

@@ -90,25 +90,25 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
     const [h, p, s] = accessToken.split('.');
     const payload = JSON.parse(Buffer.from(p ?? '', 'base64url').toString()) as Record<string, unknown>;
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...payload, 'cognito:groups': ['admin'] })).toString('base64url')}.${s}`;
-    await expect(verifier.verify(forged)).rejects.toMatchObject({ status: 401 });
+    await expect(verifier.verify(forged)).rejects.toMatchObject({ name: 'UnauthenticatedError' });
     const other = createAccessTokenVerifier({
       issuer: ISSUER,
       clientId: 'other',
       jwksUri: `${ISSUER}/jwks`,
       jwks: { keys: [key.publicJwk] },
     });
-    await expect(other.verify(accessToken)).rejects.toMatchObject({ status: 401 });
+    await expect(other.verify(accessToken)).rejects.toMatchObject({ name: 'UnauthenticatedError' });
   });
 
   it('refuses a duplicate email and a wrong password without saying which', async () => {
     await account();
     await expect(
       idp.register({ email: 'u@x.io', password: 'another one', role: 'user' }),
-    ).rejects.toMatchObject({ status: 409 });
+    ).rejects.toMatchObject({ name: 'ConflictError' });
     const wrong = await idp.login({ email: 'u@x.io', password: 'wrong horse' }).catch((e: Error) => e);
     const unknown = await idp.login({ email: 'nobody@x.io', password: 'wrong horse' }).catch((e: Error) => e);
-    expect(wrong).toMatchObject({ status: 401 });
-    expect(unknown).toMatchObject({ status: 401 });
+    expect(wrong).toMatchObject({ name: 'UnauthenticatedError' });
+    expect(unknown).toMatchObject({ name: 'UnauthenticatedError' });
     expect((wrong as Error).message).toBe((unknown as Error).message);
   });
 
@@ -123,7 +123,7 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
     const claims = await verifier.verify(second.accessToken);
     expect((reuse as RefreshTokenReuseError).familyId).toBe(claims.origin_jti);
     // The whole family is dead, including the newest token.
-    await expect(idp.refresh(third.refreshToken)).rejects.toMatchObject({ status: 401 });
+    await expect(idp.refresh(third.refreshToken)).rejects.toMatchObject({ name: 'UnauthenticatedError' });
     // A fresh login starts a new, working family.
     const again = await idp.login({ email: 'u@x.io', password: 'correct horse' });
     await expect(idp.refresh(again.refreshToken)).resolves.toHaveProperty('accessToken');
@@ -141,9 +141,9 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
     await account();
     const { refreshToken } = await idp.login({ email: 'u@x.io', password: 'correct horse' });
     await idp.revokeRefreshToken(refreshToken);
-    await expect(idp.refresh(refreshToken)).rejects.toMatchObject({ status: 401 });
+    await expect(idp.refresh(refreshToken)).rejects.toMatchObject({ name: 'UnauthenticatedError' });
     await idp.revokeRefreshToken(randomUUID());
-    await expect(idp.refresh('x'.repeat(43))).rejects.toMatchObject({ status: 401 });
+    await expect(idp.refresh('x'.repeat(43))).rejects.toMatchObject({ name: 'UnauthenticatedError' });
   });
 
   /** Asks for a reset code and returns it (the local provider hands it to the caller to deliver). */
@@ -153,7 +153,7 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
     expect(d.to).toBe(email);
     return d.code;
   }
-  const invalidCode = { status: 400, slug: 'validation-error' };
+  const invalidCode = { name: 'InvalidInputError', slug: 'validation-error' };
 
   it('password reset: a one-time 8-digit code, hashed at rest, sets the new password', async () => {
     const userId = await account();
@@ -166,7 +166,7 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
     expect(stored?.expiresAt).toBeLessThanOrEqual(Date.now() / 1000 + 3600);
     await idp.confirmPasswordReset({ email: 'u@x.io', code, newPassword: 'brand new horse' });
     await expect(idp.login({ email: 'u@x.io', password: 'correct horse' })).rejects.toMatchObject({
-      status: 401,
+      name: 'UnauthenticatedError',
     });
     await expect(idp.login({ email: 'u@x.io', password: 'brand new horse' })).resolves.toHaveProperty(
       'accessToken',
@@ -230,8 +230,8 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
     const families = await idp.signOutEverywhere({ userId: a.userId, email: 'u@x.io' });
     const originOf = async (t: string) => (await verifier.verify(t)).origin_jti;
     expect(families.sort()).toEqual([await originOf(a.accessToken), await originOf(b.accessToken)].sort());
-    await expect(idp.refresh(a.refreshToken)).rejects.toMatchObject({ status: 401 });
-    await expect(idp.refresh(b.refreshToken)).rejects.toMatchObject({ status: 401 });
+    await expect(idp.refresh(a.refreshToken)).rejects.toMatchObject({ name: 'UnauthenticatedError' });
+    await expect(idp.refresh(b.refreshToken)).rejects.toMatchObject({ name: 'UnauthenticatedError' });
     // Someone else's session is untouched.
     expect(theirs.userId).toBe(other);
     await expect(idp.refresh(theirs.refreshToken)).resolves.toHaveProperty('accessToken');
@@ -241,7 +241,7 @@ describe.each(variants)('LocalIdentityProvider: $name', (variant) => {
     await account();
     await idp.deleteAccount('u@x.io');
     await expect(idp.login({ email: 'u@x.io', password: 'correct horse' })).rejects.toMatchObject({
-      status: 401,
+      name: 'UnauthenticatedError',
     });
     await expect(
       idp.register({ email: 'u@x.io', password: 'correct horse', role: 'user' }),

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Item } from '../../shared/adapters/postgres/item-repository.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
+import { statusOf as httpStatus } from '../../shared/http/problem.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import { sqlBackends } from '../support/fixtures.ts';
 import { buildHarness, type Harness } from '../support/service-harness.ts';
@@ -14,7 +15,7 @@ const statusOf = async (p: Promise<unknown>) => {
     await p;
     return 200;
   } catch (e) {
-    if (e instanceof DomainError) return e.status;
+    if (e instanceof DomainError) return httpStatus(e);
     throw e;
   }
 };

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { ItemRepository } from '../../shared/adapters/postgres/item-repository.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
 import { nameKey } from '../../shared/domain/names.ts';
+import { statusOf } from '../../shared/http/problem.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import { sqlBackends } from '../support/fixtures.ts';
 import { buildHarness } from '../support/service-harness.ts';
@@ -139,7 +140,7 @@ async function expectDomain(p: Promise<unknown>): Promise<boolean> {
     await p;
     return true;
   } catch (e) {
-    if (e instanceof DomainError && (e.status < 500 || e.status === 507)) return false;
+    if (e instanceof DomainError && (statusOf(e) < 500 || statusOf(e) === 507)) return false;
     throw e;
   }
 }

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../shared/domain/errors.ts';
+import { statusOf } from '../../shared/http/problem.ts';
 import { sqlBackends } from '../support/fixtures.ts';
 import { buildHarness } from '../support/service-harness.ts';
 
@@ -31,7 +32,7 @@ describe('crossing moves on PostgreSQL', () => {
         for (const r of results)
           if (r.status === 'rejected') {
             expect(r.reason).toBeInstanceOf(DomainError);
-            expect((r.reason as DomainError).status).toBe(409);
+            expect(statusOf(r.reason)).toBe(409);
           }
         expect(won, `round ${i}`).toBe(1);
         oneWon++;
@@ -88,7 +89,7 @@ describe('purges and restores that race on PostgreSQL', () => {
         ]);
         for (const r of results)
           if (r.status === 'rejected')
-            expect((r.reason as { status?: number }).status, String(r.reason)).toBe(404);
+            expect((r.reason as Error).name, String(r.reason)).toBe('NotFoundError');
         const back = results[2].status === 'fulfilled';
         if (back) {
           restored++;

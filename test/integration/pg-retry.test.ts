@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openPgDatabase } from '../../shared/adapters/postgres/pg-database.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
+import { problemHeaders, statusOf } from '../../shared/http/problem.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import { uid } from '../support/fixtures.ts';
 
@@ -95,8 +96,8 @@ describe('write conflicts (40001) on PostgreSQL', () => {
       })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DomainError);
-    expect((err as DomainError).status).toBe(503);
-    expect((err as DomainError).headers['retry-after']).toBe('1');
+    expect(statusOf(err)).toBe(503);
+    expect(problemHeaders(err)['retry-after']).toBe('1');
     expect(runs).toBe(6);
     expect(await db.query('select id from rows where id = 3')).toEqual([]);
   });
@@ -115,8 +116,8 @@ describe('connection limits (53300, 53400)', () => {
       .query(`do $$ begin raise exception 'too many connections' using errcode = '${code}'; end $$`)
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DomainError);
-    expect((err as DomainError).status).toBe(503);
+    expect(statusOf(err)).toBe(503);
     expect((err as DomainError).slug).toBe('dependency-unavailable');
-    expect((err as DomainError).headers['retry-after']).toBe('1');
+    expect(problemHeaders(err)['retry-after']).toBe('1');
   });
 });

@@ -68,7 +68,7 @@ describe('with Redis down', () => {
       limits.check({ routeId: 'listChildren', cls: 'read', ip: 'x', userId: 'u' }),
     ).resolves.toEqual({ headers: {} });
     await expect(limits.check({ routeId: 'login', cls: 'auth', ip: 'x' })).rejects.toMatchObject({
-      status: 503,
+      name: 'UnavailableError',
     });
     dead.disconnect();
   });

@@ -5,6 +5,7 @@ import { MemoryThrottleStore } from '../../shared/adapters/memory/memory-throttl
 import { openRedis } from '../../shared/adapters/redis/redis-client.ts';
 import { RedisThrottleStore } from '../../shared/adapters/redis/redis-throttle-store.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
+import { problemHeaders, statusOf } from '../../shared/http/problem.ts';
 import type { ThrottleStore } from '../../shared/ports/throttle-store.ts';
 import { LoginThrottle } from '../../shared/services/login-throttle.ts';
 import { uid } from '../support/fixtures.ts';
@@ -60,8 +61,8 @@ describe.each(backends)('ThrottleStore contract: $name', (backend) => {
     for (let i = 0; i < 3; i++) await throttle.recordFailure('a@x.io', '10.0.0.1');
     const err = await throttle.assertAllowed('a@x.io', '10.0.0.1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DomainError);
-    expect((err as DomainError).status).toBe(429);
-    expect(Number((err as DomainError).headers['retry-after'])).toBeGreaterThan(0);
+    expect(statusOf(err)).toBe(429);
+    expect(Number(problemHeaders(err)['retry-after'])).toBeGreaterThan(0);
     // Another account from another address is not affected.
     await throttle.assertAllowed('b@x.io', '10.0.0.2');
   });

@@ -105,8 +105,8 @@ describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
     const session = await c.uploads.getUpload(p, created.uploadId);
     expect(session.state).toBe('expired');
     expect(session.receivedParts).toEqual([]);
-    await expect(c.blobs.listParts(`v/${session.uploadId}`, 'x')).rejects.toMatchObject({ status: 404 });
-    await expect(c.uploads.completeUpload(p, created.uploadId, [])).rejects.toMatchObject({ status: 409 });
+    await expect(c.blobs.listParts(`v/${session.uploadId}`, 'x')).rejects.toMatchObject({ name: 'NotFoundError' });
+    await expect(c.uploads.completeUpload(p, created.uploadId, [])).rejects.toMatchObject({ name: 'ConflictError' });
   });
 
   it('catches a corrupted part that storage accepted (the emulator does not enforce part checksums)', async () => {
@@ -140,7 +140,7 @@ describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
       etags.push({ partNumber: i + 1, etag: res.headers.get('etag') ?? '' });
     }
     await expect(c.uploads.completeUpload(p, created.uploadId, etags)).rejects.toMatchObject({
-      status: 422,
+      name: 'IntegrityError',
       message: expect.stringContaining('part 2'),
     });
     expect((await c.uploads.getUpload(p, created.uploadId)).state).toBe('aborted');
@@ -199,7 +199,7 @@ describe('malware scanning', () => {
     const bad = await down.put(u, 'root', 'eicar.txt', EICAR);
     expect((await down.c.uploads.fileWithVersion(u, clean.fileId)).version.scanState).toBe('scanning');
     await expect(down.c.uploads.downloadUrl(u, clean.fileId)).rejects.toMatchObject({
-      status: 409,
+      name: 'ConflictError',
       slug: 'quarantined',
     });
     expect(await down.c.uploads.rescanPending()).toBe(0);
@@ -207,7 +207,7 @@ describe('malware scanning', () => {
     const up = buildHarness(db, { scanner: new EicarScanner(), blobs });
     expect(await up.c.uploads.rescanPending()).toBe(2);
     await expect(up.c.uploads.downloadUrl(u, clean.fileId)).resolves.toHaveProperty('url');
-    await expect(up.c.uploads.downloadUrl(u, bad.fileId)).rejects.toMatchObject({ status: 409 });
+    await expect(up.c.uploads.downloadUrl(u, bad.fileId)).rejects.toMatchObject({ name: 'ConflictError' });
     const listing = await up.c.tree.listChildren(u, 'root', { sort: { by: 'name', dir: 'asc' }, limit: 10 });
     expect(listing.items.map((i) => [i.name, i.scanState])).toEqual([
       ['clean.txt', 'clean'],

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../shared/domain/errors.ts';
 import { baseFor, etagFor, NO_MATCH, revisionFromIfMatch } from '../../shared/domain/etag.ts';
+import { statusOf } from '../../shared/http/problem.ts';
 
 const id = '8a3d0ccf-1111-4222-8333-944455556666';
 
@@ -34,7 +35,7 @@ describe('If-Match (RFC 9110 §13.1.1)', () => {
       caught = e;
     }
     expect(caught).toBeInstanceOf(DomainError);
-    expect((caught as DomainError).status).toBe(400);
+    expect(statusOf(caught)).toBe(400);
   });
 
   it('is absent when the header is', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../shared/domain/errors.ts';
 import { checkContent, checkDeclaredType, sniff, type TypePolicy } from '../../shared/domain/file-type.ts';
+import { statusOf } from '../../shared/http/problem.ts';
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
 const JPEG = Buffer.from('ffd8ffe000104a464946', 'hex');
@@ -13,7 +14,7 @@ const status = (f: () => unknown) => {
     f();
     return 0;
   } catch (e) {
-    return e instanceof DomainError ? e.status : -1;
+    return e instanceof DomainError ? statusOf(e) : -1;
   }
 };
 

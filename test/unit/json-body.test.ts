@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../shared/domain/errors.ts';
 import { MAX_JSON_DEPTH, parseJsonBody } from '../../shared/http/json-body.ts';
+import { statusOf as httpStatus } from '../../shared/http/problem.ts';
 
 const statusOf = (f: () => unknown) => {
   try {
     f();
     return 0;
   } catch (e) {
-    return e instanceof DomainError ? e.status : -1;
+    return e instanceof DomainError ? httpStatus(e) : -1;
   }
 };
 

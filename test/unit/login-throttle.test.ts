@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryThrottleStore } from '../../shared/adapters/memory/memory-throttle-store.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
+import { problemHeaders, statusOf } from '../../shared/http/problem.ts';
 import { DEFAULT_THROTTLE, LoginThrottle } from '../../shared/services/login-throttle.ts';
 
 let clock = 0;
@@ -13,7 +14,7 @@ async function blocked(t: LoginThrottle, email: string, ip: string): Promise<num
     await t.assertAllowed(email, ip);
     return 0;
   } catch (e) {
-    if (e instanceof DomainError && e.status === 429) return Number(e.headers['retry-after']);
+    if (e instanceof DomainError && statusOf(e) === 429) return Number(problemHeaders(e)['retry-after']);
     throw e;
   }
 }

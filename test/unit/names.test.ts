@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../shared/domain/errors.ts';
 import { nameKey, normaliseName } from '../../shared/domain/names.ts';
+import { statusOf } from '../../shared/http/problem.ts';
 
 describe('item names', () => {
   it('normalises to NFC and keeps case', () => {
@@ -38,7 +39,7 @@ describe('item names', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(DomainError);
-    expect((err as DomainError).status).toBe(400);
+    expect(statusOf(err)).toBe(400);
     expect((err as DomainError).message).toContain(why);
   });
 

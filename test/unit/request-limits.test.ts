@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryRateLimiter } from '../../shared/adapters/memory/memory-rate-limiter.ts';
 import { DomainError, errors } from '../../shared/domain/errors.ts';
+import { problemHeaders, statusOf } from '../../shared/http/problem.ts';
 import { createLogger } from '../../shared/observability/logger.ts';
 import type { RateLimiter } from '../../shared/ports/rate-limiter.ts';
 import { RequestLimits } from '../../shared/services/request-limits.ts';
@@ -30,9 +31,9 @@ describe('request limits', () => {
     await ask();
     expect((await ask()).headers['ratelimit-remaining']).toBe('0');
     const e = await refusal(ask());
-    expect(e?.status).toBe(429);
-    expect(e?.headers['retry-after']).toBe('2');
-    expect(e?.headers['ratelimit-remaining']).toBe('0');
+    expect(statusOf(e)).toBe(429);
+    expect(problemHeaders(e)['retry-after']).toBe('2');
+    expect(problemHeaders(e)['ratelimit-remaining']).toBe('0');
     expect(rejected).toEqual(['login']);
     expect(await refusal(limits.check({ routeId: 'login', cls: 'auth', ip: '2.2.2.2' }))).toBeUndefined();
     now += 2000;
@@ -51,7 +52,7 @@ describe('request limits', () => {
     const ask = (ip: string) => limits.check({ routeId: 'createFolder', cls: 'write', ip, userId: 'u1' });
     await ask('1.1.1.1');
     await ask('2.2.2.2');
-    expect((await refusal(ask('3.3.3.3')))?.status).toBe(429);
+    expect(statusOf(await refusal(ask('3.3.3.3')))).toBe(429);
     expect(
       await refusal(limits.check({ routeId: 'createFolder', cls: 'write', ip: '3.3.3.3', userId: 'u2' })),
     ).toBeUndefined();
@@ -62,7 +63,7 @@ describe('request limits', () => {
       overrides: { createUpload: { perIp: { capacity: 1, refillPerSecond: 0.001 } } },
     });
     await limits.check({ routeId: 'createUpload', cls: 'write', ip: 'x' });
-    expect((await refusal(limits.check({ routeId: 'createUpload', cls: 'write', ip: 'x' })))?.status).toBe(
+    expect(statusOf(await refusal(limits.check({ routeId: 'createUpload', cls: 'write', ip: 'x' })))).toBe(
       429,
     );
     expect(await refusal(limits.check({ routeId: 'createFolder', cls: 'write', ip: 'x' }))).toBeUndefined();
@@ -73,8 +74,8 @@ describe('request limits', () => {
     const limits = new RequestLimits(down, log);
     expect(await refusal(limits.check({ routeId: 'listChildren', cls: 'read', ip: 'x' }))).toBeUndefined();
     expect(await refusal(limits.check({ routeId: 'openShare', cls: 'public', ip: 'x' }))).toBeUndefined();
-    expect((await refusal(limits.check({ routeId: 'login', cls: 'auth', ip: 'x' })))?.status).toBe(503);
-    expect((await refusal(limits.check({ routeId: 'createFolder', cls: 'write', ip: 'x' })))?.status).toBe(
+    expect(statusOf(await refusal(limits.check({ routeId: 'login', cls: 'auth', ip: 'x' })))).toBe(503);
+    expect(statusOf(await refusal(limits.check({ routeId: 'createFolder', cls: 'write', ip: 'x' })))).toBe(
       503,
     );
   });

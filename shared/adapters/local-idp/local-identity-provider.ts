@@ -14,7 +14,12 @@
  * family its access token names (`revokeFamily`).
  */
 import { createHash, randomBytes, randomInt, randomUUID, sign } from 'node:crypto';
-import { ConditionFailedError, DomainError, errors, UniqueViolationError } from '../../domain/errors.ts';
+import {
+  ConditionFailedError,
+  errors,
+  UnauthenticatedError,
+  UniqueViolationError,
+} from '../../domain/errors.ts';
 import type { Database } from '../../ports/database.ts';
 import type { IdentityProvider, PasswordResetDelivery, TokenSet } from '../../ports/identity-provider.ts';
 import type { StateStore } from '../../ports/state-store.ts';
@@ -58,13 +63,13 @@ const invalidCode = () =>
   ]);
 
 /** A rotated refresh token was presented again: its family is now revoked. */
-export class RefreshTokenReuseError extends DomainError {
+export class RefreshTokenReuseError extends UnauthenticatedError {
   override readonly name = 'RefreshTokenReuseError';
   readonly familyId: string;
   readonly userId: string;
 
   constructor(familyId: string, userId: string) {
-    super('unauthorized', 401, 'the refresh token is invalid', {}, { 'www-authenticate': 'Bearer' });
+    super('unauthorized', 'the refresh token is invalid');
     this.familyId = familyId;
     this.userId = userId;
   }

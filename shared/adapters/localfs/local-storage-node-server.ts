@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError, errors } from '../../domain/errors.ts';
-import { problemBody } from '../../http/problem.ts';
+import { problemBody, statusOf } from '../../http/problem.ts';
 import { type Metrics, noMetrics } from '../../ports/metrics.ts';
 import { etagOf, type LocalFsBlobStore, type PartMeta, writeFileDurably } from './localfs-blob-store.ts';
 import { UrlSigner } from './url-signer.ts';
@@ -79,7 +79,7 @@ export class LocalStorageNodeServer {
       const e = err instanceof DomainError ? err : undefined;
       if (!e)
         this.log({ level: 'error', msg: 'storage node failure', err: String((err as Error)?.stack ?? err) });
-      const status = e?.status ?? 500;
+      const status = statusOf(e);
       if (!res.headersSent) {
         res.writeHead(status, { ...CORS, 'content-type': 'application/problem+json', connection: 'close' });
         res.end(JSON.stringify(problemBody(e ?? errors.unavailable('storage'), url.pathname)));

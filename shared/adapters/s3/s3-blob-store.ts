@@ -27,7 +27,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { DomainError, errors } from '../../domain/errors.ts';
+import { DomainError, errors, NotFoundError } from '../../domain/errors.ts';
 import type {
   BlobStore,
   Leftover,
@@ -193,7 +193,7 @@ export class S3BlobStore implements BlobStore {
         'upload',
       );
     } catch (err) {
-      if (!(err instanceof DomainError && err.status === 404)) throw err; // idempotent
+      if (!(err instanceof NotFoundError)) throw err; // idempotent
     }
   }
 
@@ -217,7 +217,7 @@ export class S3BlobStore implements BlobStore {
       );
       return { size: res.ContentLength ?? 0 };
     } catch (err) {
-      if (err instanceof DomainError && err.status === 404) return undefined;
+      if (err instanceof NotFoundError) return undefined;
       throw err;
     }
   }
