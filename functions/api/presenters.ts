@@ -1,9 +1,6 @@
 /** Domain objects to wire shapes. */
-import type { AuditEvent } from '../../shared/adapters/postgres/audit-repository.ts';
-import type { Item, Version } from '../../shared/adapters/postgres/item-repository.ts';
-import type { Grant } from '../../shared/adapters/postgres/permission-repository.ts';
-import type { User } from '../../shared/adapters/postgres/user-repository.ts';
 import { etagFor } from '../../shared/domain/etag.ts';
+import type { AuditEvent, Grant, Item, User, Version } from '../../shared/domain/model.ts';
 
 export const userOut = (u: User) => ({
   id: u.id,

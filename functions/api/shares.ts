@@ -1,6 +1,6 @@
 /** Lambda for /v1/shares (owners manage links) and /s/* (anyone with a link). */
-import type { ShareLink } from '../../shared/adapters/postgres/share-repository.ts';
 import { errors } from '../../shared/domain/errors.ts';
+import type { ShareLink } from '../../shared/domain/model.ts';
 import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
 import { INDEX_HTML, PAGE_HEADERS } from '../../web/shell.ts';
 import type { Container } from '../container.ts';

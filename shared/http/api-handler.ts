@@ -3,6 +3,7 @@
  * AWS and the local gateway, which both hand it an HTTP API (v2) event. Middleware first (middy),
  * handler last: correlation id and request log, then edge validation, then auth, then the use case.
  */
+
 import middy from '@middy/core';
 import type {
   APIGatewayProxyEventV2WithJWTAuthorizer,
@@ -11,6 +12,7 @@ import type {
 } from 'aws-lambda';
 import type { z } from 'zod';
 import { type DomainError, errors } from '../domain/errors.ts';
+import type { Principal } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../ports/metrics.ts';
 import type { RequestLimits } from '../services/request-limits.ts';
@@ -21,14 +23,6 @@ import { type Route, routeKey } from './route.ts';
 
 export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
 export type ApiResult = APIGatewayProxyStructuredResultV2;
-
-export interface Principal {
-  userId: string;
-  role: 'admin' | 'user';
-  tokenId: string;
-  originTokenId?: string;
-  expiresAt: number;
-}
 
 export interface RequestInfo {
   requestId: string;

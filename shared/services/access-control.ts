@@ -5,10 +5,10 @@
  * the tree). No access at all answers 404, so existence never leaks; a viewer asking to write
  * gets 403, since they can already see the item.
  */
-import type { Item } from '../adapters/postgres/item-repository.ts';
+
 import type { PermissionRepository } from '../adapters/postgres/permission-repository.ts';
 import { errors } from '../domain/errors.ts';
-import type { Principal } from '../http/api-handler.ts';
+import type { Item, Principal } from '../domain/model.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 
 export type Role = 'owner' | 'admin' | 'editor' | 'viewer';

@@ -9,10 +9,11 @@
  * demotion reaches access tokens already issued; refresh issues tokens with the current role; and
  * `updateUser` (the admin API) changes the table first, then the provider's groups.
  */
+
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { User, UserRepository } from '../adapters/postgres/user-repository.ts';
+import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { errors, UnauthenticatedError } from '../domain/errors.ts';
-import type { Principal } from '../http/api-handler.ts';
+import type { Principal, User } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IdentityProvider, TokenSet } from '../ports/identity-provider.ts';
 import type { LoginThrottle } from './login-throttle.ts';

@@ -5,8 +5,9 @@
  * with a HEAD before its URL is handed out, because signing is offline and a node that lost the
  * object (or is down) would otherwise answer the client 404.
  */
-import type { Version } from '../adapters/postgres/item-repository.ts';
+
 import { errors } from '../domain/errors.ts';
+import type { Version } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { NodeRegistry } from './node-registry.ts';

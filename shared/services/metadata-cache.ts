@@ -4,8 +4,10 @@
  * replaces, so invalidating all pages of a folder is one write. The cache is never the only copy:
  * a cache failure is logged and the read goes to the database.
  */
+
 import { randomUUID } from 'node:crypto';
-import type { Item, ItemRepository } from '../adapters/postgres/item-repository.ts';
+import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
+import type { Item } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Cache } from '../ports/cache.ts';
 

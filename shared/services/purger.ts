@@ -5,9 +5,11 @@
  * after the commit, and only when no remaining version references them (copies share blobs).
  * Every step is idempotent, so an interrupted purge is finished by running it again.
  */
+
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { Item, ItemRepository, Version } from '../adapters/postgres/item-repository.ts';
+import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
 import type { PermissionRepository } from '../adapters/postgres/permission-repository.ts';
+import type { Item, Version } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Database } from '../ports/database.ts';
 import type { MetadataCache } from './metadata-cache.ts';

@@ -4,13 +4,14 @@
  * count and a byte budget, both spent atomically. Every error a link can give says what is wrong
  * with the link and nothing about the item behind it. Every download is counted and audited.
  */
+
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { hashPassword, verifyPassword } from '../adapters/local-idp/password-hash.ts';
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { Item, ItemRepository } from '../adapters/postgres/item-repository.ts';
-import type { ShareLink, ShareRepository } from '../adapters/postgres/share-repository.ts';
+import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
+import type { ShareRepository } from '../adapters/postgres/share-repository.ts';
 import { errors } from '../domain/errors.ts';
-import type { Principal } from '../http/api-handler.ts';
+import type { Item, Principal, ShareLink } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AccessControl } from './access-control.ts';
 import type { DownloadLinks } from './download-links.ts';

@@ -3,22 +3,17 @@
  * usage, audit and retention. The SQL store is the system of record; every change and its audit
  * record commit in one transaction, and the cache is invalidated after the commit.
  */
+
 import { randomUUID } from 'node:crypto';
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type {
-  ChildCursor,
-  ChildSort,
-  Item,
-  ItemRepository,
-  Version,
-} from '../adapters/postgres/item-repository.ts';
-import type { GrantRole, PermissionRepository } from '../adapters/postgres/permission-repository.ts';
+import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
+import type { PermissionRepository } from '../adapters/postgres/permission-repository.ts';
 import { ReservationRepository } from '../adapters/postgres/reservation-repository.ts';
 import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { errors, UniqueViolationError } from '../domain/errors.ts';
 import { type BaseRevision, baseFor, etagFor } from '../domain/etag.ts';
+import type { ChildCursor, ChildSort, GrantRole, Item, Principal, Version } from '../domain/model.ts';
 import { nameKey, normaliseName } from '../domain/names.ts';
-import type { Principal } from '../http/api-handler.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Database, SqlExecutor } from '../ports/database.ts';
 import type { AccessControl } from './access-control.ts';

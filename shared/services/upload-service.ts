@@ -7,9 +7,10 @@
  * Session states: uploading -> completing -> committed, or -> aborted (client, or a failed
  * verification), or -> expired (the session store's TTL; cleaned up from its change stream).
  */
+
 import { createHash, randomUUID } from 'node:crypto';
 import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { Item, ItemRepository, ScanState, Version } from '../adapters/postgres/item-repository.ts';
+import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
 import { ReservationRepository } from '../adapters/postgres/reservation-repository.ts';
 import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { ContentHasher } from '../domain/content-hash.ts';
@@ -22,6 +23,7 @@ import {
   UniqueViolationError,
 } from '../domain/errors.ts';
 import { checkContent, checkDeclaredType, type TypePolicy } from '../domain/file-type.ts';
+import type { Item, Principal, ScanState, Version } from '../domain/model.ts';
 import { nameKey, normaliseName } from '../domain/names.ts';
 import {
   MAX_PARTS,
@@ -30,7 +32,6 @@ import {
   planParts,
   type UploadSession,
 } from '../domain/upload-session.ts';
-import type { Principal } from '../http/api-handler.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BlobStore, UploadedPart } from '../ports/blob-store.ts';
 import type { Database } from '../ports/database.ts';

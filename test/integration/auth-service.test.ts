@@ -100,11 +100,15 @@ describe('AuthService', () => {
     await auth.resetPassword('u@x.io', String(mail?.code), 'brand new horse', '192.0.2.1');
     // The refresh families are revoked, and so are access tokens minted from them (origin_jti).
     for (const t of [a, b]) {
-      await expect(auth.refresh(t.refreshToken, '192.0.2.1')).rejects.toMatchObject({ name: 'UnauthenticatedError' });
+      await expect(auth.refresh(t.refreshToken, '192.0.2.1')).rejects.toMatchObject({
+        name: 'UnauthenticatedError',
+      });
       const claims = await verifier.verify(t.accessToken);
       expect(await revocations.isRevoked([claims.origin_jti as string])).toBe(true);
     }
-    await expect(auth.login('u@x.io', 'correct horse', '192.0.2.1')).rejects.toMatchObject({ name: 'UnauthenticatedError' });
+    await expect(auth.login('u@x.io', 'correct horse', '192.0.2.1')).rejects.toMatchObject({
+      name: 'UnauthenticatedError',
+    });
     await expect(auth.login('u@x.io', 'brand new horse', '192.0.2.1')).resolves.toHaveProperty('accessToken');
     const rows = await db.query<{ action: string }>('select action from audit_events');
     expect(rows.map((r) => r.action)).toEqual(

@@ -397,7 +397,9 @@ describe('local node: crash consistency of multipart completion', () => {
       await node.completeMultipartUpload('v/crash', id, parts);
       expect(sha(await readAll(await node.read('v/crash')))).toBe(sha(part));
       // Completing again (a retry after a crash past the rename) finds no upload, and the object whole.
-      await expect(node.completeMultipartUpload('v/crash', id, parts)).rejects.toMatchObject({ name: 'NotFoundError' });
+      await expect(node.completeMultipartUpload('v/crash', id, parts)).rejects.toMatchObject({
+        name: 'NotFoundError',
+      });
       expect(await node.stat('v/crash')).toEqual({ size: part.length });
     } finally {
       await dispose();

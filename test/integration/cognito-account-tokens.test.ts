@@ -6,6 +6,7 @@
  * although Cognito cannot revoke by family: the refresh through the API is refused before Cognito
  * is asked, and the token is revoked there (RevokeToken, which moto lacks: the call is recorded).
  */
+
 import {
   AdminListGroupsForUserCommand,
   CognitoIdentityProviderClient,
@@ -19,7 +20,7 @@ import { AuditRepository } from '../../shared/adapters/postgres/audit-repository
 import { SqlStateStore } from '../../shared/adapters/postgres/sql-state-store.ts';
 import { UserRepository } from '../../shared/adapters/postgres/user-repository.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
-import type { Principal } from '../../shared/http/api-handler.ts';
+import type { Principal } from '../../shared/domain/model.ts';
 import { statusOf } from '../../shared/http/problem.ts';
 import { createLogger } from '../../shared/observability/logger.ts';
 import type { Database } from '../../shared/ports/database.ts';

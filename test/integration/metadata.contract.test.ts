@@ -2,9 +2,10 @@
  * The metadata model on PGlite and PostgreSQL 15, through the real services: folders, listing,
  * paths, rename and move, copy, versions, retention, trash and purge, quotas, sharing and audit.
  */
+
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Item } from '../../shared/adapters/postgres/item-repository.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
+import type { Item } from '../../shared/domain/model.ts';
 import { statusOf as httpStatus } from '../../shared/http/problem.ts';
 import type { Database } from '../../shared/ports/database.ts';
 import { sqlBackends } from '../support/fixtures.ts';

@@ -105,8 +105,12 @@ describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
     const session = await c.uploads.getUpload(p, created.uploadId);
     expect(session.state).toBe('expired');
     expect(session.receivedParts).toEqual([]);
-    await expect(c.blobs.listParts(`v/${session.uploadId}`, 'x')).rejects.toMatchObject({ name: 'NotFoundError' });
-    await expect(c.uploads.completeUpload(p, created.uploadId, [])).rejects.toMatchObject({ name: 'ConflictError' });
+    await expect(c.blobs.listParts(`v/${session.uploadId}`, 'x')).rejects.toMatchObject({
+      name: 'NotFoundError',
+    });
+    await expect(c.uploads.completeUpload(p, created.uploadId, [])).rejects.toMatchObject({
+      name: 'ConflictError',
+    });
   });
 
   it('catches a corrupted part that storage accepted (the emulator does not enforce part checksums)', async () => {

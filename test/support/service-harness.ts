@@ -2,6 +2,7 @@
  * The real composition root over a given database, with in-memory blobs: for service-level suites
  * (the metadata contract and the property tests). Bytes are written straight into the memory node.
  */
+
 import { createHash, randomUUID } from 'node:crypto';
 import { assemble, type Container, type Parts } from '../../functions/container.ts';
 import { MemoryBlobStore } from '../../shared/adapters/memory/memory-blob-store.ts';
@@ -9,8 +10,8 @@ import { MemoryCache } from '../../shared/adapters/memory/memory-cache.ts';
 import { MemoryThrottleStore } from '../../shared/adapters/memory/memory-throttle-store.ts';
 import { SqlStateStore } from '../../shared/adapters/postgres/sql-state-store.ts';
 import { loadConfig } from '../../shared/config/config.ts';
+import type { Principal } from '../../shared/domain/model.ts';
 import type { UploadSession } from '../../shared/domain/upload-session.ts';
-import type { Principal } from '../../shared/http/api-handler.ts';
 import { createLogger } from '../../shared/observability/logger.ts';
 import type { Cache } from '../../shared/ports/cache.ts';
 import type { Database } from '../../shared/ports/database.ts';

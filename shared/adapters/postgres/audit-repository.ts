@@ -1,16 +1,8 @@
 /** The audit trail: who did what to which item, written in the same transaction as the change. */
-import { randomUUID } from 'node:crypto';
-import type { SqlExecutor } from '../../ports/database.ts';
 
-export interface AuditEvent {
-  id: string;
-  at: Date;
-  actorId: string | null;
-  ownerId: string | null;
-  itemId: string | null;
-  action: string;
-  detail: Record<string, unknown>;
-}
+import { randomUUID } from 'node:crypto';
+import type { AuditEvent } from '../../domain/model.ts';
+import type { SqlExecutor } from '../../ports/database.ts';
 
 interface Row {
   id: string;

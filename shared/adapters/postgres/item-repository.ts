@@ -1,51 +1,6 @@
 /** Files, folders and versions in the system of record. */
+import type { ChildCursor, ChildSort, Item, ScanState, Version } from '../../domain/model.ts';
 import type { SqlExecutor, SqlValue } from '../../ports/database.ts';
-
-export interface ChildSort {
-  by: 'name' | 'size' | 'modified';
-  dir: 'asc' | 'desc';
-}
-
-export interface ChildCursor {
-  value: string;
-  id: string;
-}
-
-export interface Item {
-  id: string;
-  ownerId: string;
-  parentId: string | null;
-  kind: 'file' | 'folder';
-  name: string;
-  contentType: string | null;
-  size: number;
-  currentVersionId: string | null;
-  revision: number;
-  createdAt: Date;
-  updatedAt: Date;
-  deletedAt: Date | null;
-  originalParentId: string | null;
-  /** The current version's scan state (null: scanned before scanning existed, i.e. clean). */
-  scanState: ScanState | null;
-}
-
-export type ScanState = 'scanning' | 'clean' | 'infected';
-
-export interface Version {
-  id: string;
-  fileId: string;
-  nodeId: string;
-  blobKey: string;
-  size: number;
-  sha256: string;
-  contentType: string;
-  createdBy: string;
-  createdAt: Date;
-  contentHash: string | null;
-  partSize: number | null;
-  partHashes: string[] | null;
-  scanState: ScanState | null;
-}
 
 interface ItemRow {
   id: string;

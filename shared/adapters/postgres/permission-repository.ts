@@ -1,17 +1,6 @@
 /** Grants of `viewer` or `editor` on an item to another user; they apply to the item's subtree. */
+import type { Grant } from '../../domain/model.ts';
 import type { SqlExecutor } from '../../ports/database.ts';
-
-export type GrantRole = 'viewer' | 'editor';
-
-export interface Grant {
-  id: string;
-  itemId: string;
-  ownerId: string;
-  granteeId: string;
-  role: GrantRole;
-  grantedBy: string;
-  createdAt: Date;
-}
 
 interface Row {
   id: string;

@@ -1,21 +1,6 @@
 /** Share links in the system of record. */
+import type { ShareLink } from '../../domain/model.ts';
 import type { SqlExecutor } from '../../ports/database.ts';
-
-export interface ShareLink {
-  id: string;
-  tokenHash: string;
-  itemId: string;
-  ownerId: string;
-  createdBy: string;
-  createdAt: Date;
-  expiresAt: Date;
-  passwordHash: string | null;
-  maxDownloads: number | null;
-  maxBytes: number | null;
-  downloads: number;
-  bytesServed: number;
-  revokedAt: Date | null;
-}
 
 interface Row {
   id: string;

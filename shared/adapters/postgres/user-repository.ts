@@ -1,18 +1,8 @@
 /** Users in the system of record. A user row and its root folder are created together. */
-import { randomUUID } from 'node:crypto';
-import type { Database } from '../../ports/database.ts';
 
-export interface User {
-  id: string;
-  email: string;
-  role: 'admin' | 'user';
-  rootFolderId: string;
-  quotaBytes: number;
-  usedBytes: number;
-  keepVersions: number | null;
-  keepDays: number | null;
-  trashDays: number | null;
-}
+import { randomUUID } from 'node:crypto';
+import type { User } from '../../domain/model.ts';
+import type { Database } from '../../ports/database.ts';
 
 interface Row {
   id: string;
