@@ -1,25 +1,38 @@
-/** Domain objects to wire shapes. */
+/**
+ * Domain objects to wire shapes. Each presenter returns its response schema's output type
+ * (`wire-types.ts`), so a field dropped, renamed or retyped here fails the typecheck.
+ */
 import { etagFor } from '../../shared/domain/etag.ts';
 import type { AuditEvent, Grant, Item, User, Version } from '../../shared/domain/model.ts';
+import type {
+  AuditEventOut,
+  FileOut,
+  ItemOut,
+  PermissionOut,
+  TrashItemOut,
+  UserOut,
+  VersionOut,
+} from './wire-types.ts';
 
-export const userOut = (u: User) => ({
+export const userOut = (u: User): UserOut => ({
   id: u.id,
   email: u.email,
   role: u.role,
   rootFolderId: u.rootFolderId,
 });
 
-export const itemOut = (i: Item) => ({
+export const itemOut = (i: Item): ItemOut => ({
   id: i.id,
   name: i.name,
   type: i.kind,
   parentId: i.parentId,
+  // A spread is not checked for excess keys; `satisfies` makes a renamed optional field fail too.
   ...(i.kind === 'file'
-    ? {
+    ? ({
         size: i.size,
         contentType: i.contentType ?? 'application/octet-stream',
         scanState: i.scanState ?? 'clean',
-      }
+      } satisfies Required<Pick<ItemOut, 'size' | 'contentType' | 'scanState'>>)
     : {}),
   revision: i.revision,
   etag: etagFor(i),
@@ -27,7 +40,7 @@ export const itemOut = (i: Item) => ({
   modifiedAt: i.updatedAt.toISOString(),
 });
 
-export const fileOut = (i: Item, v: Version) => ({
+export const fileOut = (i: Item, v: Version): FileOut => ({
   ...itemOut(i),
   versionId: v.id,
   sha256: v.sha256,
@@ -35,7 +48,7 @@ export const fileOut = (i: Item, v: Version) => ({
   scanState: v.scanState ?? 'clean',
 });
 
-export const versionOut = (v: Version, currentId: string | null) => ({
+export const versionOut = (v: Version, currentId: string | null): VersionOut => ({
   versionId: v.id,
   size: v.size,
   sha256: v.sha256,
@@ -46,25 +59,25 @@ export const versionOut = (v: Version, currentId: string | null) => ({
   scanState: v.scanState ?? 'clean',
 });
 
-export const trashOut = (i: Item) => ({
+export const trashOut = (i: Item): TrashItemOut => ({
   id: i.id,
   name: i.name,
   type: i.kind,
   deletedAt: (i.deletedAt ?? new Date(0)).toISOString(),
-  ...(i.kind === 'file' ? { size: i.size } : {}),
+  ...(i.kind === 'file' ? ({ size: i.size } satisfies Pick<TrashItemOut, 'size'>) : {}),
   originalParentId: i.originalParentId,
 });
 
-export const permissionOut = (g: Grant, email?: string) => ({
+export const permissionOut = (g: Grant, email?: string): PermissionOut => ({
   id: g.id,
   itemId: g.itemId,
   granteeId: g.granteeId,
-  ...(email ? { email } : {}),
+  ...(email ? ({ email } satisfies Pick<PermissionOut, 'email'>) : {}),
   role: g.role,
   createdAt: g.createdAt.toISOString(),
 });
 
-export const auditOut = (e: AuditEvent) => ({
+export const auditOut = (e: AuditEvent): AuditEventOut => ({
   id: e.id,
   at: e.at.toISOString(),
   actorId: e.actorId,

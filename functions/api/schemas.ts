@@ -1,4 +1,4 @@
-/** Wire schemas of the public API. Types come from these; OpenAPI is generated from them. */
+/** Wire schemas of the public API. Types come from these (`wire-types.ts`); OpenAPI is generated from them. */
 import { z } from 'zod';
 import { MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART } from '../../shared/domain/upload-session.ts';
 
@@ -54,6 +54,7 @@ export const AdminUserPatch = z
   });
 export const AdminUserOut = UserOut.extend({ quotaBytes: z.number().int(), usedBytes: z.number().int() });
 
+export const ScanState = z.enum(['scanning', 'clean', 'infected']);
 export const ItemOut = z.object({
   id: z.string(),
   name: z.string(),
@@ -61,7 +62,7 @@ export const ItemOut = z.object({
   parentId: z.string().nullable(),
   size: z.number().int().optional(),
   contentType: z.string().optional(),
-  scanState: z.enum(['scanning', 'clean', 'infected']).optional(),
+  scanState: ScanState.optional(),
   revision: z.number().int(),
   etag: z.string(),
   createdAt: z.string(),
@@ -71,7 +72,7 @@ export const FileOut = ItemOut.extend({
   versionId: z.string(),
   sha256: z.string(),
   contentHash: z.string().nullable(),
-  scanState: z.enum(['scanning', 'clean', 'infected']),
+  scanState: ScanState,
 });
 
 export const CreateFolderBody = z.object({ parentId: FolderRef, name: z.string().min(1).max(1024) });
@@ -153,7 +154,6 @@ export const CompleteBody = z.object({
     .max(MAX_PARTS),
   onConflict: z.enum(['fail', 'copy']).optional(),
 });
-export const ScanState = z.enum(['scanning', 'clean', 'infected']);
 export const CompleteOut = z.object({
   fileId: z.string(),
   versionId: z.string(),
@@ -183,20 +183,17 @@ export const CopyBody = z.object({
   autorename: z.boolean().default(false),
 });
 export const VersionParams = z.object({ id: Uuid, versionId: Uuid });
-export const VersionsOut = z.object({
-  items: z.array(
-    z.object({
-      versionId: z.string(),
-      size: z.number().int(),
-      sha256: z.string(),
-      createdAt: z.string(),
-      createdBy: z.string(),
-      current: z.boolean(),
-      contentHash: z.string().nullable(),
-      scanState: ScanState,
-    }),
-  ),
+export const VersionOut = z.object({
+  versionId: z.string(),
+  size: z.number().int(),
+  sha256: z.string(),
+  createdAt: z.string(),
+  createdBy: z.string(),
+  current: z.boolean(),
+  contentHash: z.string().nullable(),
+  scanState: ScanState,
 });
+export const VersionsOut = z.object({ items: z.array(VersionOut) });
 export const RestoredVersionOut = z.object({
   fileId: z.string(),
   versionId: z.string(),
@@ -230,7 +227,8 @@ export const PermissionOut = z.object({
 });
 export const PermissionsQuery = z.object({ itemId: Uuid });
 export const PermissionsOut = z.object({ items: z.array(PermissionOut) });
-export const SharedOut = z.object({ items: z.array(ItemOut.extend({ role: GrantRole })) });
+export const SharedItemOut = ItemOut.extend({ role: GrantRole });
+export const SharedOut = z.object({ items: z.array(SharedItemOut) });
 export const UsageOut = z.object({
   usedBytes: z.number().int(),
   /** Bytes of open uploads, held against the quota until each commits or is aborted. */
@@ -246,20 +244,16 @@ export const AuditQuery = z.object({
   cursor: z.string().max(1024).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
-export const AuditOut = z.object({
-  items: z.array(
-    z.object({
-      id: z.string(),
-      at: z.string(),
-      actorId: z.string().nullable(),
-      ownerId: z.string().nullable(),
-      itemId: z.string().nullable(),
-      action: z.string(),
-      detail: z.record(z.string(), z.unknown()),
-    }),
-  ),
-  nextCursor: z.string().nullable(),
+export const AuditEventOut = z.object({
+  id: z.string(),
+  at: z.string(),
+  actorId: z.string().nullable(),
+  ownerId: z.string().nullable(),
+  itemId: z.string().nullable(),
+  action: z.string(),
+  detail: z.record(z.string(), z.unknown()),
 });
+export const AuditOut = z.object({ items: z.array(AuditEventOut), nextCursor: z.string().nullable() });
 export const RetentionBody = z.object({
   keepVersions: z.number().int().min(1).max(100_000).nullable(),
   keepDays: z.number().int().min(1).max(36_500).nullable(),
