@@ -5,6 +5,30 @@
  * `onTokens` so the caller can persist it). A 429, or a 502/503/504 to an idempotent request, is
  * waited out and repeated as `clients/retry.ts` says (Retry-After, else jittered back-off; bounded).
  */
+import type {
+  ChildrenOut,
+  CompleteOut,
+  CreatedShareOut,
+  CreateUploadOut,
+  DownloadOut,
+  FileOut,
+  ItemOut,
+  NodeOut,
+  NodesOut,
+  PartsOut,
+  PurgeOut,
+  ReplicationOut,
+  RestoredVersionOut,
+  ShareOut,
+  TokenSet,
+  TrashItemOut,
+  TrashOut,
+  UploadOut,
+  UsageOut,
+  UserOut,
+  VersionOut,
+  VersionsOut,
+} from '../functions/api/wire-types.ts';
 import {
   Backoff,
   idempotentMethod,
@@ -22,97 +46,21 @@ export interface Tokens {
   expiresAt: number;
 }
 
-export interface Item {
-  id: string;
-  name: string;
-  type: 'file' | 'folder';
-  parentId: string | null;
-  size?: number;
-  contentType?: string;
-  scanState?: 'scanning' | 'clean' | 'infected';
-  revision: number;
-  etag: string;
-  createdAt: string;
-  modifiedAt: string;
-}
-export interface FileItem extends Item {
-  versionId: string;
-  sha256: string;
-  contentHash: string | null;
-}
-export interface Version {
-  versionId: string;
-  size: number;
-  sha256: string;
-  createdAt: string;
-  createdBy: string;
-  current: boolean;
-  contentHash: string | null;
-  scanState: string;
-}
-export interface TrashItem {
-  id: string;
-  name: string;
-  type: 'file' | 'folder';
-  deletedAt: string;
-  size?: number;
-  originalParentId: string | null;
-}
-export interface PartUrl {
-  partNumber: number;
-  url: string;
-  headers: Record<string, string>;
-  expiresAt: string;
-}
-export interface CreatedUpload {
-  uploadId: string;
-  state: string;
-  partSize: number;
-  partCount: number;
-  parts: PartUrl[];
-  reusedParts: number[];
-  bytesSkipped: number;
-  expiresAt: string;
-}
-export interface UploadStatus {
-  uploadId: string;
-  state: 'uploading' | 'completing' | 'committed' | 'aborted' | 'expired';
-  name: string;
-  size: number;
-  partSize: number;
-  partCount: number;
-  receivedParts: { partNumber: number; etag: string; sha256?: string; size: number }[];
-  expiresAt: string;
-  fileId?: string;
-  versionId?: string;
-}
-export interface Committed {
-  fileId: string;
-  versionId: string;
-  name: string;
-  size: number;
-  sha256: string;
-}
-export interface Share {
-  id: string;
-  itemId: string;
-  expiresAt: string;
-  hasPassword: boolean;
-  downloads: number;
-  revoked: boolean;
-  token?: string;
-  url?: string;
-}
-export interface NodeInfo {
-  id: string;
-  kind: 's3' | 'localfs';
-  region?: string;
-  state: 'active' | 'draining' | 'drained';
-  health: 'healthy' | 'degraded' | 'down';
-  latencyMs: number | null;
-  lastCheck: string | null;
-  replicas: number;
-}
+/**
+ * Response bodies are the server's zod schemas' output types (`functions/api/wire-types.ts`: a
+ * types-only module, so nothing of the server reaches a client bundle), under the names the CLI
+ * and the dashboard use.
+ */
+export type { PartUrl } from '../functions/api/wire-types.ts';
+export type Item = ItemOut;
+export type FileItem = FileOut;
+export type Version = VersionOut;
+export type TrashItem = TrashItemOut;
+export type CreatedUpload = CreateUploadOut;
+export type UploadStatus = UploadOut;
+export type Committed = CompleteOut;
+export type Share = ShareOut;
+export type NodeInfo = NodeOut;
 
 /** A problem answered by the API (or a transport failure, with status 0). */
 export class ApiError extends Error {
@@ -252,7 +200,7 @@ export class StratusApi {
     }
   }
 
-  private setTokens(t: { accessToken: string; refreshToken: string; expiresIn: number } | undefined) {
+  private setTokens(t: TokenSet | undefined) {
     this.tokens = t && {
       accessToken: t.accessToken,
       refreshToken: t.refreshToken,
@@ -266,11 +214,10 @@ export class StratusApi {
     if (!this.tokens) throw new ApiError(401, { type: 'not-signed-in', detail: 'not signed in' });
     this.refreshing ??= (async () => {
       try {
-        const { data } = await this.request<{ accessToken: string; refreshToken: string; expiresIn: number }>(
-          'POST',
-          '/v1/auth/refresh',
-          { auth: false, body: { refreshToken: this.tokens?.refreshToken } },
-        );
+        const { data } = await this.request<TokenSet>('POST', '/v1/auth/refresh', {
+          auth: false,
+          body: { refreshToken: this.tokens?.refreshToken },
+        });
         this.setTokens(data);
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) this.setTokens(undefined);
@@ -284,7 +231,7 @@ export class StratusApi {
 
   async register(email: string, password: string) {
     return (
-      await this.request<{ id: string; email: string }>('POST', '/v1/auth/register', {
+      await this.request<UserOut>('POST', '/v1/auth/register', {
         auth: false,
         body: { email, password },
       })
@@ -292,11 +239,10 @@ export class StratusApi {
   }
 
   async login(email: string, password: string): Promise<Tokens> {
-    const { data } = await this.request<{ accessToken: string; refreshToken: string; expiresIn: number }>(
-      'POST',
-      '/v1/auth/login',
-      { auth: false, body: { email, password } },
-    );
+    const { data } = await this.request<TokenSet>('POST', '/v1/auth/login', {
+      auth: false,
+      body: { email, password },
+    });
     this.setTokens(data);
     return this.tokens as Tokens;
   }
@@ -311,19 +257,14 @@ export class StratusApi {
   }
 
   async me() {
-    return (
-      await this.request<{ id: string; email: string; role: 'admin' | 'user'; rootFolderId: string }>(
-        'GET',
-        '/v1/me',
-      )
-    ).data;
+    return (await this.request<UserOut>('GET', '/v1/me')).data;
   }
 
   /** The item at a path such as `/Docs/report.pdf`; `/` is the root folder. */
   async resolve(path: string): Promise<Item> {
     const parts = splitPath(path);
     if (parts.length === 0) return this.folder('root');
-    return (await this.request<Item>('GET', '/v1/paths', { query: { path: `/${parts.join('/')}` } })).data;
+    return (await this.request<ItemOut>('GET', '/v1/paths', { query: { path: `/${parts.join('/')}` } })).data;
   }
 
   /** Like `resolve`, but undefined when nothing is at the path. */
@@ -337,11 +278,11 @@ export class StratusApi {
   }
 
   async folder(id: string) {
-    return (await this.request<Item>('GET', `/v1/folders/${encodeURIComponent(id)}`)).data;
+    return (await this.request<ItemOut>('GET', `/v1/folders/${encodeURIComponent(id)}`)).data;
   }
 
   async file(id: string) {
-    return (await this.request<FileItem>('GET', `/v1/files/${encodeURIComponent(id)}`)).data;
+    return (await this.request<FileOut>('GET', `/v1/files/${encodeURIComponent(id)}`)).data;
   }
 
   async children(
@@ -354,11 +295,9 @@ export class StratusApi {
     } = {},
   ) {
     return (
-      await this.request<{ items: Item[]; nextCursor: string | null }>(
-        'GET',
-        `/v1/folders/${encodeURIComponent(folderId)}/children`,
-        { query: { cursor: o.cursor, limit: o.limit, sort: o.sort, dir: o.dir } },
-      )
+      await this.request<ChildrenOut>('GET', `/v1/folders/${encodeURIComponent(folderId)}/children`, {
+        query: { cursor: o.cursor, limit: o.limit, sort: o.sort, dir: o.dir },
+      })
     ).data;
   }
 
@@ -374,14 +313,14 @@ export class StratusApi {
   }
 
   async createFolder(parentId: string, name: string) {
-    return (await this.request<Item>('POST', '/v1/folders', { body: { parentId, name } })).data;
+    return (await this.request<ItemOut>('POST', '/v1/folders', { body: { parentId, name } })).data;
   }
 
   /** Renames and/or moves an item, guarded by its ETag. */
   async patch(item: Item, change: { name?: string; parentId?: string }) {
     const kind = item.type === 'file' ? 'files' : 'folders';
     return (
-      await this.request<Item>('PATCH', `/v1/${kind}/${item.id}`, {
+      await this.request<ItemOut>('PATCH', `/v1/${kind}/${item.id}`, {
         body: change,
         headers: { 'if-match': item.etag },
       })
@@ -394,38 +333,30 @@ export class StratusApi {
   }
 
   async versions(fileId: string) {
-    return (await this.request<{ items: Version[] }>('GET', `/v1/files/${fileId}/versions`)).data.items;
+    return (await this.request<VersionsOut>('GET', `/v1/files/${fileId}/versions`)).data.items;
   }
 
   async restoreVersion(fileId: string, versionId: string) {
     return (
-      await this.request<{ fileId: string; versionId: string; restoredFrom: string }>(
-        'POST',
-        `/v1/files/${fileId}/versions/${versionId}/restore`,
-      )
+      await this.request<RestoredVersionOut>('POST', `/v1/files/${fileId}/versions/${versionId}/restore`)
     ).data;
   }
 
   async trash() {
-    return (await this.request<{ items: TrashItem[] }>('GET', '/v1/trash')).data.items;
+    return (await this.request<TrashOut>('GET', '/v1/trash')).data.items;
   }
 
   async restoreFromTrash(id: string) {
-    return (await this.request<Item>('POST', `/v1/trash/${id}/restore`)).data;
+    return (await this.request<ItemOut>('POST', `/v1/trash/${id}/restore`)).data;
   }
 
   async purge(id?: string) {
-    return (
-      await this.request<{ items: number; versions: number; bytes: number }>(
-        'DELETE',
-        id ? `/v1/trash/${id}` : '/v1/trash',
-      )
-    ).data;
+    return (await this.request<PurgeOut>('DELETE', id ? `/v1/trash/${id}` : '/v1/trash')).data;
   }
 
   async downloadUrl(fileId: string, versionId?: string) {
     return (
-      await this.request<{ url: string; expiresAt: string }>('GET', `/v1/files/${fileId}/download`, {
+      await this.request<DownloadOut>('GET', `/v1/files/${fileId}/download`, {
         query: { format: 'json', versionId },
       })
     ).data;
@@ -433,30 +364,22 @@ export class StratusApi {
 
   async createShare(itemId: string, expiresInSeconds: number, password?: string) {
     return (
-      await this.request<Share & { token: string; url: string }>('POST', '/v1/shares', {
+      await this.request<CreatedShareOut>('POST', '/v1/shares', {
         body: { itemId, expiresInSeconds, ...(password ? { password } : {}) },
       })
     ).data;
   }
 
   async usage() {
-    return (await this.request<{ usedBytes: number; quotaBytes: number }>('GET', '/v1/usage')).data;
+    return (await this.request<UsageOut>('GET', '/v1/usage')).data;
   }
 
   async nodes() {
-    return (await this.request<{ replicationFactor: number; items: NodeInfo[] }>('GET', '/v1/admin/nodes'))
-      .data;
+    return (await this.request<NodesOut>('GET', '/v1/admin/nodes')).data;
   }
 
   async replication() {
-    return (
-      await this.request<{
-        versions: number;
-        belowReplicationFactor: number;
-        pending: number;
-        failed: number;
-      }>('GET', '/v1/admin/replication')
-    ).data;
+    return (await this.request<ReplicationOut>('GET', '/v1/admin/replication')).data;
   }
 
   async createUpload(body: {
@@ -469,17 +392,17 @@ export class StratusApi {
     baseVersionId?: string | null;
     parts?: { partNumber: number; sha256: string }[];
   }) {
-    return (await this.request<CreatedUpload>('POST', '/v1/uploads', { body })).data;
+    return (await this.request<CreateUploadOut>('POST', '/v1/uploads', { body })).data;
   }
 
   async upload(id: string) {
-    return (await this.request<UploadStatus>('GET', `/v1/uploads/${id}`)).data;
+    return (await this.request<UploadOut>('GET', `/v1/uploads/${id}`)).data;
   }
 
   async renewParts(id: string, parts: { partNumber: number; sha256?: string }[]) {
     // Only signs URLs: repeating it changes nothing.
     return (
-      await this.request<{ parts: PartUrl[] }>('POST', `/v1/uploads/${id}/parts`, {
+      await this.request<PartsOut>('POST', `/v1/uploads/${id}/parts`, {
         body: { parts },
         idempotent: true,
       })
@@ -489,7 +412,7 @@ export class StratusApi {
   async completeUpload(id: string, parts: { partNumber: number; etag: string }[]) {
     // The service replays a committed session's answer, so a repeat after a lost answer is safe.
     return (
-      await this.request<Committed>('POST', `/v1/uploads/${id}/complete`, {
+      await this.request<CompleteOut>('POST', `/v1/uploads/${id}/complete`, {
         body: { parts },
         idempotent: true,
       })
