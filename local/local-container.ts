@@ -25,9 +25,9 @@ import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { Scanner } from '../shared/ports/scanner.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
+import { Jobs } from '../shared/services/jobs.ts';
 import type { NodeSpec } from '../shared/services/node-catalog.ts';
 import { NodeRegistry, type StorageNode } from '../shared/services/node-registry.ts';
-import { SessionCleanup } from '../shared/services/session-cleanup.ts';
 
 async function secretFile(file: string): Promise<Buffer> {
   try {
@@ -159,13 +159,10 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     },
   );
   await applyNodeCatalog(c, factory);
-  // The local change feed does what DynamoDB Streams -> Lambda does in AWS.
-  const cleanup = new SessionCleanup(c.uploads, state, log);
+  // The local change feed does what DynamoDB Streams -> Lambda does in AWS; the reaper, what TTL does.
+  const jobs = new Jobs(c);
   state.onChange(
-    async (change) => {
-      await cleanup.handle(change);
-      await c.replicator.handle(change);
-    },
+    (change) => jobs.onStateChange(change),
     (err) => log.error('state change handler failed', { err: String((err as Error)?.stack ?? err) }),
   );
   c.reapExpiredState = () => state.reapExpired();

@@ -1,6 +1,7 @@
 /** `npm start`: the whole of Stratus in one process, on embedded defaults. */
 
 import { ConfigError, loadConfig } from '../shared/config/config.ts';
+import { Jobs } from '../shared/services/jobs.ts';
 import { startGateway } from './gateway.ts';
 import { createLocalContainer } from './local-container.ts';
 
@@ -31,39 +32,25 @@ async function main() {
   );
   const gw = await startGateway(c, config.HOST, config.PORT);
   process.stdout.write(`Stratus is running at ${gw.url} (data in ${config.STRATUS_DATA_DIR})\n`);
-  // What an EventBridge schedule does in AWS: trash and version retention.
-  const sweep =
-    config.STRATUS_SWEEP_INTERVAL_SECONDS > 0
-      ? setInterval(() => {
-          Promise.all([c.tree.sweep(), c.uploads.rescanPending()]).then(
-            ([report, rescanned]) => c.log.info('retention sweep', { ...report, rescanned }),
-            (err: unknown) => c.log.error('retention sweep failed', { err: String(err) }),
-          );
-        }, config.STRATUS_SWEEP_INTERVAL_SECONDS * 1000).unref()
-      : undefined;
-  const reaper =
-    config.STRATUS_REAPER_INTERVAL_SECONDS > 0
-      ? setInterval(() => {
-          c.reapExpiredState?.().catch((err: unknown) =>
-            c.log.error('state reaper failed', { err: String(err) }),
-          );
-        }, config.STRATUS_REAPER_INTERVAL_SECONDS * 1000).unref()
-      : undefined;
+  // What the EventBridge schedules do in AWS (and, for the reaper and the housekeeping, what
+  // DynamoDB's TTL and a server's autovacuum do by themselves): the jobs of shared/services/jobs.ts.
+  const jobs = new Jobs(c);
   const every = (seconds: number, what: string, run: () => Promise<unknown>) =>
     seconds > 0
       ? setInterval(() => {
           run().catch((err: unknown) => c.log.error(`${what} failed`, { err: String(err) }));
         }, seconds * 1000).unref()
       : undefined;
-  // What autovacuum does on a server: statistics for the planner, dead rows reclaimed.
-  const housekeeping = c.maintainDatabase
-    ? every(config.STRATUS_SWEEP_INTERVAL_SECONDS, 'database housekeeping', c.maintainDatabase)
-    : undefined;
-  const health = every(config.STRATUS_HEALTH_INTERVAL_SECONDS, 'node health check', () =>
-    c.health.checkAll(),
+  const sweep = every(config.STRATUS_SWEEP_INTERVAL_SECONDS, 'retention sweep', async () =>
+    c.log.info('retention sweep', { ...(await jobs.retention()) }),
   );
+  const reaper = every(config.STRATUS_REAPER_INTERVAL_SECONDS, 'state reaper', () => jobs.reapExpiredState());
+  const housekeeping = jobs.hasDatabaseHousekeeping
+    ? every(config.STRATUS_SWEEP_INTERVAL_SECONDS, 'database housekeeping', () => jobs.databaseHousekeeping())
+    : undefined;
+  const health = every(config.STRATUS_HEALTH_INTERVAL_SECONDS, 'node health check', () => jobs.health());
   const reconcile = every(config.STRATUS_RECONCILE_INTERVAL_SECONDS, 'reconciliation', () =>
-    c.reconciler.sweep(),
+    jobs.reconcile(),
   );
   const stop = async () => {
     clearInterval(health);

@@ -1,6 +1,7 @@
 /** Lambda for /v1/admin/*: admins only. */
 import { errors } from '../../shared/domain/errors.ts';
 import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
+import { Jobs } from '../../shared/services/jobs.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { userOut } from './presenters.ts';
@@ -13,12 +14,12 @@ const admin = (req: RequestInfo) => {
 };
 
 export function createAdminHandler(c: Container) {
+  const jobs = new Jobs(c);
   return createApiHandler(
     [
       implement(routes.sweep, async (_input, req) => {
         admin(req);
-        const report = await c.tree.sweep();
-        return { status: 200, body: { ...report, rescanned: await c.uploads.rescanPending() } };
+        return { status: 200, body: await jobs.retention() };
       }),
       implement(routes.patchUser, async ({ params, body }, req) => {
         const actor = admin(req);
@@ -50,15 +51,13 @@ export function createAdminHandler(c: Container) {
         if (c.nodes.get(body.id)) throw errors.conflict(`node ${body.id} exists already`);
         await c.addNode(body);
         // Backfill now where the process lives on (locally); the schedule covers Lambda.
-        void c.reconciler
-          .sweep()
-          .catch((err: unknown) => c.log.error('backfill failed', { err: String(err) }));
+        jobs.reconcileInBackground('backfill');
         return { status: 201, body: await nodeOut(c, body.id) };
       }),
       implement(routes.drainNode, async ({ params }, req) => {
         admin(req);
         await c.drainNode(params.id);
-        void c.reconciler.sweep().catch((err: unknown) => c.log.error('drain failed', { err: String(err) }));
+        jobs.reconcileInBackground('drain');
         return { status: 202, body: await nodeOut(c, params.id) };
       }),
       implement(routes.removeNode, async ({ params }, req) => {
@@ -77,7 +76,7 @@ export function createAdminHandler(c: Container) {
       }),
       implement(routes.reconcile, async (_input, req) => {
         admin(req);
-        return { status: 200, body: await c.reconciler.sweep({ verifyChecksums: true }) };
+        return { status: 200, body: await jobs.reconcile({ verifyChecksums: true }) };
       }),
       implement(routes.replication, async (_input, req) => {
         admin(req);

@@ -1,13 +1,14 @@
 /**
  * The state table's DynamoDB Stream -> Lambda: each record becomes a StateChange for the services
- * that follow state (upload-session cleanup). Failures are reported per record (partial batch
- * response), so one bad record is retried without replaying the batch.
+ * that follow state (shared/services/jobs.ts: upload-session cleanup, replication). Failures are
+ * reported per record (partial batch response), so one bad record is retried without replaying
+ * the batch.
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { StateChange, StateItem } from '../../shared/ports/state-store.ts';
-import { SessionCleanup } from '../../shared/services/session-cleanup.ts';
+import { Jobs } from '../../shared/services/jobs.ts';
 import { awsContainer } from '../aws-container.ts';
 import type { Container } from '../container.ts';
 
@@ -42,16 +43,13 @@ export function toStateChange(record: DynamoDBRecord): StateChange | undefined {
 }
 
 export function createStateStreamHandler(c: Container) {
-  const cleanup = new SessionCleanup(c.uploads, c.state, c.log);
+  const jobs = new Jobs(c);
   return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
     const batchItemFailures: { itemIdentifier: string }[] = [];
     for (const record of event.Records) {
       try {
         const change = toStateChange(record);
-        if (change) {
-          await cleanup.handle(change);
-          await c.replicator.handle(change);
-        }
+        if (change) await jobs.onStateChange(change);
       } catch (err) {
         c.log.error('stream record failed', {
           eventId: record.eventID,

@@ -1,0 +1,211 @@
+/**
+ * The jobs module (shared/services/jobs.ts) with fake services: what each maintenance task runs and
+ * answers, and the state-change fan-out. The AWS and local adapters under them have their own suites
+ * (upload-cleanup, replication-streams, iam-usage in integration).
+ */
+
+import { describe, expect, it, vi } from 'vitest';
+import { MemoryStateStore } from '../../shared/adapters/memory/memory-state-store.ts';
+import type { User } from '../../shared/domain/model.ts';
+import type { Logger } from '../../shared/observability/logger.ts';
+import type { StateChange } from '../../shared/ports/state-store.ts';
+import { type JobDeps, Jobs } from '../../shared/services/jobs.ts';
+import type { UploadService } from '../../shared/services/upload-service.ts';
+
+function recordingLog() {
+  const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+  const log: Logger = {
+    debug: (msg, fields) => lines.push({ level: 'debug', msg, fields }),
+    info: (msg, fields) => lines.push({ level: 'info', msg, fields }),
+    warn: (msg, fields) => lines.push({ level: 'warn', msg, fields }),
+    error: (msg, fields) => lines.push({ level: 'error', msg, fields }),
+    child: () => log,
+  };
+  return { log, lines };
+}
+
+const retention = { items: 1, versions: 2, bytes: 3, blobsReclaimed: 4, trashRoots: 5 };
+const reconcileReport = { scanned: 7 };
+
+function fakes(over: Partial<JobDeps> = {}) {
+  const { log, lines } = recordingLog();
+  const calls: string[] = [];
+  const released: unknown[] = [];
+  const deps = {
+    log,
+    state: new MemoryStateStore(),
+    auth: {
+      updateUser: vi.fn(
+        async (_actor: unknown, userId: string, patch: { role?: 'admin' | 'user' }) =>
+          ({ id: userId, email: 'ann@example.com', role: patch.role ?? 'user' }) as User,
+      ),
+    },
+    users: {
+      byEmail: vi.fn(async (email: string) => (email === 'ann@example.com' ? { id: 'u1' } : undefined)),
+    },
+    tree: {
+      sweep: vi.fn(async () => {
+        calls.push('tree.sweep');
+        return retention;
+      }),
+    },
+    uploads: {
+      rescanPending: vi.fn(async () => {
+        calls.push('uploads.rescanPending');
+        return 2;
+      }),
+      releaseStorage: vi.fn(async (s: unknown) => {
+        calls.push('uploads.releaseStorage');
+        released.push(s);
+      }),
+    } as unknown as UploadService,
+    health: {
+      checkAll: vi.fn(async () => {
+        calls.push('health.checkAll');
+        return {};
+      }),
+    },
+    reconciler: {
+      sweep: vi.fn(async () => {
+        calls.push('reconciler.sweep');
+        return reconcileReport as never;
+      }),
+    },
+    replicator: {
+      handle: vi.fn(async (change: StateChange) => {
+        calls.push(`replicator.handle ${change.item.pk}`);
+      }),
+    },
+    ...over,
+  } satisfies JobDeps;
+  return { deps, jobs: new Jobs(deps), calls, lines, released };
+}
+
+const session = (state: string) => ({
+  uploadId: 'up1',
+  nodeId: 'n1',
+  blobKey: 'v/up1',
+  state,
+});
+
+describe('maintenance tasks', () => {
+  it('answers each task name as the scheduled function always has', async () => {
+    const { jobs, calls } = fakes();
+    expect(await jobs.run('health')).toEqual({ health: {} });
+    expect(await jobs.run('reconcile')).toEqual({ reconcile: reconcileReport });
+    expect(await jobs.run('retention')).toEqual({ retention, rescanned: 2 });
+    expect(calls).toEqual(['health.checkAll', 'reconciler.sweep', 'tree.sweep', 'uploads.rescanPending']);
+  });
+
+  it('runs retention for an event without a known task', async () => {
+    const { jobs } = fakes();
+    expect(await jobs.run(undefined)).toEqual({ retention, rescanned: 2 });
+    expect(await jobs.run('something-else')).toEqual({ retention, rescanned: 2 });
+  });
+
+  it('answers the admin sweep flat: the retention report with the rescans', async () => {
+    const { jobs } = fakes();
+    expect(await jobs.retention()).toEqual({ ...retention, rescanned: 2 });
+  });
+
+  it('passes reconciliation options through (the admin route verifies checksums)', async () => {
+    const { jobs, deps } = fakes();
+    await jobs.reconcile({ verifyChecksums: true });
+    expect(deps.reconciler.sweep).toHaveBeenCalledWith({ verifyChecksums: true });
+  });
+
+  it('logs a background reconciliation that fails as "<what> failed", and throws at nobody', async () => {
+    const { jobs, lines } = fakes({
+      reconciler: { sweep: async () => Promise.reject(new Error('node gone')) },
+    });
+    jobs.reconcileInBackground('backfill');
+    await vi.waitFor(() =>
+      expect(lines).toContainEqual({
+        level: 'error',
+        msg: 'backfill failed',
+        fields: { err: 'Error: node gone' },
+      }),
+    );
+  });
+
+  it('promotes a registered account to admin, by email in any case', async () => {
+    const { jobs, deps, lines } = fakes();
+    expect(await jobs.run('promote-admin', { email: ' Ann@Example.com ' })).toEqual({
+      admin: { id: 'u1', email: 'ann@example.com', role: 'admin' },
+    });
+    expect(deps.users.byEmail).toHaveBeenCalledWith('ann@example.com');
+    expect(deps.auth.updateUser).toHaveBeenCalledWith(
+      expect.objectContaining({ userId: 'u1', role: 'admin', tokenId: 'operator' }),
+      'u1',
+      { role: 'admin' },
+    );
+    expect(lines).toContainEqual({
+      level: 'info',
+      msg: 'admin promoted by the account operator',
+      fields: { userId: 'u1' },
+    });
+  });
+
+  it('refuses to promote without an email, or an email nobody registered', async () => {
+    const { jobs, deps } = fakes();
+    await expect(jobs.run('promote-admin', {})).rejects.toThrow(/needs \{"email"/);
+    await expect(jobs.run('promote-admin', { email: 'bob@example.com' })).rejects.toThrow(
+      'no registered account has the email bob@example.com',
+    );
+    expect(deps.auth.updateUser).not.toHaveBeenCalled();
+  });
+
+  it('reaps and keeps house only where the profile attached those jobs, read when they run', async () => {
+    const { jobs, deps } = fakes();
+    expect(await jobs.reapExpiredState()).toBe(0);
+    expect(jobs.hasDatabaseHousekeeping).toBe(false);
+    await jobs.databaseHousekeeping();
+    // The local profile attaches them to its container after the services are built.
+    const vacuum = vi.fn(async () => undefined);
+    Object.assign(deps, { reapExpiredState: async () => 3, maintainDatabase: vacuum });
+    expect(await jobs.reapExpiredState()).toBe(3);
+    expect(jobs.hasDatabaseHousekeeping).toBe(true);
+    await jobs.databaseHousekeeping();
+    expect(vacuum).toHaveBeenCalledOnce();
+  });
+});
+
+describe('the state-change fan-out', () => {
+  it('cleans up after an expired upload session and leaves an "expired" tombstone', async () => {
+    const { jobs, deps, calls, released } = fakes();
+    await jobs.onStateChange({
+      kind: 'remove',
+      item: { pk: 'upload#up1', sk: 's', data: session('uploading'), version: 3 },
+      expired: true,
+    });
+    expect(released).toEqual([session('uploading')]);
+    expect((await deps.state.get('upload#up1', 's'))?.data).toMatchObject({ state: 'expired' });
+    expect(calls).toEqual(['uploads.releaseStorage', 'replicator.handle upload#up1']);
+  });
+
+  it('leaves a committed session alone and hands ledger writes to the replicator', async () => {
+    const { jobs, calls } = fakes();
+    await jobs.onStateChange({
+      kind: 'remove',
+      item: { pk: 'upload#up1', sk: 's', data: session('committed'), version: 3 },
+      expired: true,
+    });
+    await jobs.onStateChange({
+      kind: 'upsert',
+      item: { pk: 'ledger#v1', sk: 'n2', data: { state: 'pending' }, version: 1 },
+    });
+    expect(calls).toEqual(['replicator.handle upload#up1', 'replicator.handle ledger#v1']);
+  });
+
+  it('throws for a session it cannot read, before the replicator sees it (a retry, then the DLQ)', async () => {
+    const { jobs, calls } = fakes();
+    await expect(
+      jobs.onStateChange({
+        kind: 'remove',
+        item: { pk: 'upload#x', sk: 's', data: { state: 'uploading' }, version: 1 },
+        expired: true,
+      }),
+    ).rejects.toThrow('malformed upload session in upload#x');
+    expect(calls).toEqual([]);
+  });
+});
