@@ -1,12 +1,13 @@
 /**
  * The state table's DynamoDB Stream -> Lambda: each record becomes a StateChange for the services
- * that follow state (shared/services/jobs.ts: upload-session cleanup, replication). Failures are
- * reported per record (partial batch response), so one bad record is retried without replaying
- * the batch.
+ * that follow state (shared/services/jobs.ts: upload-session cleanup, replication). Powertools'
+ * batch processor reports failures per record (partial batch response; the event source mapping
+ * sets reportBatchItemFailures), so one bad record is retried without replaying the batch.
  */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { StateChange, StateItem } from '../../shared/ports/state-store.ts';
 import { Jobs } from '../../shared/services/jobs.ts';
 import { awsContainer } from '../aws-container.ts';
@@ -44,26 +45,32 @@ export function toStateChange(record: DynamoDBRecord): StateChange | undefined {
 
 export function createStateStreamHandler(c: Container) {
   const jobs = new Jobs(c);
-  return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-    const batchItemFailures: { itemIdentifier: string }[] = [];
-    for (const record of event.Records) {
-      try {
-        const change = toStateChange(record);
-        if (change) await jobs.onStateChange(change);
-      } catch (err) {
-        c.log.error('stream record failed', {
-          eventId: record.eventID,
-          err: String((err as Error)?.stack ?? err),
-        });
-        batchItemFailures.push({ itemIdentifier: record.dynamodb?.SequenceNumber ?? record.eventID ?? '' });
-      }
+  const recordHandler = async (record: DynamoDBRecord): Promise<void> => {
+    try {
+      const change = toStateChange(record);
+      if (change) await jobs.onStateChange(change);
+    } catch (err) {
+      c.log.error('stream record failed', {
+        eventId: record.eventID,
+        err: String((err as Error)?.stack ?? err),
+      });
+      throw err; // the processor reports the record (its SequenceNumber) as a batch item failure
     }
-    return { batchItemFailures };
   };
+  return (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> =>
+    // A processor per invocation: it holds the batch's records and outcomes while it runs.
+    processPartialResponse(event, recordHandler, new BatchProcessor(EventType.DynamoDBStreams), {
+      context,
+      // In stream order, one at a time: records of one item must apply in the order they happened.
+      processInParallel: false,
+      // A batch whose every record failed is reported the same way (all of them), not thrown: the
+      // event source retries it either way, and the function's error metric stays for crashes.
+      throwOnFullBatchFailure: false,
+    });
 }
 
 let built: Promise<ReturnType<typeof createStateStreamHandler>> | undefined;
-export const handler = async (event: DynamoDBStreamEvent) => {
+export const handler = async (event: DynamoDBStreamEvent, context: Context) => {
   built ??= awsContainer().then(createStateStreamHandler);
-  return (await built)(event);
+  return (await built)(event, context);
 };

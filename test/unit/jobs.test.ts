@@ -1,10 +1,14 @@
 /**
  * The jobs module (shared/services/jobs.ts) with fake services: what each maintenance task runs and
- * answers, and the state-change fan-out. The AWS and local adapters under them have their own suites
+ * answers, the state-change fan-out, and the stream Lambda's per-record failures on top of it
+ * (Powertools' batch processor). The AWS and local adapters under them have their own suites
  * (upload-cleanup, replication-streams, iam-usage in integration).
  */
 
+import type { DynamoDBRecord } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
+import type { Container } from '../../functions/container.ts';
+import { createStateStreamHandler } from '../../functions/streams/state-stream.ts';
 import { MemoryStateStore } from '../../shared/adapters/memory/memory-state-store.ts';
 import type { User } from '../../shared/domain/model.ts';
 import type { Logger } from '../../shared/observability/logger.ts';
@@ -207,5 +211,58 @@ describe('the state-change fan-out', () => {
       }),
     ).rejects.toThrow('malformed upload session in upload#x');
     expect(calls).toEqual([]);
+  });
+});
+
+describe('the state-stream handler (Powertools batch processing)', () => {
+  const removal = (seq: string, data: Record<string, { S: string }>) =>
+    ({
+      eventID: `e${seq}`,
+      eventName: 'REMOVE',
+      userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
+      dynamodb: {
+        SequenceNumber: seq,
+        OldImage: { pk: { S: `upload#${seq}` }, sk: { S: 's' }, ver: { N: '1' }, data: { M: data } },
+      },
+    }) as unknown as DynamoDBRecord;
+  const good = (seq: string) =>
+    removal(seq, {
+      uploadId: { S: seq },
+      nodeId: { S: 'n1' },
+      blobKey: { S: `v/${seq}` },
+      state: { S: 'aborted' },
+    });
+  const broken = (seq: string) => removal(seq, { state: { S: 'uploading' } });
+
+  it('reports the records it cannot process by sequence number, and processes the rest in order', async () => {
+    const { deps, calls, lines } = fakes();
+    const handler = createStateStreamHandler(deps as unknown as Container);
+    const result = await handler({ Records: [good('10'), broken('11'), good('12'), broken('13')] });
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: '11' }, { itemIdentifier: '13' }]);
+    expect(calls).toEqual([
+      'uploads.releaseStorage',
+      'replicator.handle upload#10',
+      'uploads.releaseStorage',
+      'replicator.handle upload#12',
+    ]);
+    expect(lines.filter((l) => l.msg === 'stream record failed').map((l) => l.fields?.eventId)).toEqual([
+      'e11',
+      'e13',
+    ]);
+  });
+
+  it('answers a batch that failed whole with every record, rather than throwing', async () => {
+    const { deps } = fakes();
+    const handler = createStateStreamHandler(deps as unknown as Container);
+    expect(await handler({ Records: [broken('20'), broken('21')] })).toEqual({
+      batchItemFailures: [{ itemIdentifier: '20' }, { itemIdentifier: '21' }],
+    });
+  });
+
+  it('answers no failures for a batch it processed, and keeps no records between batches', async () => {
+    const { deps } = fakes();
+    const handler = createStateStreamHandler(deps as unknown as Container);
+    await handler({ Records: [broken('30')] });
+    expect(await handler({ Records: [good('31')] })).toEqual({ batchItemFailures: [] });
   });
 });
