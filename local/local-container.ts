@@ -129,7 +129,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     }
     return s3Node(spec);
   };
-  const prometheus = localMetrics(db, () => nodes);
+  const prometheus = localMetrics(db, state, () => nodes);
   // Fails fast while disconnected: reported through the ports' 503s and fail-open reads.
   const redis = config.STRATUS_REDIS_URL ? openRedis(config.STRATUS_REDIS_URL) : undefined;
   // Without an offline queue, commands before the first connect fail: connect before serving.
@@ -176,7 +176,7 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
 }
 
 /** The local registry, with gauges computed from the database at scrape time. */
-function localMetrics(db: Database, registry: () => NodeRegistry): PrometheusMetrics {
+function localMetrics(db: Database, state: SqlStateStore, registry: () => NodeRegistry): PrometheusMetrics {
   return new PrometheusMetrics()
     .describe('stratus_http_requests_total', 'API requests by route and status')
     .describe('stratus_http_request_duration_seconds', 'API latency by route')
@@ -193,12 +193,7 @@ function localMetrics(db: Database, registry: () => NodeRegistry): PrometheusMet
       const nodes = await db.query<{ node_id: string; bytes: string }>(
         'select node_id, coalesce(sum(size), 0)::text as bytes from versions group by node_id',
       );
-      const sessions = await db.query<{ n: string }>(
-        `select count(*)::text as n from state_items where pk like 'upload#%'
-         and (data like '%"state":"uploading"%' or data like '%"state":"completing"%')
-         and (expires_at is null or expires_at > $1)`,
-        [Math.floor(Date.now() / 1000)],
-      );
+      const sessions = await state.countMatching('upload#', 'state', ['uploading', 'completing']);
       // The replica ledger's pending index (see replica-ledger.ts).
       const pending = await db.query<{ n: string; oldest: string | null }>(
         `select count(*)::text as n, min(data::json->>'createdAt') as oldest from state_items where pk = 'ledger-pending'`,
@@ -217,7 +212,7 @@ function localMetrics(db: Database, registry: () => NodeRegistry): PrometheusMet
         {
           name: 'stratus_upload_sessions_open',
           help: 'upload sessions uploading or completing',
-          values: [{ labels: {}, value: Number(sessions[0]?.n ?? 0) }],
+          values: [{ labels: {}, value: sessions }],
         },
         {
           name: 'stratus_node_health',

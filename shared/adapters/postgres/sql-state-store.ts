@@ -137,6 +137,23 @@ export class SqlStateStore implements StateStore {
     return Number(rows[0]?.n ?? 0);
   }
 
+  /**
+   * How many live items, in every partition whose key starts with `pkPrefix`, hold one of `values`
+   * in the top-level `field` of their data. Not on the port: DynamoDB would answer it with a scan.
+   * The local runtime's gauges use it (open upload sessions).
+   */
+  async countMatching(pkPrefix: string, field: string, values: readonly string[]): Promise<number> {
+    if (values.length === 0) return 0;
+    const placeholders = values.map((_, i) => `$${i + 4}`).join(', ');
+    const rows = await this.db.query<{ n: string }>(
+      `select count(*)::text as n from state_items
+       where starts_with(pk, $1) and (expires_at is null or expires_at > $2)
+         and (data::json ->> $3) in (${placeholders})`,
+      [pkPrefix, nowSeconds(), field, ...values],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async ping() {
     await this.db.ping();
   }
