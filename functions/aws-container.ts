@@ -21,7 +21,6 @@ import { RedisRateLimiter } from '../shared/adapters/redis/redis-rate-limiter.ts
 import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
 import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
 import { s3Node } from '../shared/adapters/s3/s3-node.ts';
-import { cognitoIssuer, createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import { type AwsConfig, loadConfig } from '../shared/config/config.ts';
 import { errors } from '../shared/domain/errors.ts';
 import type { NodeSpec } from '../shared/services/node-catalog.ts';
@@ -69,7 +68,6 @@ export async function createAwsContainer(
   await redis
     ?.connect()
     .catch((err: unknown) => log.warn('Redis is not answering at cold start', { err: String(err) }));
-  const issuer = cognitoIssuer(config.AWS_REGION, config.STRATUS_USER_POOL_ID);
   return assemble(
     config,
     {
@@ -91,13 +89,8 @@ export async function createAwsContainer(
       ),
       log,
     },
-    {
-      verifier: createAccessTokenVerifier({
-        issuer,
-        clientId: config.STRATUS_USER_POOL_CLIENT_ID,
-        jwksUri: `${issuer}/.well-known/jwks.json`,
-      }),
-    },
+    // No token verifier: API Gateway's JWT authorizer checks tokens before a handler runs.
+    {},
     async () => {
       await db.close();
       redis?.disconnect();

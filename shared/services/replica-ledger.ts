@@ -80,7 +80,7 @@ export class ReplicaLedger {
         data: { versionId: r.versionId, nodeId: r.nodeId, createdAt: r.createdAt },
       });
     else await this.store.delete(PENDING, sk);
-    // Per-node index of verified replicas: what a node holds, for drains, counts and orphan sweeps.
+    // Per-node index of verified replicas: how many a node holds (a drained node holds none).
     if (r.state === 'verified')
       await this.store.put({ pk: nodeIndex(r.nodeId), sk: r.versionId, data: { versionId: r.versionId } });
     else await this.store.delete(nodeIndex(r.nodeId), r.versionId);
@@ -115,12 +115,6 @@ export class ReplicaLedger {
 
   async countOn(nodeId: string): Promise<number> {
     return this.store.count(nodeIndex(nodeId));
-  }
-
-  async versionsOn(nodeId: string, limit = 1000): Promise<string[]> {
-    return (await this.store.query<{ versionId: string }>(nodeIndex(nodeId), { limit })).map(
-      (i) => i.data.versionId,
-    );
   }
 
   async pendingCount(): Promise<number> {

@@ -35,17 +35,6 @@ export class Replicator {
     await this.replicate(r);
   }
 
-  /** Retries pending replicas whose back-off has passed (a timer locally, a schedule in AWS). */
-  async retryDue(limit = 200): Promise<number> {
-    let done = 0;
-    for (const p of await this.ledger.pending(limit)) {
-      const item = (await this.ledger.forVersion(p.versionId)).find((r) => r.data.nodeId === p.nodeId);
-      if (item?.data.state !== 'pending' || (item.data.retryAt ?? 0) > Date.now()) continue;
-      if (await this.replicate(item)) done++;
-    }
-    return done;
-  }
-
   async replicate(item: StateItem<Replica>): Promise<boolean> {
     const r = item.data;
     await this.nodes.fresh();
