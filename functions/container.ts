@@ -10,6 +10,7 @@ import { MemoryRateLimiter } from '../shared/adapters/memory/memory-rate-limiter
 import { AuditRepository } from '../shared/adapters/postgres/audit-repository.ts';
 import { ItemRepository } from '../shared/adapters/postgres/item-repository.ts';
 import { PermissionRepository } from '../shared/adapters/postgres/permission-repository.ts';
+import { ReservationRepository } from '../shared/adapters/postgres/reservation-repository.ts';
 import { ShareRepository } from '../shared/adapters/postgres/share-repository.ts';
 import { UserRepository } from '../shared/adapters/postgres/user-repository.ts';
 import type { PrometheusMetrics } from '../shared/adapters/prometheus/prometheus-metrics.ts';
@@ -122,6 +123,7 @@ export function assemble(
   const users = new UserRepository(p.db);
   const items = new ItemRepository(p.db);
   const audit = new AuditRepository(p.db);
+  const reservations = new ReservationRepository(p.db);
   const revocations = new RevocationList(p.state);
   const idp: IdentityProvider = p.idp ?? {
     register: () => Promise.reject(errors.unavailable('identity provider')),
@@ -165,6 +167,7 @@ export function assemble(
     users,
     permissions,
     audit,
+    reservations,
     access,
     cache: metadataCache,
     purger,
@@ -175,6 +178,7 @@ export function assemble(
     items,
     users,
     audit,
+    reservations,
     sessions: p.state,
     nodes,
     ledger,
@@ -222,6 +226,8 @@ export function assemble(
     shares,
     ops: new OpsService({
       db: p.db,
+      users,
+      items,
       cache: p.cache,
       state: p.state,
       nodes: () => nodes.all().map((n) => n.store),
@@ -232,8 +238,8 @@ export function assemble(
     replicator,
     health: new HealthMonitor(nodes, p.log, { store: p.state }),
     reconciler: new Reconciler({
-      db: p.db,
       items,
+      reservations,
       nodes,
       ledger,
       replicator,

@@ -60,6 +60,9 @@ export interface Version {
   scanState: ScanState | null;
 }
 
+/** What the reconciler needs of a version: where its bytes are and what they hash to. */
+export type VersionRef = Pick<Version, 'id' | 'nodeId' | 'blobKey' | 'size' | 'sha256'>;
+
 export interface ChildSort {
   by: 'name' | 'size' | 'modified';
   dir: 'asc' | 'desc';

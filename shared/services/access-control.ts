@@ -6,9 +6,9 @@
  * gets 403, since they can already see the item.
  */
 
-import type { PermissionRepository } from '../adapters/postgres/permission-repository.ts';
 import { errors } from '../domain/errors.ts';
 import type { Item, Principal } from '../domain/model.ts';
+import type { PermissionStore } from '../ports/metadata.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 
 export type Role = 'owner' | 'admin' | 'editor' | 'viewer';
@@ -27,9 +27,9 @@ export interface Access {
 
 export class AccessControl {
   private readonly items: MetadataCache;
-  private readonly permissions: PermissionRepository;
+  private readonly permissions: PermissionStore;
 
-  constructor(items: MetadataCache, permissions: PermissionRepository) {
+  constructor(items: MetadataCache, permissions: PermissionStore) {
     this.items = items;
     this.permissions = permissions;
   }

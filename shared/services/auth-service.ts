@@ -10,12 +10,11 @@
  * `updateUser` (the admin API) changes the table first, then the provider's groups.
  */
 
-import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { errors, UnauthenticatedError } from '../domain/errors.ts';
 import type { Principal, User } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IdentityProvider, TokenSet } from '../ports/identity-provider.ts';
+import type { AuditLog, UserStore } from '../ports/metadata.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { RevocationList } from './revocation-list.ts';
 
@@ -47,20 +46,20 @@ const ROLE_CACHE_MAX = 10_000;
 
 export class AuthService {
   private readonly idp: IdentityProvider & { familyOf?(refreshToken: string): Promise<string | undefined> };
-  private readonly users: UserRepository;
+  private readonly users: UserStore;
   private readonly throttle: LoginThrottle;
   private readonly revocations: RevocationList;
-  private readonly audit: AuditRepository;
+  private readonly audit: AuditLog;
   private readonly log: Logger;
   private readonly opts: AuthServiceOptions;
   private readonly roles = new Map<string, { role: 'admin' | 'user'; until: number }>();
 
   constructor(
     idp: IdentityProvider & { familyOf?(refreshToken: string): Promise<string | undefined> },
-    users: UserRepository,
+    users: UserStore,
     throttle: LoginThrottle,
     revocations: RevocationList,
-    audit: AuditRepository,
+    audit: AuditLog,
     log: Logger,
     opts: AuthServiceOptions,
   ) {

@@ -6,10 +6,10 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
 import type { Item } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Cache } from '../ports/cache.ts';
+import type { ItemStore } from '../ports/metadata.ts';
 
 const ITEM_TTL = 300;
 const PAGE_TTL = 60;
@@ -41,12 +41,12 @@ const thaw = (s: string): Item => {
 
 export class MetadataCache {
   private readonly cache: Cache;
-  private readonly items: ItemRepository;
+  private readonly items: ItemStore;
   private readonly log: Logger;
   hits = 0;
   misses = 0;
 
-  constructor(cache: Cache, items: ItemRepository, log: Logger) {
+  constructor(cache: Cache, items: ItemStore, log: Logger) {
     this.cache = cache;
     this.items = items;
     this.log = log;

@@ -5,18 +5,9 @@
 import { errors } from '../domain/errors.ts';
 import { type NodeInfo, place } from '../domain/placement.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
+import type { NodeHealth, StorageNode } from '../ports/storage-node.ts';
 
-export type NodeHealth = 'healthy' | 'degraded' | 'down';
-
-export interface StorageNode {
-  id: string;
-  kind: 's3' | 'localfs';
-  region: string;
-  weight: number;
-  store: BlobStore;
-  health: NodeHealth;
-  draining: boolean;
-}
+export type { NodeHealth, StorageNode } from '../ports/storage-node.ts';
 
 /** Where a process reads the health verdicts another process (the canary) wrote. */
 export interface HealthSource {

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
 import type { Cache } from '../ports/cache.ts';
 import type { Database } from '../ports/database.ts';
+import type { ItemStore, UserStore } from '../ports/metadata.ts';
 import type { StateStore } from '../ports/state-store.ts';
 
 export interface Check {
@@ -16,6 +17,8 @@ export interface Check {
 
 export class OpsService {
   private readonly db: Database;
+  private readonly users: UserStore;
+  private readonly items: ItemStore;
   private readonly cache: Cache;
   private readonly state: StateStore;
   private readonly nodes: () => BlobStore[];
@@ -23,12 +26,16 @@ export class OpsService {
 
   constructor(deps: {
     db: Database;
+    users: UserStore;
+    items: ItemStore;
     cache: Cache;
     state: StateStore;
     nodes: () => BlobStore[];
     log: Logger;
   }) {
     this.db = deps.db;
+    this.users = deps.users;
+    this.items = deps.items;
     this.cache = deps.cache;
     this.state = deps.state;
     this.nodes = deps.nodes;
@@ -72,33 +79,18 @@ export class OpsService {
   }
 
   async usage() {
-    const users = await this.db.query<{
-      id: string;
-      email: string;
-      used_bytes: number | string;
-      quota_bytes: number | string;
-    }>('select id, email, used_bytes, quota_bytes from users order by used_bytes desc, id limit 10000');
-    const nodes = await this.db.query<{
-      node_id: string;
-      bytes: number | string | null;
-      versions: number | string;
-    }>(
-      'select node_id, coalesce(sum(size), 0)::text as bytes, count(*)::text as versions from versions group by node_id order by node_id',
-    );
-    const total = users.reduce((sum, u) => sum + Number(u.used_bytes), 0);
+    const users = await this.users.byUsage(10_000);
+    const nodes = await this.items.bytesByNode();
+    const total = users.reduce((sum, u) => sum + u.usedBytes, 0);
     return {
       totalBytes: total,
       users: users.map((u) => ({
         userId: u.id,
         email: u.email,
-        usedBytes: Number(u.used_bytes),
-        quotaBytes: Number(u.quota_bytes),
+        usedBytes: u.usedBytes,
+        quotaBytes: u.quotaBytes,
       })),
-      nodes: nodes.map((n) => ({
-        nodeId: n.node_id,
-        bytes: Number(n.bytes ?? 0),
-        versions: Number(n.versions),
-      })),
+      nodes,
     };
   }
 }

@@ -6,12 +6,10 @@
  * Every step is idempotent, so an interrupted purge is finished by running it again.
  */
 
-import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
-import type { PermissionRepository } from '../adapters/postgres/permission-repository.ts';
 import type { Item, Version } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Database } from '../ports/database.ts';
+import type { AuditLog, ItemStore, PermissionStore } from '../ports/metadata.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
@@ -33,9 +31,9 @@ export interface RetentionPolicy {
 
 export class Purger {
   private readonly db: Database;
-  private readonly items: ItemRepository;
-  private readonly permissions: PermissionRepository;
-  private readonly audit: AuditRepository;
+  private readonly items: ItemStore;
+  private readonly permissions: PermissionStore;
+  private readonly audit: AuditLog;
   private readonly nodes: NodeRegistry;
   private readonly ledger: ReplicaLedger;
   private readonly cache: MetadataCache;
@@ -43,9 +41,9 @@ export class Purger {
 
   constructor(
     db: Database,
-    items: ItemRepository,
-    permissions: PermissionRepository,
-    audit: AuditRepository,
+    items: ItemStore,
+    permissions: PermissionStore,
+    audit: AuditLog,
     nodes: NodeRegistry,
     ledger: ReplicaLedger,
     cache: MetadataCache,

@@ -8,11 +8,11 @@
  * Blobs no version references are deleted after a grace period. Pending work is then driven
  * through the replicator with bounded concurrency.
  */
+
 import { createHash } from 'node:crypto';
-import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
-import { ReservationRepository } from '../adapters/postgres/reservation-repository.ts';
+import type { VersionRef } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Database } from '../ports/database.ts';
+import type { ItemStore, ReservationStore } from '../ports/metadata.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
 import type { Replicator } from './replicator.ts';
@@ -32,42 +32,32 @@ export interface ReconcileReport {
   leftoversRemoved: number;
 }
 
-interface VersionRow {
-  id: string;
-  node_id: string;
-  blob_key: string;
-  size: number | string;
-  sha256: string;
-}
-
 export class Reconciler {
-  private readonly db: Database;
-  private readonly items: ItemRepository;
+  private readonly items: ItemStore;
   private readonly nodes: NodeRegistry;
   private readonly ledger: ReplicaLedger;
   private readonly replicator: Replicator;
   private readonly log: Logger;
   private readonly reapExpired: (() => Promise<number>) | undefined;
-  private readonly reservations: ReservationRepository;
+  private readonly reservations: ReservationStore;
   private running: Promise<ReconcileReport> | undefined;
 
   constructor(deps: {
-    db: Database;
-    items: ItemRepository;
+    items: ItemStore;
+    reservations: ReservationStore;
     nodes: NodeRegistry;
     ledger: ReplicaLedger;
     replicator: Replicator;
     log: Logger;
     reapExpired?: () => Promise<number>;
   }) {
-    this.db = deps.db;
     this.items = deps.items;
     this.nodes = deps.nodes;
     this.ledger = deps.ledger;
     this.replicator = deps.replicator;
     this.log = deps.log;
     this.reapExpired = deps.reapExpired;
-    this.reservations = new ReservationRepository(deps.db);
+    this.reservations = deps.reservations;
   }
 
   /** Runs one sweep; a sweep already running is joined rather than doubled. */
@@ -81,13 +71,10 @@ export class Reconciler {
   }
 
   /** Calls `each` for every version, in id order, a page at a time. */
-  private async forEachVersion(each: (v: VersionRow) => Promise<void>): Promise<void> {
+  private async forEachVersion(each: (v: VersionRef) => Promise<void>): Promise<void> {
     let after = '00000000-0000-0000-0000-000000000000';
     for (;;) {
-      const page = await this.db.query<VersionRow>(
-        'select id, node_id, blob_key, size, sha256 from versions where id > $1 order by id limit 500',
-        [after],
-      );
+      const page = await this.items.versionsAfter(after, 500);
       if (page.length === 0) return;
       after = page[page.length - 1]?.id ?? after;
       for (const v of page) await each(v);
@@ -125,27 +112,23 @@ export class Reconciler {
       let replicas = await this.ledger.forVersion(v.id);
       if (replicas.length === 0) {
         // Committed before the ledger existed, or a crash between commit and plan.
-        await this.ledger.plan(
-          { versionId: v.id, blobKey: v.blob_key, size, sha256: v.sha256 },
-          v.node_id,
-          [],
-        );
+        await this.ledger.plan({ versionId: v.id, blobKey: v.blobKey, size, sha256: v.sha256 }, v.nodeId, []);
         replicas = await this.ledger.forVersion(v.id);
       }
       // Check what the ledger calls verified.
       for (const r of replicas.filter((x) => x.data.state === 'verified' && this.usable(x.data.nodeId))) {
         const store = this.nodes.store(r.data.nodeId);
         if (!store) continue;
-        const stat = await store.stat(v.blob_key).catch(() => undefined);
+        const stat = await store.stat(v.blobKey).catch(() => undefined);
         let bad: 'missing' | 'corrupt' | undefined = stat?.size === size ? undefined : 'missing';
         if (!bad && opts.verifyChecksums) {
           const h = createHash('sha256');
-          for await (const c of (await store.read(v.blob_key)) as AsyncIterable<Buffer>) h.update(c);
+          for await (const c of (await store.read(v.blobKey)) as AsyncIterable<Buffer>) h.update(c);
           if (h.digest('hex') !== v.sha256) bad = 'corrupt';
         }
         if (bad) {
           report[bad]++;
-          if (bad === 'corrupt') await store.delete(v.blob_key);
+          if (bad === 'corrupt') await store.delete(v.blobKey);
           await this.ledger.update(r, {
             state: 'pending',
             attempts: 0,
@@ -185,7 +168,7 @@ export class Reconciler {
       const missingNodes = [...onHome, ...standIns];
       if (missingNodes.length) {
         await this.ledger.plan(
-          { versionId: v.id, blobKey: v.blob_key, size, sha256: v.sha256 },
+          { versionId: v.id, blobKey: v.blobKey, size, sha256: v.sha256 },
           undefined,
           missingNodes,
         );
@@ -228,7 +211,7 @@ export class Reconciler {
         const n = this.nodes.get(r.data.nodeId);
         const surplus = !placed.includes(r.data.nodeId) || n?.draining;
         if (!surplus || keep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
-        if (n && n.health !== 'down') await n.store.delete(v.blob_key);
+        if (n && n.health !== 'down') await n.store.delete(v.blobKey);
         await this.ledger.drop(v.id, r.data.nodeId);
         moved++;
       }
@@ -271,8 +254,7 @@ export class Reconciler {
         // An open upload's object (a single PUT landed, the complete is still to come) is not an
         // orphan, however old: sessions live a day, longer than the grace period.
         if (await this.reservations.heldByOpenUpload(o.key)) continue;
-        const rows = await this.db.query('select 1 from versions where blob_key = $1 limit 1', [o.key]);
-        if (rows.length) {
+        if (await this.items.blobKeyInUse(o.key)) {
           // Referenced by a version whose primary is elsewhere: an orphan only if the ledger disowns it.
           const versionId = o.key.slice(2);
           const known = (await this.ledger.forVersion(versionId)).some((r) => r.data.nodeId === n.id);
@@ -308,8 +290,7 @@ export class Reconciler {
   }
 
   async replicationStatus() {
-    const [row] = await this.db.query<{ n: string }>('select count(*)::text as n from versions');
-    const versions = Number(row?.n ?? 0);
+    const versions = await this.items.countVersions();
     let below = 0;
     let failed = 0;
     await this.forEachVersion(async (v) => {

@@ -6,13 +6,11 @@
  */
 
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { hashPassword, verifyPassword } from '../adapters/local-idp/password-hash.ts';
-import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
-import type { ShareRepository } from '../adapters/postgres/share-repository.ts';
 import { errors } from '../domain/errors.ts';
 import type { Item, Principal, ShareLink } from '../domain/model.ts';
+import { hashPassword, verifyPassword } from '../domain/password-hash.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { AuditLog, ItemStore, ShareStore } from '../ports/metadata.ts';
 import type { AccessControl } from './access-control.ts';
 import type { DownloadLinks } from './download-links.ts';
 import type { MetadataCache } from './metadata-cache.ts';
@@ -31,21 +29,21 @@ export const shareErrors = {
 };
 
 export class ShareService {
-  private readonly shares: ShareRepository;
-  private readonly items: ItemRepository;
+  private readonly shares: ShareStore;
+  private readonly items: ItemStore;
   private readonly access: AccessControl;
   private readonly cache: MetadataCache;
-  private readonly audit: AuditRepository;
+  private readonly audit: AuditLog;
   private readonly downloads: DownloadLinks;
   private readonly log: Logger;
   private readonly kdfCost: number;
 
   constructor(deps: {
-    shares: ShareRepository;
-    items: ItemRepository;
+    shares: ShareStore;
+    items: ItemStore;
     access: AccessControl;
     cache: MetadataCache;
-    audit: AuditRepository;
+    audit: AuditLog;
     downloads: DownloadLinks;
     log: Logger;
     kdfCost: number;

@@ -5,17 +5,13 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
-import type { PermissionRepository } from '../adapters/postgres/permission-repository.ts';
-import { ReservationRepository } from '../adapters/postgres/reservation-repository.ts';
-import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { errors, UniqueViolationError } from '../domain/errors.ts';
 import { type BaseRevision, baseFor, etagFor } from '../domain/etag.ts';
 import type { ChildCursor, ChildSort, GrantRole, Item, Principal, Version } from '../domain/model.ts';
 import { nameKey, normaliseName } from '../domain/names.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Database, SqlExecutor } from '../ports/database.ts';
+import type { AuditLog, ItemStore, PermissionStore, ReservationStore, UserStore } from '../ports/metadata.ts';
 import type { AccessControl } from './access-control.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 import { DEFAULT_TRASH_DAYS, type PurgeReport, type Purger } from './purger.ts';
@@ -55,10 +51,11 @@ export function numberedName(name: string, n: number): string {
 
 export class TreeService {
   private readonly db: Database;
-  private readonly items: ItemRepository;
-  private readonly users: UserRepository;
-  private readonly permissions: PermissionRepository;
-  private readonly audit: AuditRepository;
+  private readonly items: ItemStore;
+  private readonly users: UserStore;
+  private readonly permissions: PermissionStore;
+  private readonly audit: AuditLog;
+  private readonly reservations: ReservationStore;
   private readonly access: AccessControl;
   private readonly cache: MetadataCache;
   private readonly purger: Purger;
@@ -66,10 +63,11 @@ export class TreeService {
 
   constructor(deps: {
     db: Database;
-    items: ItemRepository;
-    users: UserRepository;
-    permissions: PermissionRepository;
-    audit: AuditRepository;
+    items: ItemStore;
+    users: UserStore;
+    permissions: PermissionStore;
+    audit: AuditLog;
+    reservations: ReservationStore;
     access: AccessControl;
     cache: MetadataCache;
     purger: Purger;
@@ -80,6 +78,7 @@ export class TreeService {
     this.users = deps.users;
     this.permissions = deps.permissions;
     this.audit = deps.audit;
+    this.reservations = deps.reservations;
     this.access = deps.access;
     this.cache = deps.cache;
     this.purger = deps.purger;
@@ -515,7 +514,7 @@ export class TreeService {
     const user = await this.users.get(p.userId);
     if (!user) throw errors.unauthorized();
     // Bytes of open uploads are inside the quota from the moment each upload is created.
-    const reservedBytes = await new ReservationRepository(this.db).reservedBytes(user.id);
+    const reservedBytes = await this.reservations.reservedBytes(user.id);
     return { usedBytes: user.usedBytes, reservedBytes, quotaBytes: user.quotaBytes };
   }
 
@@ -565,12 +564,7 @@ export class TreeService {
     policy: { keepVersions: number | null; keepDays: number | null; trashDays: number },
   ) {
     await this.db.transaction(async (tx) => {
-      await tx.query('update users set keep_versions = $2, keep_days = $3, trash_days = $4 where id = $1', [
-        p.userId,
-        policy.keepVersions,
-        policy.keepDays,
-        policy.trashDays,
-      ]);
+      await this.users.setRetention(p.userId, policy, tx);
       await this.audit.with(tx).record({
         actorId: p.userId,
         ownerId: p.userId,
@@ -588,13 +582,8 @@ export class TreeService {
    */
   async sweep(now = new Date()): Promise<PurgeReport & { trashRoots: number }> {
     const total = { items: 0, versions: 0, bytes: 0, blobsReclaimed: 0, trashRoots: 0 };
-    const roots = await this.db.query<{ id: string }>(
-      `select i.id from items i join users u on u.id = i.owner_id
-       where i.deleted_at is not null and i.deleted_at < $1::timestamptz - make_interval(days => coalesce(u.trash_days, ${DEFAULT_TRASH_DAYS}))
-       limit 100`,
-      [now],
-    );
-    for (const { id } of roots) {
+    const roots = await this.items.trashPastRetention(now, DEFAULT_TRASH_DAYS, 100);
+    for (const id of roots) {
       const item = await this.items.get(id);
       if (!item) continue;
       const r = await this.purger.purgeSubtree(item, null, 'trash retention');
@@ -605,14 +594,8 @@ export class TreeService {
       total.bytes += r.bytes;
       total.blobsReclaimed += r.blobsReclaimed;
     }
-    const files = await this.db.query<{ id: string }>(
-      `select distinct i.id from versions v join items i on i.id = v.file_id join users u on u.id = i.owner_id
-       where u.keep_days is not null and v.id <> i.current_version_id
-         and v.created_at < $1::timestamptz - make_interval(days => u.keep_days)
-       limit 500`,
-      [now],
-    );
-    for (const { id } of files) {
+    const files = await this.items.filesPastKeepDays(now, 500);
+    for (const id of files) {
       const file = await this.items.get(id);
       const owner = file && (await this.users.get(file.ownerId));
       if (!file || !owner) continue;

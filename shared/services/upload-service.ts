@@ -9,10 +9,6 @@
  */
 
 import { createHash, randomUUID } from 'node:crypto';
-import type { AuditRepository } from '../adapters/postgres/audit-repository.ts';
-import type { ItemRepository } from '../adapters/postgres/item-repository.ts';
-import { ReservationRepository } from '../adapters/postgres/reservation-repository.ts';
-import type { UserRepository } from '../adapters/postgres/user-repository.ts';
 import { ContentHasher } from '../domain/content-hash.ts';
 import {
   ConditionFailedError,
@@ -35,6 +31,7 @@ import {
 import type { Logger } from '../observability/logger.ts';
 import type { BlobStore, UploadedPart } from '../ports/blob-store.ts';
 import type { Database } from '../ports/database.ts';
+import type { AuditLog, ItemStore, ReservationStore, UserStore } from '../ports/metadata.ts';
 import type { Scanner } from '../ports/scanner.ts';
 import type { StateItem, StateStore } from '../ports/state-store.ts';
 import type { DownloadLinks } from './download-links.ts';
@@ -124,9 +121,9 @@ class CompletionLease {
 
 export class UploadService {
   private readonly db: Database;
-  private readonly items: ItemRepository;
-  private readonly users: UserRepository;
-  private readonly audit: AuditRepository;
+  private readonly items: ItemStore;
+  private readonly users: UserStore;
+  private readonly audit: AuditLog;
   private readonly sessions: StateStore;
   private readonly nodes: NodeRegistry;
   private readonly ledger: ReplicaLedger;
@@ -134,15 +131,16 @@ export class UploadService {
   private readonly tree: TreeService;
   private readonly cache: MetadataCache;
   private readonly downloads: DownloadLinks;
-  private readonly reservations: ReservationRepository;
+  private readonly reservations: ReservationStore;
   private readonly log: Logger;
   private readonly opts: UploadServiceOptions;
 
   constructor(deps: {
     db: Database;
-    items: ItemRepository;
-    users: UserRepository;
-    audit: AuditRepository;
+    items: ItemStore;
+    users: UserStore;
+    audit: AuditLog;
+    reservations: ReservationStore;
     sessions: StateStore;
     nodes: NodeRegistry;
     ledger: ReplicaLedger;
@@ -164,7 +162,7 @@ export class UploadService {
     this.tree = deps.tree;
     this.cache = deps.cache;
     this.downloads = deps.downloads;
-    this.reservations = new ReservationRepository(deps.db);
+    this.reservations = deps.reservations;
     this.log = deps.log;
     this.opts = deps.opts;
   }

@@ -20,10 +20,10 @@ import {
   UnauthenticatedError,
   UniqueViolationError,
 } from '../../domain/errors.ts';
+import { hashPassword, verifyPassword } from '../../domain/password-hash.ts';
 import type { Database } from '../../ports/database.ts';
 import type { IdentityProvider, PasswordResetDelivery, TokenSet } from '../../ports/identity-provider.ts';
 import type { StateStore } from '../../ports/state-store.ts';
-import { hashPassword, verifyPassword } from './password-hash.ts';
 import type { SigningKey } from './signing-keys.ts';
 
 export interface LocalIdpOptions {

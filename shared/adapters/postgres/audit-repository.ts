@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../../domain/model.ts';
 import type { SqlExecutor } from '../../ports/database.ts';
+import type { AuditLog } from '../../ports/metadata.ts';
 
 interface Row {
   id: string;
@@ -24,7 +25,7 @@ const toEvent = (r: Row): AuditEvent => ({
   detail: JSON.parse(r.detail) as Record<string, unknown>,
 });
 
-export class AuditRepository {
+export class AuditRepository implements AuditLog {
   private readonly q: SqlExecutor;
 
   constructor(q: SqlExecutor) {

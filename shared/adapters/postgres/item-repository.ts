@@ -1,6 +1,7 @@
 /** Files, folders and versions in the system of record. */
-import type { ChildCursor, ChildSort, Item, ScanState, Version } from '../../domain/model.ts';
+import type { ChildCursor, ChildSort, Item, ScanState, Version, VersionRef } from '../../domain/model.ts';
 import type { SqlExecutor, SqlValue } from '../../ports/database.ts';
+import type { ItemStore } from '../../ports/metadata.ts';
 
 interface ItemRow {
   id: string;
@@ -74,7 +75,7 @@ const toVersion = (r: VersionRow): Version => ({
   scanState: scanState(r.scan_state),
 });
 
-export class ItemRepository {
+export class ItemRepository implements ItemStore {
   private readonly q: SqlExecutor;
 
   constructor(q: SqlExecutor) {
@@ -294,12 +295,71 @@ export class ItemRepository {
     return rows.map(toItem);
   }
 
-  async trashRootsBefore(cutoff: Date, limit: number) {
-    const rows = await this.q.query<ItemRow>(
-      'select * from items where deleted_at is not null and deleted_at < $1 order by deleted_at limit $2',
-      [cutoff, limit],
+  /** Trash roots whose owner's trash retention (or `defaultDays`) has passed at `now`. */
+  async trashPastRetention(now: Date, defaultDays: number, limit: number): Promise<string[]> {
+    const rows = await this.q.query<{ id: string }>(
+      `select i.id from items i join users u on u.id = i.owner_id
+       where i.deleted_at is not null
+         and i.deleted_at < $1::timestamptz - make_interval(days => coalesce(u.trash_days, $2::int))
+       limit $3`,
+      [now, defaultDays, limit],
     );
-    return rows.map(toItem);
+    return rows.map((r) => r.id);
+  }
+
+  /** Files with a non-current version older than their owner's `keepDays` at `now`. */
+  async filesPastKeepDays(now: Date, limit: number): Promise<string[]> {
+    const rows = await this.q.query<{ id: string }>(
+      `select distinct i.id from versions v join items i on i.id = v.file_id join users u on u.id = i.owner_id
+       where u.keep_days is not null and v.id <> i.current_version_id
+         and v.created_at < $1::timestamptz - make_interval(days => u.keep_days)
+       limit $2`,
+      [now, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Versions in id order after `afterId`, a page at a time (the reconciler's walk). */
+  async versionsAfter(afterId: string, limit: number): Promise<VersionRef[]> {
+    const rows = await this.q.query<{
+      id: string;
+      node_id: string;
+      blob_key: string;
+      size: number | string;
+      sha256: string;
+    }>('select id, node_id, blob_key, size, sha256 from versions where id > $1 order by id limit $2', [
+      afterId,
+      limit,
+    ]);
+    return rows.map((r) => ({
+      id: r.id,
+      nodeId: r.node_id,
+      blobKey: r.blob_key,
+      size: Number(r.size),
+      sha256: r.sha256,
+    }));
+  }
+
+  /** Whether any version stores its bytes under this key (on any node). */
+  async blobKeyInUse(blobKey: string): Promise<boolean> {
+    return (await this.q.query('select 1 from versions where blob_key = $1 limit 1', [blobKey])).length > 0;
+  }
+
+  async countVersions(): Promise<number> {
+    const [row] = await this.q.query<{ n: string }>('select count(*)::text as n from versions');
+    return Number(row?.n ?? 0);
+  }
+
+  /** Bytes and versions whose primary copy is on each node. */
+  async bytesByNode(): Promise<{ nodeId: string; bytes: number; versions: number }[]> {
+    const rows = await this.q.query<{ node_id: string; bytes: string | null; versions: string }>(
+      'select node_id, coalesce(sum(size), 0)::text as bytes, count(*)::text as versions from versions group by node_id order by node_id',
+    );
+    return rows.map((n) => ({
+      nodeId: n.node_id,
+      bytes: Number(n.bytes ?? 0),
+      versions: Number(n.versions),
+    }));
   }
 
   /** The item and everything under it, whatever its state. */

@@ -1,6 +1,7 @@
 /** Grants of `viewer` or `editor` on an item to another user; they apply to the item's subtree. */
 import type { Grant } from '../../domain/model.ts';
 import type { SqlExecutor } from '../../ports/database.ts';
+import type { PermissionStore } from '../../ports/metadata.ts';
 
 interface Row {
   id: string;
@@ -22,7 +23,7 @@ const toGrant = (r: Row): Grant => ({
   createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
 });
 
-export class PermissionRepository {
+export class PermissionRepository implements PermissionStore {
   private readonly q: SqlExecutor;
 
   constructor(q: SqlExecutor) {

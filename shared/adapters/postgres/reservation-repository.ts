@@ -5,11 +5,11 @@
  * one that is never settled (an expired session, a crash) stops counting when the session would
  * have expired: nothing has to run for a lost reservation to heal.
  */
+
 import type { SqlExecutor } from '../../ports/database.ts';
+import type { ReservationStore, ReserveResult } from '../../ports/metadata.ts';
 
-export type ReserveResult = 'reserved' | 'quota' | 'too-many-open';
-
-export class ReservationRepository {
+export class ReservationRepository implements ReservationStore {
   private readonly q: SqlExecutor;
 
   constructor(q: SqlExecutor) {

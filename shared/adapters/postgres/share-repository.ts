@@ -1,6 +1,7 @@
 /** Share links in the system of record. */
 import type { ShareLink } from '../../domain/model.ts';
 import type { SqlExecutor } from '../../ports/database.ts';
+import type { ShareStore } from '../../ports/metadata.ts';
 
 interface Row {
   id: string;
@@ -35,7 +36,7 @@ const toLink = (r: Row): ShareLink => ({
   revokedAt: r.revoked_at === null ? null : d(r.revoked_at),
 });
 
-export class ShareRepository {
+export class ShareRepository implements ShareStore {
   private readonly q: SqlExecutor;
 
   constructor(q: SqlExecutor) {

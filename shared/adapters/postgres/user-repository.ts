@@ -2,7 +2,8 @@
 
 import { randomUUID } from 'node:crypto';
 import type { User } from '../../domain/model.ts';
-import type { Database } from '../../ports/database.ts';
+import type { Database, SqlExecutor } from '../../ports/database.ts';
+import type { UserStore } from '../../ports/metadata.ts';
 
 interface Row {
   id: string;
@@ -28,7 +29,7 @@ const toUser = (r: Row): User => ({
   trashDays: r.trash_days ?? null,
 });
 
-export class UserRepository {
+export class UserRepository implements UserStore {
   private readonly db: Database;
 
   constructor(db: Database) {
@@ -77,6 +78,28 @@ export class UserRepository {
       );
       return { user: toUser(updated[0] as Row), previous };
     });
+  }
+
+  /** Sets the user's retention policy (in `q`'s transaction when given). */
+  async setRetention(
+    id: string,
+    policy: { keepVersions: number | null; keepDays: number | null; trashDays: number },
+    q: SqlExecutor = this.db,
+  ): Promise<void> {
+    await q.query('update users set keep_versions = $2, keep_days = $3, trash_days = $4 where id = $1', [
+      id,
+      policy.keepVersions,
+      policy.keepDays,
+      policy.trashDays,
+    ]);
+  }
+
+  /** Users by stored bytes, most first (admin usage). */
+  async byUsage(limit: number): Promise<User[]> {
+    const rows = await this.db.query<Row>('select * from users order by used_bytes desc, id limit $1', [
+      limit,
+    ]);
+    return rows.map(toUser);
   }
 
   /** Creates the user and root folder unless they exist (idempotent: safe on every login). */

@@ -1,6 +1,6 @@
 /** A storage node on S3 (or an S3-compatible endpoint) from a node spec. */
 import { S3Client } from '@aws-sdk/client-s3';
-import type { StorageNode } from '../../services/node-registry.ts';
+import type { StorageNode } from '../../ports/storage-node.ts';
 import { S3BlobStore } from './s3-blob-store.ts';
 
 export interface S3NodeSpec {
