@@ -20,12 +20,14 @@ export interface Route<
   P extends z.ZodType = z.ZodType,
   Q extends z.ZodType = z.ZodType,
   B extends z.ZodType = z.ZodType,
+  A extends boolean = boolean,
 > {
   id: string;
   group: RouteGroup;
   method: Method;
   path: string;
-  auth: boolean;
+  /** Whether a token is needed; a literal `true` gives the implementation a non-optional principal. */
+  auth: A;
   /** Which rate-limit buckets it spends from; by default GET is `read`, other methods `write`. */
   limit?: 'auth' | 'read' | 'write' | 'public';
   summary: string;
@@ -36,9 +38,9 @@ export interface Route<
   responses: Record<number, RouteResponse>;
 }
 
-export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
-  r: Route<P, Q, B>,
-): Route<P, Q, B> {
+export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, A extends boolean>(
+  r: Route<P, Q, B, A>,
+): Route<P, Q, B, A> {
   return r;
 }
 
