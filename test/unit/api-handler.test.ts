@@ -1,12 +1,24 @@
-/** The handler boundary: validation at the edge, auth, and the one error mapping. */
+/**
+ * The handler boundary, the middleware chain as a whole: validation at the edge, auth, limits, and
+ * the one error mapping. Each middleware alone: http-middleware.test.ts.
+ */
 import type { Context } from 'aws-lambda';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
+import { MemoryRateLimiter } from '../../shared/adapters/memory/memory-rate-limiter.ts';
 import { MemoryStateStore } from '../../shared/adapters/memory/memory-state-store.ts';
 import { errors } from '../../shared/domain/errors.ts';
-import { type ApiEvent, createApiHandler, groupsOf, implement } from '../../shared/http/api-handler.ts';
+import type { Principal } from '../../shared/domain/model.ts';
+import {
+  type ApiEvent,
+  createApiHandler,
+  groupsOf,
+  implement,
+  SECURITY_HEADERS,
+} from '../../shared/http/api-handler.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { createLogger } from '../../shared/observability/logger.ts';
+import { RequestLimits } from '../../shared/services/request-limits.ts';
 import { RevocationList } from '../../shared/services/revocation-list.ts';
 
 const echo = defineRoute({
@@ -91,11 +103,13 @@ beforeEach(() => {
   revocations = new RevocationList(new MemoryStateStore());
   handler = createApiHandler(
     [
-      implement(echo, async ({ params, body }, req) => ({
-        status: 200,
-        body: { id: params.id, n: body.n, role: req.principal?.role },
-      })),
-      implement(boom, async () => {
+      implement(echo, async ({ params, body }, req) => {
+        expectTypeOf(req.principal).toEqualTypeOf<Principal>();
+        expectTypeOf(body).toEqualTypeOf<{ n: number }>();
+        return { status: 200, body: { id: params.id, n: body.n, role: req.principal.role } };
+      }),
+      implement(boom, async (_input, req) => {
+        expectTypeOf(req.principal).toEqualTypeOf<Principal | undefined>();
         throw new Error('database password is hunter2');
       }),
       implement(teapot, async () => {
@@ -181,6 +195,73 @@ describe('API handler boundary', () => {
     expect(ok.headers?.['x-request-id']).toBe('abc-123');
     const evil = await handler(event('GET /teapot', { headers: { 'x-correlation-id': 'a\nb' } }), ctx);
     expect(evil.headers?.['x-request-id']).toBe('req-1');
+  });
+
+  it('answers an unknown route with a 404 problem carrying the security headers and request id', async () => {
+    const res = await handler(event('GET /nowhere'), ctx);
+    expect(res.statusCode).toBe(404);
+    expect(res.headers).toMatchObject({
+      ...SECURITY_HEADERS,
+      'content-type': 'application/problem+json',
+      'x-request-id': 'req-1',
+    });
+    expect(JSON.parse(res.body ?? '').type).toBe('urn:stratus:problem:route-not-found');
+  });
+
+  it('logs one request line per request, with the caller once authenticated', async () => {
+    await handler(
+      event('POST /echo/{id}', { pathParameters: { id: ID }, body: '{"n":3}' }, validClaims),
+      ctx,
+    );
+    await handler(event('GET /teapot'), ctx);
+    const requests = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'request');
+    expect(requests.map((l) => [l.status, l.userId, l.correlationId])).toEqual([
+      [200, 'u1', 'req-1'],
+      [409, undefined, 'req-1'],
+    ]);
+  });
+
+  it('spends rate-limit tokens after authentication, with RateLimit-* on answers and on the 429', async () => {
+    // Prepare
+    const limits = new RequestLimits(new MemoryRateLimiter(() => 1_000_000), createLogger('silent'), {
+      policies: {
+        write: {
+          perIp: { capacity: 100, refillPerSecond: 0.001 },
+          perUser: { capacity: 1, refillPerSecond: 0.001 },
+        },
+      },
+    });
+    const limited = createApiHandler([implement(echo, async () => ({ status: 204 }))], {
+      log: createLogger('silent'),
+      revocations,
+      maxBodyBytes: 1000,
+      limits,
+    });
+    const call = (claims?: Record<string, unknown>) =>
+      limited(event('POST /echo/{id}', { pathParameters: { id: ID }, body: '{"n":1}' }, claims), ctx);
+
+    // Act
+    const anonymous = await call();
+    const first = await call(validClaims);
+    const second = await call(validClaims);
+
+    // Assess
+    expect(anonymous.statusCode).toBe(401);
+    expect(first.statusCode).toBe(204);
+    expect(first.headers).toMatchObject({
+      ...SECURITY_HEADERS,
+      'ratelimit-limit': '1',
+      'ratelimit-remaining': '0',
+    });
+    expect(second.statusCode).toBe(429);
+    expect(second.headers).toMatchObject({
+      ...SECURITY_HEADERS,
+      'retry-after': expect.any(String),
+      'ratelimit-remaining': '0',
+      'x-request-id': 'req-1',
+    });
   });
 
   it('reads groups as API Gateway flattens them and as arrays', () => {
