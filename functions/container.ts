@@ -30,14 +30,17 @@ import type { Scanner } from '../shared/ports/scanner.ts';
 import type { StateStore } from '../shared/ports/state-store.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
 import { AccessControl } from '../shared/services/access-control.ts';
+import { AccountService } from '../shared/services/account-service.ts';
 import { AuthService } from '../shared/services/auth-service.ts';
 import { DownloadLinks } from '../shared/services/download-links.ts';
+import { FolderService } from '../shared/services/folder-service.ts';
 import { HealthMonitor } from '../shared/services/health-monitor.ts';
 import { LoginThrottle } from '../shared/services/login-throttle.ts';
 import { MetadataCache } from '../shared/services/metadata-cache.ts';
 import { NodeCatalog, type NodeSpec } from '../shared/services/node-catalog.ts';
 import { NodeRegistry, type StorageNode } from '../shared/services/node-registry.ts';
 import { OpsService } from '../shared/services/ops-service.ts';
+import { PermissionService } from '../shared/services/permission-service.ts';
 import { Purger } from '../shared/services/purger.ts';
 import { Reconciler } from '../shared/services/reconciler.ts';
 import { ReplicaLedger } from '../shared/services/replica-ledger.ts';
@@ -45,8 +48,8 @@ import { Replicator } from '../shared/services/replicator.ts';
 import { RequestLimits } from '../shared/services/request-limits.ts';
 import { RevocationList } from '../shared/services/revocation-list.ts';
 import { ShareService } from '../shared/services/share-service.ts';
-import { TreeService } from '../shared/services/tree-service.ts';
 import { UploadService } from '../shared/services/upload-service.ts';
+import { VersionService } from '../shared/services/version-service.ts';
 
 export const VERSION = '0.1.0';
 export const LOCAL_CLIENT_ID = 'stratus-local';
@@ -60,7 +63,10 @@ export interface Container {
   cache: Cache;
   users: UserRepository;
   auth: AuthService;
-  tree: TreeService;
+  folders: FolderService;
+  versions: VersionService;
+  permissions: PermissionService;
+  account: AccountService;
   uploads: UploadService;
   shares: ShareService;
   ops: OpsService;
@@ -161,16 +167,16 @@ export function assemble(
   const replicator = new Replicator(ledger, nodes, p.log, metrics);
   const downloads = new DownloadLinks({ nodes, ledger, log: p.log });
   const purger = new Purger(p.db, items, permissions, audit, nodes, ledger, metadataCache, p.log);
-  const tree = new TreeService({
+  const folders = new FolderService({ db: p.db, items, users, audit, access, cache: metadataCache, purger });
+  const versions = new VersionService({
     db: p.db,
     items,
     users,
-    permissions,
     audit,
-    reservations,
     access,
     cache: metadataCache,
     purger,
+    folders,
     log: p.log,
   });
   const uploads = new UploadService({
@@ -183,7 +189,8 @@ export function assemble(
     nodes,
     ledger,
     scanner: p.scanner ?? (config.STRATUS_SCANNER === 'eicar' ? new EicarScanner() : undefined),
-    tree,
+    folders,
+    versions,
     cache: metadataCache,
     downloads,
     log: p.log,
@@ -219,7 +226,10 @@ export function assemble(
     cache: p.cache,
     users,
     auth,
-    tree,
+    folders,
+    versions,
+    permissions: new PermissionService({ db: p.db, users, permissions, audit, access }),
+    account: new AccountService({ users, reservations, audit, access }),
     uploads,
     metadataCache,
     revocations,

@@ -15,21 +15,28 @@ export function createAccountHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.grant, async ({ body }, req) => {
-        const { grant, email } = await c.tree.grant(principal(req), body.itemId, body.email, body.role);
+        const { grant, email } = await c.permissions.grant(
+          principal(req),
+          body.itemId,
+          body.email,
+          body.role,
+        );
         return { status: 201, body: permissionOut(grant, email) };
       }),
       implement(routes.listPermissions, async ({ query }, req) => ({
         status: 200,
-        body: { items: (await c.tree.listGrants(principal(req), query.itemId)).map((g) => permissionOut(g)) },
+        body: {
+          items: (await c.permissions.listGrants(principal(req), query.itemId)).map((g) => permissionOut(g)),
+        },
       })),
       implement(routes.revoke, async ({ params }, req) => {
-        await c.tree.revoke(principal(req), params.id);
+        await c.permissions.revoke(principal(req), params.id);
         return { status: 204 };
       }),
       implement(routes.shared, async (_input, req) => ({
         status: 200,
         body: {
-          items: (await c.tree.sharedWithMe(principal(req))).map((s) => ({
+          items: (await c.permissions.sharedWithMe(principal(req))).map((s) => ({
             ...itemOut(s.item),
             role: s.role,
           })),
@@ -37,10 +44,10 @@ export function createAccountHandler(c: Container) {
       })),
       implement(routes.usage, async (_input, req) => ({
         status: 200,
-        body: await c.tree.usage(principal(req)),
+        body: await c.account.usage(principal(req)),
       })),
       implement(routes.audit, async ({ query }, req) => {
-        const page = await c.tree.auditTrail(principal(req), {
+        const page = await c.account.auditTrail(principal(req), {
           ...(query.itemId ? { itemId: query.itemId } : {}),
           ...(query.action ? { action: query.action } : {}),
           ...(query.cursor ? { cursor: query.cursor } : {}),
@@ -50,11 +57,11 @@ export function createAccountHandler(c: Container) {
       }),
       implement(routes.getRetention, async (_input, req) => ({
         status: 200,
-        body: await c.tree.retention(principal(req)),
+        body: await c.versions.retention(principal(req)),
       })),
       implement(routes.setRetention, async ({ body }, req) => ({
         status: 200,
-        body: await c.tree.setRetention(principal(req), body),
+        body: await c.versions.setRetention(principal(req), body),
       })),
     ],
     c.apiDeps,

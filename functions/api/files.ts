@@ -16,7 +16,7 @@ export function createFilesHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.getFile, async ({ params }, req) => {
-        const { file, version } = await c.uploads.fileWithVersion(principal(req), params.id);
+        const { file, version } = await c.versions.fileWithVersion(principal(req), params.id);
         return { status: 200, body: fileOut(file, version), headers: { etag: etagFor(file) } };
       }),
       implement(routes.download, async ({ params, query }, req) => {
@@ -26,11 +26,11 @@ export function createFilesHandler(c: Container) {
       }),
       implement(routes.patchFile, async ({ params, body }, req) => {
         const base = revisionFromIfMatch(req.headers['if-match'], params.id);
-        const moved = await c.tree.relocate(principal(req), params.id, 'file', body, base);
+        const moved = await c.folders.relocate(principal(req), params.id, 'file', body, base);
         return { status: 200, body: itemOut(moved), headers: { etag: etagFor(moved) } };
       }),
       implement(routes.deleteFile, async ({ params }, req) => {
-        await c.tree.trash(
+        await c.folders.trash(
           principal(req),
           params.id,
           'file',
@@ -39,7 +39,7 @@ export function createFilesHandler(c: Container) {
         return { status: 204 };
       }),
       implement(routes.copyFile, async ({ params, body }, req) => {
-        const copy = await c.tree.copyFile(principal(req), params.id, body);
+        const copy = await c.folders.copyFile(principal(req), params.id, body);
         return {
           status: 201,
           body: itemOut(copy),
@@ -47,12 +47,12 @@ export function createFilesHandler(c: Container) {
         };
       }),
       implement(routes.listVersions, async ({ params }, req) => {
-        const { file, versions } = await c.tree.versions(principal(req), params.id);
+        const { file, versions } = await c.versions.versions(principal(req), params.id);
         return { status: 200, body: { items: versions.map((v) => versionOut(v, file.currentVersionId)) } };
       }),
       implement(routes.restoreVersion, async ({ params }, req) => {
         const base = revisionFromIfMatch(req.headers['if-match'], params.id);
-        const { file, version } = await c.tree.restoreVersion(
+        const { file, version } = await c.versions.restoreVersion(
           principal(req),
           params.id,
           params.versionId,
@@ -71,19 +71,19 @@ export function createFilesHandler(c: Container) {
       }),
       implement(routes.listTrash, async (_input, req) => ({
         status: 200,
-        body: { items: (await c.tree.listTrash(principal(req), 1000)).map(trashOut) },
+        body: { items: (await c.folders.listTrash(principal(req), 1000)).map(trashOut) },
       })),
       implement(routes.restoreTrash, async ({ params }, req) => {
-        const item = await c.tree.restoreFromTrash(principal(req), params.id);
+        const item = await c.folders.restoreFromTrash(principal(req), params.id);
         return { status: 200, body: itemOut(item), headers: { etag: etagFor(item) } };
       }),
       implement(routes.purgeTrash, async ({ params }, req) => ({
         status: 200,
-        body: await c.tree.purge(principal(req), params.id),
+        body: await c.folders.purge(principal(req), params.id),
       })),
       implement(routes.emptyTrash, async (_input, req) => ({
         status: 200,
-        body: await c.tree.emptyTrash(principal(req)),
+        body: await c.folders.emptyTrash(principal(req)),
       })),
     ],
     c.apiDeps,

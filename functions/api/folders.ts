@@ -16,7 +16,7 @@ export function createFoldersHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.createFolder, async ({ body }, req) => {
-        const folder = await c.tree.createFolder(principal(req), body.parentId, body.name);
+        const folder = await c.folders.createFolder(principal(req), body.parentId, body.name);
         return {
           status: 201,
           body: itemOut(folder),
@@ -25,11 +25,11 @@ export function createFoldersHandler(c: Container) {
       }),
       implement(routes.getFolder, async ({ params }, req) => {
         const p = principal(req);
-        const { item } = await c.tree.folder(p, params.id, 'read');
+        const { item } = await c.folders.folder(p, params.id, 'read');
         return { status: 200, body: itemOut(item), headers: { etag: etagFor(item) } };
       }),
       implement(routes.listChildren, async ({ params, query }, req) => {
-        const page = await c.tree.listChildren(principal(req), params.id, {
+        const page = await c.folders.listChildren(principal(req), params.id, {
           sort: { by: query.sort, dir: query.dir },
           ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
           limit: query.limit,
@@ -38,11 +38,11 @@ export function createFoldersHandler(c: Container) {
       }),
       implement(routes.patchFolder, async ({ params, body }, req) => {
         const base = revisionFromIfMatch(req.headers['if-match'], params.id);
-        const moved = await c.tree.relocate(principal(req), params.id, 'folder', body, base);
+        const moved = await c.folders.relocate(principal(req), params.id, 'folder', body, base);
         return { status: 200, body: itemOut(moved), headers: { etag: etagFor(moved) } };
       }),
       implement(routes.deleteFolder, async ({ params }, req) => {
-        await c.tree.trash(
+        await c.folders.trash(
           principal(req),
           params.id,
           'folder',
@@ -51,7 +51,7 @@ export function createFoldersHandler(c: Container) {
         return { status: 204 };
       }),
       implement(routes.resolvePath, async ({ query }, req) => {
-        const item = await c.tree.resolvePath(principal(req), query.path);
+        const item = await c.folders.resolvePath(principal(req), query.path);
         return { status: 200, body: itemOut(item), headers: { etag: etagFor(item) } };
       }),
     ],

@@ -17,8 +17,8 @@ import type { HealthMonitor, NodeStatus } from './health-monitor.ts';
 import type { ReconcileReport, Reconciler } from './reconciler.ts';
 import type { Replicator } from './replicator.ts';
 import { SessionCleanup } from './session-cleanup.ts';
-import type { TreeService } from './tree-service.ts';
 import type { UploadService } from './upload-service.ts';
+import type { VersionService } from './version-service.ts';
 
 /** What the jobs need; the composition root's container has all of it. */
 export interface JobDeps {
@@ -26,7 +26,7 @@ export interface JobDeps {
   state: StateStore;
   auth: Pick<AuthService, 'updateUser'>;
   users: { byEmail(email: string): Promise<{ id: string } | undefined> };
-  tree: Pick<TreeService, 'sweep'>;
+  versions: Pick<VersionService, 'sweep'>;
   uploads: UploadService;
   health: Pick<HealthMonitor, 'checkAll'>;
   reconciler: Pick<Reconciler, 'sweep'>;
@@ -40,7 +40,7 @@ export interface JobDeps {
 /** The tasks a maintenance event names; anything else runs `retention`. */
 export type MaintenanceTask = 'health' | 'reconcile' | 'retention' | 'promote-admin';
 
-export type RetentionReport = Awaited<ReturnType<TreeService['sweep']>> & { rescanned: number };
+export type RetentionReport = Awaited<ReturnType<VersionService['sweep']>> & { rescanned: number };
 
 export class Jobs {
   private readonly deps: JobDeps;
@@ -92,7 +92,7 @@ export class Jobs {
 
   /** Trash and version retention, then rescans of versions whose scan could not finish. */
   async retention(): Promise<RetentionReport> {
-    const report = await this.deps.tree.sweep();
+    const report = await this.deps.versions.sweep();
     return { ...report, rescanned: await this.deps.uploads.rescanPending() };
   }
 

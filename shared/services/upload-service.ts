@@ -35,10 +35,11 @@ import type { AuditLog, ItemStore, ReservationStore, UserStore } from '../ports/
 import type { Scanner } from '../ports/scanner.ts';
 import type { StateItem, StateStore } from '../ports/state-store.ts';
 import type { DownloadLinks } from './download-links.ts';
+import type { FolderService } from './folder-service.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
-import type { TreeService } from './tree-service.ts';
+import type { VersionService } from './version-service.ts';
 
 export interface UploadServiceOptions {
   /** Uploads one user may have open at once. */
@@ -128,7 +129,8 @@ export class UploadService {
   private readonly nodes: NodeRegistry;
   private readonly ledger: ReplicaLedger;
   private readonly scanner: Scanner | undefined;
-  private readonly tree: TreeService;
+  private readonly folders: Pick<FolderService, 'folder' | 'item' | 'freeName'>;
+  private readonly versions: Pick<VersionService, 'applyRetention'>;
   private readonly cache: MetadataCache;
   private readonly downloads: DownloadLinks;
   private readonly reservations: ReservationStore;
@@ -145,7 +147,8 @@ export class UploadService {
     nodes: NodeRegistry;
     ledger: ReplicaLedger;
     scanner: Scanner | undefined;
-    tree: TreeService;
+    folders: Pick<FolderService, 'folder' | 'item' | 'freeName'>;
+    versions: Pick<VersionService, 'applyRetention'>;
     cache: MetadataCache;
     downloads: DownloadLinks;
     log: Logger;
@@ -159,7 +162,8 @@ export class UploadService {
     this.nodes = deps.nodes;
     this.ledger = deps.ledger;
     this.scanner = deps.scanner;
-    this.tree = deps.tree;
+    this.folders = deps.folders;
+    this.versions = deps.versions;
     this.cache = deps.cache;
     this.downloads = deps.downloads;
     this.reservations = deps.reservations;
@@ -188,7 +192,7 @@ export class UploadService {
       parts?: { partNumber: number; sha256: string }[] | undefined;
     },
   ) {
-    const { item: parent } = await this.tree.folder(p, input.parentId, 'write');
+    const { item: parent } = await this.folders.folder(p, input.parentId, 'write');
     const name = normaliseName(input.name);
     if (input.size > this.opts.maxFileBytes) throw errors.payloadTooLarge(this.opts.maxFileBytes);
     checkDeclaredType(this.opts.typePolicy, input.contentType);
@@ -440,7 +444,7 @@ export class UploadService {
    * moved to the trash, stops the upload there (404 or 403, as a new upload would get).
    */
   private async mayStillWrite(p: Principal, s: UploadSession): Promise<void> {
-    await this.tree.folder(p, s.parentId, 'write');
+    await this.folders.folder(p, s.parentId, 'write');
   }
 
   private async save(rec: StateItem<UploadSession>, data: UploadSession, expiresAt = rec.expiresAt) {
@@ -719,7 +723,7 @@ export class UploadService {
       if (!(err instanceof ConditionFailedError)) throw err;
     });
     await this.cache.invalidate([committed.file.id], [s.parentId]);
-    await this.tree.applyRetention(committed.file);
+    await this.versions.applyRetention(committed.file);
     this.log.info('upload committed', {
       uploadId,
       fileId: committed.file.id,
@@ -853,7 +857,7 @@ export class UploadService {
             },
           });
         }
-        name = await this.tree.freeName(tx, s.parentId, copyName);
+        name = await this.folders.freeName(tx, s.parentId, copyName);
         existing = undefined;
       } else if (!existing && s.baseVersionId) {
         throw errors.conflict('the file this upload is based on no longer exists here', { current: null });
@@ -934,7 +938,7 @@ export class UploadService {
     fileId: string,
     versionId?: string,
   ): Promise<{ url: string; expiresAt: string }> {
-    const { item: file } = await this.tree.item(p, fileId, 'file');
+    const { item: file } = await this.folders.item(p, fileId, 'file');
     const wanted = versionId ?? file.currentVersionId;
     const v = wanted ? await this.items.getVersion(wanted) : undefined;
     if (!v || v.fileId !== file.id) throw errors.notFound(versionId ? 'version' : 'file');
@@ -944,12 +948,5 @@ export class UploadService {
       fileName: file.name,
     });
     return { url: signed.url, expiresAt: signed.expiresAt.toISOString() };
-  }
-
-  async fileWithVersion(p: Principal, fileId: string) {
-    const { item: file, role } = await this.tree.item(p, fileId, 'file');
-    const version = file.currentVersionId ? await this.items.getVersion(file.currentVersionId) : undefined;
-    if (!version) throw errors.notFound('file');
-    return { file, version, role };
   }
 }

@@ -64,18 +64,18 @@ describe('cache-first metadata reads over Redis', () => {
     const h = buildHarness(db, { cache: new RedisCache(redis, `${uid('test:meta:')}:`) });
     const u = await h.user('cache@x.io');
     const f = await h.put(u, 'root', 'a.txt', 'a');
-    const list = () => h.c.tree.listChildren(u, 'root', { sort: { by: 'name', dir: 'asc' }, limit: 10 });
+    const list = () => h.c.folders.listChildren(u, 'root', { sort: { by: 'name', dir: 'asc' }, limit: 10 });
     expect((await list()).items.map((i) => i.name)).toEqual(['a.txt']);
     const hitsBefore = h.c.metadataCache.hits;
     expect((await list()).items.map((i) => i.name)).toEqual(['a.txt']);
     expect(h.c.metadataCache.hits).toBeGreaterThan(hitsBefore);
-    const item = (await h.c.tree.item(u, f.fileId)).item;
-    await h.c.tree.relocate(u, f.fileId, 'file', { name: 'b.txt' }, item.revision);
+    const item = (await h.c.folders.item(u, f.fileId)).item;
+    await h.c.folders.relocate(u, f.fileId, 'file', { name: 'b.txt' }, item.revision);
     expect((await list()).items.map((i) => i.name)).toEqual(['b.txt']);
-    expect((await h.c.tree.item(u, f.fileId)).item.name).toBe('b.txt');
-    await h.c.tree.createFolder(u, 'root', 'Dir');
+    expect((await h.c.folders.item(u, f.fileId)).item.name).toBe('b.txt');
+    await h.c.folders.createFolder(u, 'root', 'Dir');
     expect((await list()).items.map((i) => i.name)).toEqual(['b.txt', 'Dir']);
-    await h.c.tree.trash(u, f.fileId, 'file', undefined);
+    await h.c.folders.trash(u, f.fileId, 'file', undefined);
     expect((await list()).items.map((i) => i.name)).toEqual(['Dir']);
   });
 
@@ -84,11 +84,11 @@ describe('cache-first metadata reads over Redis', () => {
     const h = buildHarness(db, { cache: new RedisCache(redis, prefix) });
     const u = await h.user('flush@x.io');
     const f = await h.put(u, 'root', 'keep.txt', 'k');
-    await h.c.tree.item(u, f.fileId);
+    await h.c.folders.item(u, f.fileId);
     const keys = await redis.keys(`${prefix}*`);
     expect(keys.length).toBeGreaterThan(0);
     await redis.del(...keys);
-    expect((await h.c.tree.item(u, f.fileId)).item.name).toBe('keep.txt');
+    expect((await h.c.folders.item(u, f.fileId)).item.name).toBe('keep.txt');
 
     const dead = new Redis({
       port: 1,
@@ -100,9 +100,9 @@ describe('cache-first metadata reads over Redis', () => {
     const down = buildHarness(db, { cache: new RedisCache(dead) });
     const v = await down.user('down@x.io');
     const g = await down.put(v, 'root', 'still.txt', 's');
-    expect((await down.c.tree.item(v, g.fileId)).item.name).toBe('still.txt');
+    expect((await down.c.folders.item(v, g.fileId)).item.name).toBe('still.txt');
     expect(
-      (await down.c.tree.listChildren(v, 'root', { sort: { by: 'name', dir: 'asc' }, limit: 5 })).items,
+      (await down.c.folders.listChildren(v, 'root', { sort: { by: 'name', dir: 'asc' }, limit: 5 })).items,
     ).toHaveLength(1);
     dead.disconnect();
   });

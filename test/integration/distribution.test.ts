@@ -340,7 +340,7 @@ describe('node health is shared state', () => {
       const u = await api.user('shared-health@x.io');
       for (let i = 0; i < 10; i++) {
         const f = await api.put(u, 'root', `h${i}.txt`, `shared health ${i}`);
-        const v = await api.c.uploads.fileWithVersion(u, f.fileId);
+        const v = await api.c.versions.fileWithVersion(u, f.fileId);
         expect(v.version.nodeId).not.toBe('n2');
       }
       expect(api.c.nodes.get('n2')?.health).toBe('down');

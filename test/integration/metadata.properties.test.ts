@@ -165,7 +165,7 @@ describe.each(sqlBackends)('metadata properties: $name', (backend) => {
             switch (o.t) {
               case 'mkdir': {
                 const parent = pick(folders, o.parent);
-                if (parent) await expectDomain(h.c.tree.createFolder(u, parent.id, o.name));
+                if (parent) await expectDomain(h.c.folders.createFolder(u, parent.id, o.name));
                 break;
               }
               case 'put': {
@@ -176,9 +176,9 @@ describe.each(sqlBackends)('metadata properties: $name', (backend) => {
               case 'rename': {
                 const it = pick(items, o.item);
                 if (!it) break;
-                const cur = await h.c.tree.item(u, it.id);
+                const cur = await h.c.folders.item(u, it.id);
                 await expectDomain(
-                  h.c.tree.relocate(u, it.id, cur.item.kind, { name: o.name }, cur.item.revision),
+                  h.c.folders.relocate(u, it.id, cur.item.kind, { name: o.name }, cur.item.revision),
                 );
                 break;
               }
@@ -186,9 +186,9 @@ describe.each(sqlBackends)('metadata properties: $name', (backend) => {
                 const it = pick(items, o.item);
                 const dest = pick(folders, o.dest);
                 if (!it || !dest) break;
-                const cur = await h.c.tree.item(u, it.id);
+                const cur = await h.c.folders.item(u, it.id);
                 await expectDomain(
-                  h.c.tree.relocate(u, it.id, cur.item.kind, { parentId: dest.id }, cur.item.revision),
+                  h.c.folders.relocate(u, it.id, cur.item.kind, { parentId: dest.id }, cur.item.revision),
                 );
                 break;
               }
@@ -197,14 +197,14 @@ describe.each(sqlBackends)('metadata properties: $name', (backend) => {
                 if (!it) break;
                 const kind = it.kind === 'folder' ? 'folder' : 'file';
                 const before = await snapshot(db, it.id);
-                if (await expectDomain(h.c.tree.trash(u, it.id, kind, undefined)))
+                if (await expectDomain(h.c.folders.trash(u, it.id, kind, undefined)))
                   snapshots.set(it.id, before);
                 break;
               }
               case 'restore': {
                 const it = pick(trash, o.trash);
                 if (!it) break;
-                const restored = await h.c.tree.restoreFromTrash(u, it.id);
+                const restored = await h.c.folders.restoreFromTrash(u, it.id);
                 const expected = snapshots.get(it.id);
                 if (expected) {
                   const now = await snapshot(db, it.id);
@@ -235,7 +235,7 @@ describe.each(sqlBackends)('metadata properties: $name', (backend) => {
               case 'purge': {
                 const it = pick(trash, o.trash);
                 if (!it) break;
-                await h.c.tree.purge(u, it.id);
+                await h.c.folders.purge(u, it.id);
                 for (const [root, snap] of snapshots) if (snap.has(it.id)) snapshots.delete(root);
                 purged = true;
                 break;
@@ -243,16 +243,16 @@ describe.each(sqlBackends)('metadata properties: $name', (backend) => {
               case 'restoreVersion': {
                 const f = pick(files, o.file);
                 if (!f) break;
-                const { versions } = await h.c.tree.versions(u, f.id);
+                const { versions } = await h.c.versions.versions(u, f.id);
                 const v = pick(versions, o.nth);
-                if (v) await expectDomain(h.c.tree.restoreVersion(u, f.id, v.id, undefined));
+                if (v) await expectDomain(h.c.versions.restoreVersion(u, f.id, v.id, undefined));
                 break;
               }
               case 'copy': {
                 const f = pick(files, o.file);
                 const dest = pick(folders, o.dest);
                 if (f && dest)
-                  await expectDomain(h.c.tree.copyFile(u, f.id, { parentId: dest.id, autorename: true }));
+                  await expectDomain(h.c.folders.copyFile(u, f.id, { parentId: dest.id, autorename: true }));
                 break;
               }
             }

@@ -22,11 +22,11 @@ describe('crossing moves on PostgreSQL', () => {
       const ROUNDS = 15;
       let oneWon = 0;
       for (let i = 0; i < ROUNDS; i++) {
-        const a = await h.c.tree.createFolder(u, 'root', `a${i}`);
-        const b = await h.c.tree.createFolder(u, 'root', `b${i}`);
+        const a = await h.c.folders.createFolder(u, 'root', `a${i}`);
+        const b = await h.c.folders.createFolder(u, 'root', `b${i}`);
         const results = await Promise.allSettled([
-          h.c.tree.relocate(u, a.id, 'folder', { parentId: b.id }, a.revision),
-          h.c.tree.relocate(u, b.id, 'folder', { parentId: a.id }, b.revision),
+          h.c.folders.relocate(u, a.id, 'folder', { parentId: b.id }, a.revision),
+          h.c.folders.relocate(u, b.id, 'folder', { parentId: a.id }, b.revision),
         ]);
         const won = results.filter((r) => r.status === 'fulfilled').length;
         for (const r of results)
@@ -80,12 +80,12 @@ describe('purges and restores that race on PostgreSQL', () => {
       let purged = 0;
       for (let i = 0; i < 12; i++) {
         const f = await h.put(u, 'root', `p${i}.bin`, `contents of file ${i} `.repeat(50 + i));
-        const item = await h.c.tree.item(u, f.fileId, 'file');
-        await h.c.tree.trash(u, f.fileId, 'file', item.item.revision);
+        const item = await h.c.folders.item(u, f.fileId, 'file');
+        await h.c.folders.trash(u, f.fileId, 'file', item.item.revision);
         const results = await Promise.allSettled([
-          h.c.tree.purge(u, f.fileId),
-          h.c.tree.purge(u, f.fileId),
-          h.c.tree.restoreFromTrash(u, f.fileId),
+          h.c.folders.purge(u, f.fileId),
+          h.c.folders.purge(u, f.fileId),
+          h.c.folders.restoreFromTrash(u, f.fileId),
         ]);
         for (const r of results)
           if (r.status === 'rejected')
@@ -94,7 +94,7 @@ describe('purges and restores that race on PostgreSQL', () => {
         if (back) {
           restored++;
           // Restored whole: its version and bytes are there.
-          const live = await h.c.uploads.fileWithVersion(u, f.fileId);
+          const live = await h.c.versions.fileWithVersion(u, f.fileId);
           expect(live.version.id).toBe(f.versionId);
         } else purged++;
         const row = await usedMatchesVersions();

@@ -154,7 +154,7 @@ describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
       ),
     ).toBeUndefined();
     expect(
-      (await c.tree.listChildren(p, 'root', { sort: { by: 'name', dir: 'asc' }, limit: 5 })).items,
+      (await c.folders.listChildren(p, 'root', { sort: { by: 'name', dir: 'asc' }, limit: 5 })).items,
     ).toEqual([]);
   });
 
@@ -201,7 +201,7 @@ describe('malware scanning', () => {
     const u = await down.user('scan@x.io');
     const clean = await down.put(u, 'root', 'clean.txt', 'harmless');
     const bad = await down.put(u, 'root', 'eicar.txt', EICAR);
-    expect((await down.c.uploads.fileWithVersion(u, clean.fileId)).version.scanState).toBe('scanning');
+    expect((await down.c.versions.fileWithVersion(u, clean.fileId)).version.scanState).toBe('scanning');
     await expect(down.c.uploads.downloadUrl(u, clean.fileId)).rejects.toMatchObject({
       name: 'ConflictError',
       slug: 'quarantined',
@@ -212,7 +212,10 @@ describe('malware scanning', () => {
     expect(await up.c.uploads.rescanPending()).toBe(2);
     await expect(up.c.uploads.downloadUrl(u, clean.fileId)).resolves.toHaveProperty('url');
     await expect(up.c.uploads.downloadUrl(u, bad.fileId)).rejects.toMatchObject({ name: 'ConflictError' });
-    const listing = await up.c.tree.listChildren(u, 'root', { sort: { by: 'name', dir: 'asc' }, limit: 10 });
+    const listing = await up.c.folders.listChildren(u, 'root', {
+      sort: { by: 'name', dir: 'asc' },
+      limit: 10,
+    });
     expect(listing.items.map((i) => [i.name, i.scanState])).toEqual([
       ['clean.txt', 'clean'],
       ['eicar.txt', 'infected'],

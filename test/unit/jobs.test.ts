@@ -47,9 +47,9 @@ function fakes(over: Partial<JobDeps> = {}) {
     users: {
       byEmail: vi.fn(async (email: string) => (email === 'ann@example.com' ? { id: 'u1' } : undefined)),
     },
-    tree: {
+    versions: {
       sweep: vi.fn(async () => {
-        calls.push('tree.sweep');
+        calls.push('versions.sweep');
         return retention;
       }),
     },
@@ -98,7 +98,7 @@ describe('maintenance tasks', () => {
     expect(await jobs.run('health')).toEqual({ health: {} });
     expect(await jobs.run('reconcile')).toEqual({ reconcile: reconcileReport });
     expect(await jobs.run('retention')).toEqual({ retention, rescanned: 2 });
-    expect(calls).toEqual(['health.checkAll', 'reconciler.sweep', 'tree.sweep', 'uploads.rescanPending']);
+    expect(calls).toEqual(['health.checkAll', 'reconciler.sweep', 'versions.sweep', 'uploads.rescanPending']);
   });
 
   it('runs retention for an event without a known task', async () => {

@@ -23,11 +23,13 @@ import { routes } from '../../functions/api/routes.ts';
 import type * as w from '../../functions/api/wire-types.ts';
 import type { Item, Version } from '../../shared/domain/model.ts';
 import type { Route } from '../../shared/http/route.ts';
+import type { AccountService } from '../../shared/services/account-service.ts';
 import type { AuthService } from '../../shared/services/auth-service.ts';
+import type { FolderService } from '../../shared/services/folder-service.ts';
 import type { OpsService } from '../../shared/services/ops-service.ts';
 import type { Reconciler } from '../../shared/services/reconciler.ts';
-import type { TreeService } from '../../shared/services/tree-service.ts';
 import type { UploadService } from '../../shared/services/upload-service.ts';
+import type { VersionService } from '../../shared/services/version-service.ts';
 
 /** The schema a route declares for a status; the test fails if it declares none. */
 function schemaOf(route: Route, status: number): z.ZodType {
@@ -188,11 +190,11 @@ describe('bodies handlers take straight from a service match their schemas (chec
   });
 
   it('trash, account and admin', () => {
-    expectTypeOf<Conforms<Body<TreeService['purge']>, w.PurgeOut>>().toEqualTypeOf<true>();
-    expectTypeOf<Conforms<Body<TreeService['emptyTrash']>, w.PurgeOut>>().toEqualTypeOf<true>();
-    expectTypeOf<Conforms<Body<TreeService['usage']>, w.UsageOut>>().toEqualTypeOf<true>();
-    expectTypeOf<Conforms<Body<TreeService['retention']>, w.RetentionOut>>().toEqualTypeOf<true>();
-    expectTypeOf<Conforms<Body<TreeService['setRetention']>, w.RetentionOut>>().toEqualTypeOf<true>();
+    expectTypeOf<Conforms<Body<FolderService['purge']>, w.PurgeOut>>().toEqualTypeOf<true>();
+    expectTypeOf<Conforms<Body<FolderService['emptyTrash']>, w.PurgeOut>>().toEqualTypeOf<true>();
+    expectTypeOf<Conforms<Body<AccountService['usage']>, w.UsageOut>>().toEqualTypeOf<true>();
+    expectTypeOf<Conforms<Body<VersionService['retention']>, w.RetentionOut>>().toEqualTypeOf<true>();
+    expectTypeOf<Conforms<Body<VersionService['setRetention']>, w.RetentionOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<OpsService['usage']>, w.AdminUsageOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<OpsService['deepHealth']>, w.DeepHealthOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<Reconciler['sweep']>, w.ReconcileOut>>().toEqualTypeOf<true>();

@@ -1,46 +1,21 @@
 /**
- * The metadata tree: folders, listing, paths, rename and move, copy, trash, versions, sharing,
- * usage, audit and retention. The SQL store is the system of record; every change and its audit
- * record commit in one transaction, and the cache is invalidated after the commit.
+ * Folders and the tree: folders, listing, paths, rename and move, copy, trash and restore, and the
+ * free-name rule the others share. The SQL store is the system of record; every change and its
+ * audit record commit in one transaction, and the cache is invalidated after the commit.
  */
 
 import { randomUUID } from 'node:crypto';
 import { errors, UniqueViolationError } from '../domain/errors.ts';
-import { type BaseRevision, baseFor, etagFor } from '../domain/etag.ts';
-import type { ChildCursor, ChildSort, GrantRole, Item, Principal, Version } from '../domain/model.ts';
+import { type BaseRevision, baseFor } from '../domain/etag.ts';
+import type { ChildSort, Item, Principal } from '../domain/model.ts';
 import { nameKey, normaliseName } from '../domain/names.ts';
-import type { Logger } from '../observability/logger.ts';
 import type { Database, SqlExecutor } from '../ports/database.ts';
-import type { AuditLog, ItemStore, PermissionStore, ReservationStore, UserStore } from '../ports/metadata.ts';
+import type { AuditLog, ItemStore, UserStore } from '../ports/metadata.ts';
 import type { AccessControl } from './access-control.ts';
+import { decodeCursor, encodeCursor, isChildCursor, type Page } from './cursors.ts';
 import type { MetadataCache } from './metadata-cache.ts';
-import { DEFAULT_TRASH_DAYS, type PurgeReport, type Purger } from './purger.ts';
-
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
-
-const encode = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-
-function decode<T>(raw: string, check: (v: unknown) => v is T): T {
-  try {
-    const v = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
-    if (check(v)) return v;
-  } catch {
-    // fall through
-  }
-  throw errors.validation('invalid cursor', [
-    { path: 'query.cursor', message: 'not a cursor this API issued' },
-  ]);
-}
-
-const UUID = /^[0-9a-f-]{36}$/;
-const isChildCursor = (v: unknown): v is ChildCursor & { by: string; dir: string } =>
-  typeof v === 'object' &&
-  v !== null &&
-  typeof (v as ChildCursor).value === 'string' &&
-  UUID.test(String((v as ChildCursor).id));
+import type { PurgeReport, Purger } from './purger.ts';
+import { staleRevision } from './revisions.ts';
 
 /** "name (n).ext" for the first n that is free in the folder. */
 export function numberedName(name: string, n: number): string {
@@ -49,40 +24,31 @@ export function numberedName(name: string, n: number): string {
   return `${stem} (${n})${ext}`;
 }
 
-export class TreeService {
+export class FolderService {
   private readonly db: Database;
   private readonly items: ItemStore;
   private readonly users: UserStore;
-  private readonly permissions: PermissionStore;
   private readonly audit: AuditLog;
-  private readonly reservations: ReservationStore;
   private readonly access: AccessControl;
   private readonly cache: MetadataCache;
   private readonly purger: Purger;
-  private readonly log: Logger;
 
   constructor(deps: {
     db: Database;
     items: ItemStore;
     users: UserStore;
-    permissions: PermissionStore;
     audit: AuditLog;
-    reservations: ReservationStore;
     access: AccessControl;
     cache: MetadataCache;
     purger: Purger;
-    log: Logger;
   }) {
     this.db = deps.db;
     this.items = deps.items;
     this.users = deps.users;
-    this.permissions = deps.permissions;
     this.audit = deps.audit;
-    this.reservations = deps.reservations;
     this.access = deps.access;
     this.cache = deps.cache;
     this.purger = deps.purger;
-    this.log = deps.log;
   }
 
   /** Resolves "root" to the principal's root folder id. */
@@ -151,7 +117,7 @@ export class TreeService {
     opts: { sort: ChildSort; cursor?: string; limit: number },
   ): Promise<Page<Item>> {
     const { item: folder } = await this.folder(p, ref, 'read');
-    const after = opts.cursor === undefined ? undefined : decode(opts.cursor, isChildCursor);
+    const after = opts.cursor === undefined ? undefined : decodeCursor(opts.cursor, isChildCursor);
     if (after && (after.by !== opts.sort.by || after.dir !== opts.sort.dir)) {
       throw errors.validation('the cursor belongs to another sort order', [
         { path: 'query.cursor', message: 'sort changed' },
@@ -166,7 +132,7 @@ export class TreeService {
         items: shown.map((r) => r.item),
         nextCursor:
           rows.length > opts.limit && last
-            ? encode({ ...last.cursor, by: opts.sort.by, dir: opts.sort.dir })
+            ? encodeCursor({ ...last.cursor, by: opts.sort.by, dir: opts.sort.dir })
             : null,
       };
     });
@@ -211,7 +177,7 @@ export class TreeService {
     if (item.kind !== kind) throw errors.notFound(kind);
     if (!item.parentId) throw errors.forbidden('the root folder cannot be renamed or moved');
     const baseRevision = baseFor(ifMatch, item.revision) as number;
-    if (baseRevision !== item.revision) throw this.stale(item);
+    if (baseRevision !== item.revision) throw staleRevision(item);
     const name = change.name === undefined ? item.name : normaliseName(change.name);
     let parentId = item.parentId;
     if (change.parentId !== undefined) {
@@ -238,7 +204,7 @@ export class TreeService {
         const updated = await this.items
           .with(tx)
           .relocate(item.id, { parentId, name, nameKey: nameKey(name) }, baseRevision);
-        if (!updated) throw this.stale((await this.items.with(tx).get(item.id)) ?? item);
+        if (!updated) throw staleRevision((await this.items.with(tx).get(item.id)) ?? item);
         await this.audit.with(tx).record({
           actorId: p.userId,
           ownerId: item.ownerId,
@@ -255,18 +221,6 @@ export class TreeService {
     await this.cache.invalidate([item.id], [item.parentId, parentId]);
     void ancestors;
     return moved;
-  }
-
-  private stale(current: Item) {
-    return errors.conflict('the item changed since the version you based this on', {
-      current: {
-        id: current.id,
-        name: current.name,
-        parentId: current.parentId,
-        revision: current.revision,
-        etag: etagFor(current),
-      },
-    });
   }
 
   /** A new file sharing the source's current blob. */
@@ -319,10 +273,10 @@ export class TreeService {
     if (item.kind !== kind) throw errors.notFound(kind);
     if (!item.parentId) throw errors.forbidden('the root folder cannot be deleted');
     const baseRevision = baseFor(ifMatch, item.revision);
-    if (baseRevision !== undefined && baseRevision !== item.revision) throw this.stale(item);
+    if (baseRevision !== undefined && baseRevision !== item.revision) throw staleRevision(item);
     const trashed = await this.db.transaction(async (tx) => {
       const done = await this.items.with(tx).trash(item.id, p.userId, baseRevision);
-      if (!done) throw this.stale((await this.items.with(tx).get(item.id)) ?? item);
+      if (!done) throw staleRevision((await this.items.with(tx).get(item.id)) ?? item);
       await this.audit.with(tx).record({
         actorId: p.userId,
         ownerId: item.ownerId,
@@ -395,219 +349,5 @@ export class TreeService {
         total.blobsReclaimed += rep.blobsReclaimed;
       }
     }
-  }
-
-  async versions(p: Principal, fileId: string): Promise<{ file: Item; versions: Version[] }> {
-    const { item } = await this.item(p, fileId, 'file');
-    return { file: item, versions: await this.items.listVersions(item.id) };
-  }
-
-  /** Makes an old version current by committing a new version with its content. */
-  async restoreVersion(p: Principal, fileId: string, versionId: string, ifMatch: BaseRevision) {
-    const { item } = await this.access.require(p, fileId, 'write', 'file');
-    if (item.kind !== 'file') throw errors.notFound('file');
-    const baseRevision = baseFor(ifMatch, item.revision);
-    if (baseRevision !== undefined && baseRevision !== item.revision) throw this.stale(item);
-    const old = await this.items.getVersion(versionId);
-    if (!old || old.fileId !== item.id) throw errors.notFound('version');
-    const result = await this.db.transaction(async (tx) => {
-      const items = this.items.with(tx);
-      if (!(await items.chargeUsage(item.ownerId, old.size))) throw errors.quotaExceeded();
-      const version = await items.insertVersion({ ...old, id: randomUUID(), createdBy: p.userId });
-      const file = await items.setCurrentVersion(item.id, {
-        versionId: version.id,
-        size: old.size,
-        contentType: old.contentType,
-        scanState: old.scanState,
-      });
-      await this.audit.with(tx).record({
-        actorId: p.userId,
-        ownerId: item.ownerId,
-        itemId: item.id,
-        action: 'version.restore',
-        detail: { from: old.id, to: version.id },
-      });
-      return { file, version };
-    });
-    await this.cache.invalidate([item.id], [item.parentId]);
-    await this.applyRetention(result.file);
-    return result;
-  }
-
-  async applyRetention(file: Item): Promise<void> {
-    try {
-      const owner = await this.users.get(file.ownerId);
-      if (owner)
-        await this.purger.applyRetention(file, {
-          keepVersions: owner.keepVersions,
-          keepDays: owner.keepDays,
-        });
-    } catch (err) {
-      // Retention is also enforced by the sweep; a failure here only delays it.
-      this.log.warn('retention after commit failed', { fileId: file.id, err: String(err) });
-    }
-  }
-
-  async grant(p: Principal, itemId: string, email: string, role: GrantRole) {
-    const { item } = await this.access.require(p, itemId, 'manage');
-    const grantee = await this.users.byEmail(email);
-    if (!grantee) throw errors.notFound('user');
-    if (grantee.id === item.ownerId) throw errors.validation('the owner already has every right on the item');
-    const grant = await this.db.transaction(async (tx) => {
-      const g = await this.permissions.with(tx).upsert({
-        id: randomUUID(),
-        itemId: item.id,
-        ownerId: item.ownerId,
-        granteeId: grantee.id,
-        role,
-        grantedBy: p.userId,
-      });
-      await this.audit.with(tx).record({
-        actorId: p.userId,
-        ownerId: item.ownerId,
-        itemId: item.id,
-        action: 'permission.grant',
-        detail: { granteeId: grantee.id, role },
-      });
-      return g;
-    });
-    return { grant, email: grantee.email };
-  }
-
-  async revoke(p: Principal, grantId: string) {
-    const grant = await this.permissions.get(grantId);
-    if (!grant) throw errors.notFound('permission');
-    // The owner, an admin, or the grantee leaving the share.
-    if (grant.granteeId !== p.userId)
-      await this.access.require(p, grant.itemId, 'manage', 'permission').catch(() => {
-        throw errors.notFound('permission');
-      });
-    await this.db.transaction(async (tx) => {
-      await this.permissions.with(tx).delete(grant.id);
-      await this.audit.with(tx).record({
-        actorId: p.userId,
-        ownerId: grant.ownerId,
-        itemId: grant.itemId,
-        action: 'permission.revoke',
-        detail: { granteeId: grant.granteeId },
-      });
-    });
-  }
-
-  async listGrants(p: Principal, itemId: string) {
-    const { item } = await this.access.require(p, itemId, 'manage');
-    return this.permissions.forItem(item.id);
-  }
-
-  /** Items shared with the principal that are still live. */
-  async sharedWithMe(p: Principal) {
-    const grants = await this.permissions.forGrantee(p.userId, 500);
-    const out: { item: Item; role: GrantRole }[] = [];
-    for (const g of grants) {
-      const access = await this.access.resolve(p, g.itemId);
-      if (access) out.push({ item: access.item, role: g.role });
-    }
-    return out;
-  }
-
-  async usage(p: Principal) {
-    const user = await this.users.get(p.userId);
-    if (!user) throw errors.unauthorized();
-    // Bytes of open uploads are inside the quota from the moment each upload is created.
-    const reservedBytes = await this.reservations.reservedBytes(user.id);
-    return { usedBytes: user.usedBytes, reservedBytes, quotaBytes: user.quotaBytes };
-  }
-
-  async auditTrail(
-    p: Principal,
-    filter: { itemId?: string; action?: string; cursor?: string; limit: number },
-  ) {
-    if (filter.itemId) await this.access.require(p, filter.itemId, 'manage');
-    const before =
-      filter.cursor === undefined
-        ? undefined
-        : decode(
-            filter.cursor,
-            (v): v is { at: string; id: string } =>
-              typeof (v as { at?: unknown })?.at === 'string' &&
-              UUID.test(String((v as { id?: unknown }).id)),
-          );
-    const rows = await this.audit.list(
-      {
-        ...(p.role === 'admin' ? {} : { ownerId: p.userId }),
-        ...(filter.itemId ? { itemId: filter.itemId } : {}),
-        ...(filter.action ? { action: filter.action } : {}),
-        ...(before ? { before } : {}),
-      },
-      filter.limit + 1,
-    );
-    const shown = rows.slice(0, filter.limit);
-    const last = shown[shown.length - 1];
-    return {
-      items: shown.map((r) => r.event),
-      nextCursor: rows.length > filter.limit && last ? encode(last.cursor) : null,
-    };
-  }
-
-  async retention(p: Principal) {
-    const user = await this.users.get(p.userId);
-    if (!user) throw errors.unauthorized();
-    return {
-      keepVersions: user.keepVersions,
-      keepDays: user.keepDays,
-      trashDays: user.trashDays ?? DEFAULT_TRASH_DAYS,
-    };
-  }
-
-  async setRetention(
-    p: Principal,
-    policy: { keepVersions: number | null; keepDays: number | null; trashDays: number },
-  ) {
-    await this.db.transaction(async (tx) => {
-      await this.users.setRetention(p.userId, policy, tx);
-      await this.audit.with(tx).record({
-        actorId: p.userId,
-        ownerId: p.userId,
-        itemId: null,
-        action: 'retention.set',
-        detail: policy,
-      });
-    });
-    return this.retention(p);
-  }
-
-  /**
-   * The scheduled sweep: trash past each owner's retention, and versions past `keepDays`. Bounded
-   * per call; run it again until it reports nothing.
-   */
-  async sweep(now = new Date()): Promise<PurgeReport & { trashRoots: number }> {
-    const total = { items: 0, versions: 0, bytes: 0, blobsReclaimed: 0, trashRoots: 0 };
-    const roots = await this.items.trashPastRetention(now, DEFAULT_TRASH_DAYS, 100);
-    for (const id of roots) {
-      const item = await this.items.get(id);
-      if (!item) continue;
-      const r = await this.purger.purgeSubtree(item, null, 'trash retention');
-      if (!r) continue;
-      total.trashRoots++;
-      total.items += r.items;
-      total.versions += r.versions;
-      total.bytes += r.bytes;
-      total.blobsReclaimed += r.blobsReclaimed;
-    }
-    const files = await this.items.filesPastKeepDays(now, 500);
-    for (const id of files) {
-      const file = await this.items.get(id);
-      const owner = file && (await this.users.get(file.ownerId));
-      if (!file || !owner) continue;
-      const r = await this.purger.applyRetention(
-        file,
-        { keepVersions: owner.keepVersions, keepDays: owner.keepDays },
-        now,
-      );
-      total.versions += r.versions;
-      total.bytes += r.bytes;
-      total.blobsReclaimed += r.blobsReclaimed;
-    }
-    return total;
   }
 }
