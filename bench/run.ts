@@ -6,7 +6,7 @@
  * three minutes (CI runs it so the harness cannot rot); only full runs are meant to be quoted.
  */
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
@@ -14,9 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { StratusApi } from '../clients/api.ts';
-import { ESM_REQUIRE_BANNER, LAMBDA_EXTERNALS, LAMBDA_MAIN_FIELDS } from '../infra/bundling.ts';
 import { startRuntime } from '../test/support/local-runtime.ts';
 import { PG_URL } from '../test/support/services.ts';
+import { COLD_RUNS, coldStart, describeColdStart } from './cold-start.ts';
 import {
   drain,
   freePort,
@@ -47,7 +47,7 @@ const SIZES = quick
       samples: 60,
       versions: 200,
       concurrencySeconds: 5,
-      coldRuns: 2,
+      coldRuns: COLD_RUNS.quick,
       delta: 64 * MiB,
       curveSizes: [16, 64, 128].map((n) => n * MiB),
       listSizes: [100, 1_000, 3_000],
@@ -61,7 +61,7 @@ const SIZES = quick
       samples: 300,
       versions: 1_000,
       concurrencySeconds: 30,
-      coldRuns: 5,
+      coldRuns: COLD_RUNS.full,
       delta: 256 * MiB,
       curveSizes: [16, 64, 256, 1024, 2048].map((n) => n * MiB),
       listSizes: [100, 1_000, 10_000, 100_000],
@@ -481,55 +481,6 @@ async function concurrency() {
   }
 }
 
-// ------------------------------------------------------------------ cold start
-
-async function coldStart() {
-  const esbuild = await import('esbuild');
-  const { handlerEntries } = await import('../functions/api/entries.ts');
-  const entries: Record<string, string> = {
-    ...handlerEntries,
-    'state-stream': 'functions/streams/state-stream.ts',
-    maintenance: 'functions/scheduled/maintenance.ts',
-  };
-  const outDir = path.join(ROOT, 'bench', '.out');
-  await fs.rm(outDir, { recursive: true, force: true });
-  const node = process.execPath;
-  const time = (args: string[]) => {
-    const t0 = performance.now();
-    const r = spawnSync(node, args, { env: { ...process.env, AWS_REGION: 'us-east-1' }, stdio: 'pipe' });
-    if (r.status !== 0) throw new Error(`cold start probe failed: ${r.stderr}`);
-    return performance.now() - t0;
-  };
-  const bare: number[] = [];
-  for (let i = 0; i < SIZES.coldRuns; i++) bare.push(time(['-e', '0']));
-  const bareMs = spread(bare).median;
-  const out: Record<string, { sizeKB: number; importMs: number }> = {};
-  for (const [name, entry] of Object.entries(entries)) {
-    const outfile = path.join(outDir, name, 'index.mjs');
-    // The CDK's bundling settings (infra/bundling.ts, infra/stateless-stack.ts).
-    await esbuild.build({
-      entryPoints: [path.join(ROOT, entry)],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      minify: true,
-      external: LAMBDA_EXTERNALS,
-      mainFields: LAMBDA_MAIN_FIELDS,
-      banner: { js: ESM_REQUIRE_BANNER },
-      logLevel: 'silent',
-    });
-    const sizeKB = round((await fs.stat(outfile)).size / 1024, 0);
-    const runs: number[] = [];
-    for (let i = 0; i < SIZES.coldRuns; i++)
-      runs.push(time(['--input-type=module', '-e', `await import(${JSON.stringify(outfile)})`]) - bareMs);
-    out[name] = { sizeKB, importMs: round(spread(runs).median, 0) };
-  }
-  await fs.rm(outDir, { recursive: true, force: true });
-  return { bareNodeMs: round(bareMs, 0), functions: out };
-}
-
 // ------------------------------------------------------------------ delta
 
 async function delta() {
@@ -682,7 +633,8 @@ async function main() {
   log('concurrency');
   const conc = await concurrency();
   log('cold start');
-  const cold = await coldStart();
+  const cold = await coldStart(SIZES.coldRuns, log);
+  process.stdout.write(`${describeColdStart(cold)}\n`);
   log('delta re-upload');
   const del = await delta();
   log('scaling curves');
