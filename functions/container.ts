@@ -33,6 +33,7 @@ import { AccessControl } from '../shared/services/access-control.ts';
 import { AccountService } from '../shared/services/account-service.ts';
 import { AuthService } from '../shared/services/auth-service.ts';
 import { DownloadLinks } from '../shared/services/download-links.ts';
+import { DownloadService } from '../shared/services/download-service.ts';
 import { FolderService } from '../shared/services/folder-service.ts';
 import { HealthMonitor } from '../shared/services/health-monitor.ts';
 import { LoginThrottle } from '../shared/services/login-throttle.ts';
@@ -48,7 +49,12 @@ import { Replicator } from '../shared/services/replicator.ts';
 import { RequestLimits } from '../shared/services/request-limits.ts';
 import { RevocationList } from '../shared/services/revocation-list.ts';
 import { ShareService } from '../shared/services/share-service.ts';
+import { UploadCommit } from '../shared/services/upload-commit.ts';
+import { UploadCompletion } from '../shared/services/upload-completion.ts';
 import { UploadService } from '../shared/services/upload-service.ts';
+import { SessionRecords } from '../shared/services/upload-state.ts';
+import { UploadStorage } from '../shared/services/upload-storage.ts';
+import { UploadVerification } from '../shared/services/upload-verification.ts';
 import { VersionService } from '../shared/services/version-service.ts';
 
 export const VERSION = '0.1.0';
@@ -68,6 +74,8 @@ export interface Container {
   permissions: PermissionService;
   account: AccountService;
   uploads: UploadService;
+  verification: UploadVerification;
+  downloads: DownloadService;
   shares: ShareService;
   ops: OpsService;
   nodes: NodeRegistry;
@@ -165,7 +173,7 @@ export function assemble(
   const ledger = new ReplicaLedger(p.state);
   const catalog = new NodeCatalog(p.state);
   const replicator = new Replicator(ledger, nodes, p.log, metrics);
-  const downloads = new DownloadLinks({ nodes, ledger, log: p.log });
+  const links = new DownloadLinks({ nodes, ledger, log: p.log });
   const purger = new Purger(p.db, items, permissions, audit, nodes, ledger, metadataCache, p.log);
   const folders = new FolderService({ db: p.db, items, users, audit, access, cache: metadataCache, purger });
   const versions = new VersionService({
@@ -179,29 +187,66 @@ export function assemble(
     folders,
     log: p.log,
   });
+  const typePolicy = { deny: config.STRATUS_TYPE_DENY, allow: config.STRATUS_TYPE_ALLOW };
+  const records = new SessionRecords(p.state);
+  const storage = new UploadStorage({
+    nodes,
+    ledger,
+    items,
+    log: p.log,
+    urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,
+  });
+  const verification = new UploadVerification({
+    storage,
+    items,
+    cache: metadataCache,
+    scanner: p.scanner ?? (config.STRATUS_SCANNER === 'eicar' ? new EicarScanner() : undefined),
+    typePolicy,
+    log: p.log,
+  });
+  const completion = new UploadCompletion({
+    records,
+    storage,
+    verification,
+    committer: new UploadCommit({
+      db: p.db,
+      items,
+      users,
+      audit,
+      reservations,
+      nodes,
+      ledger,
+      cache: metadataCache,
+      folders,
+      versions,
+    }),
+    reservations,
+    folders,
+    log: p.log,
+  });
   const uploads = new UploadService({
     db: p.db,
     items,
     users,
-    audit,
     reservations,
-    sessions: p.state,
-    nodes,
-    ledger,
-    scanner: p.scanner ?? (config.STRATUS_SCANNER === 'eicar' ? new EicarScanner() : undefined),
+    records,
+    storage,
+    completion,
     folders,
-    versions,
-    cache: metadataCache,
-    downloads,
     log: p.log,
     opts: {
       maxOpenUploads: config.STRATUS_MAX_OPEN_UPLOADS,
       partSizeBytes: config.STRATUS_PART_SIZE_BYTES,
       maxFileBytes: config.STRATUS_MAX_FILE_BYTES,
-      urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,
       uploadTtlSeconds: config.STRATUS_UPLOAD_TTL_SECONDS,
-      typePolicy: { deny: config.STRATUS_TYPE_DENY, allow: config.STRATUS_TYPE_ALLOW },
+      typePolicy,
     },
+  });
+  const downloads = new DownloadService({
+    folders,
+    items,
+    links,
+    urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,
   });
   const shares = new ShareService({
     shares: new ShareRepository(p.db),
@@ -209,7 +254,7 @@ export function assemble(
     access,
     cache: metadataCache,
     audit,
-    downloads,
+    downloads: links,
     log: p.log,
     kdfCost: config.STRATUS_KDF_COST,
   });
@@ -231,6 +276,8 @@ export function assemble(
     permissions: new PermissionService({ db: p.db, users, permissions, audit, access }),
     account: new AccountService({ users, reservations, audit, access }),
     uploads,
+    verification,
+    downloads,
     metadataCache,
     revocations,
     shares,

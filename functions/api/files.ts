@@ -20,7 +20,7 @@ export function createFilesHandler(c: Container) {
         return { status: 200, body: fileOut(file, version), headers: { etag: etagFor(file) } };
       }),
       implement(routes.download, async ({ params, query }, req) => {
-        const signed = await c.uploads.downloadUrl(principal(req), params.id, query.versionId);
+        const signed = await c.downloads.downloadUrl(principal(req), params.id, query.versionId);
         if (query.format === 'json') return { status: 200, body: signed };
         return { status: 302, headers: { location: signed.url } };
       }),

@@ -18,6 +18,7 @@ import type { ReconcileReport, Reconciler } from './reconciler.ts';
 import type { Replicator } from './replicator.ts';
 import { SessionCleanup } from './session-cleanup.ts';
 import type { UploadService } from './upload-service.ts';
+import type { UploadVerification } from './upload-verification.ts';
 import type { VersionService } from './version-service.ts';
 
 /** What the jobs need; the composition root's container has all of it. */
@@ -28,6 +29,7 @@ export interface JobDeps {
   users: { byEmail(email: string): Promise<{ id: string } | undefined> };
   versions: Pick<VersionService, 'sweep'>;
   uploads: UploadService;
+  verification: Pick<UploadVerification, 'rescanPending'>;
   health: Pick<HealthMonitor, 'checkAll'>;
   reconciler: Pick<Reconciler, 'sweep'>;
   replicator: Pick<Replicator, 'handle'>;
@@ -93,7 +95,7 @@ export class Jobs {
   /** Trash and version retention, then rescans of versions whose scan could not finish. */
   async retention(): Promise<RetentionReport> {
     const report = await this.deps.versions.sweep();
-    return { ...report, rescanned: await this.deps.uploads.rescanPending() };
+    return { ...report, rescanned: await this.deps.verification.rescanPending() };
   }
 
   /** Local profile: deletes expired state items and feeds their removal to `onStateChange`. */

@@ -182,7 +182,7 @@ describe('distribution (3 nodes, replication factor 2)', () => {
       const where = await verified(f.versionId);
       expect(where).toHaveLength(2);
       expect(where).not.toContain('n1');
-      const dl = await h.c.uploads.downloadUrl(u, f.fileId);
+      const dl = await h.c.downloads.downloadUrl(u, f.fileId);
       expect(dl.url).not.toContain('/n1/');
     }
   });
@@ -277,7 +277,7 @@ describe('failover in the middle of an operation', () => {
       )[0]?.node_id;
       const holder = stores.find((s) => s.nodeId === primary);
       holder?.objects.delete(`v/${f.versionId}`);
-      const url = (await h.c.uploads.downloadUrl(u, f.fileId)).url;
+      const url = (await h.c.downloads.downloadUrl(u, f.fileId)).url;
       expect(url).not.toContain(`/${primary}/`);
       // Multipart uploads (above the 16 MiB part size) start on whichever placed node answers.
       // About half of these versions place the broken node first; every upload must start anyway.

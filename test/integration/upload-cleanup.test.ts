@@ -202,16 +202,16 @@ describe('malware scanning', () => {
     const clean = await down.put(u, 'root', 'clean.txt', 'harmless');
     const bad = await down.put(u, 'root', 'eicar.txt', EICAR);
     expect((await down.c.versions.fileWithVersion(u, clean.fileId)).version.scanState).toBe('scanning');
-    await expect(down.c.uploads.downloadUrl(u, clean.fileId)).rejects.toMatchObject({
+    await expect(down.c.downloads.downloadUrl(u, clean.fileId)).rejects.toMatchObject({
       name: 'ConflictError',
       slug: 'quarantined',
     });
-    expect(await down.c.uploads.rescanPending()).toBe(0);
+    expect(await down.c.verification.rescanPending()).toBe(0);
 
     const up = buildHarness(db, { scanner: new EicarScanner(), blobs });
-    expect(await up.c.uploads.rescanPending()).toBe(2);
-    await expect(up.c.uploads.downloadUrl(u, clean.fileId)).resolves.toHaveProperty('url');
-    await expect(up.c.uploads.downloadUrl(u, bad.fileId)).rejects.toMatchObject({ name: 'ConflictError' });
+    expect(await up.c.verification.rescanPending()).toBe(2);
+    await expect(up.c.downloads.downloadUrl(u, clean.fileId)).resolves.toHaveProperty('url');
+    await expect(up.c.downloads.downloadUrl(u, bad.fileId)).rejects.toMatchObject({ name: 'ConflictError' });
     const listing = await up.c.folders.listChildren(u, 'root', {
       sort: { by: 'name', dir: 'asc' },
       limit: 10,

@@ -53,11 +53,13 @@ function fakes(over: Partial<JobDeps> = {}) {
         return retention;
       }),
     },
-    uploads: {
+    verification: {
       rescanPending: vi.fn(async () => {
-        calls.push('uploads.rescanPending');
+        calls.push('verification.rescanPending');
         return 2;
       }),
+    },
+    uploads: {
       releaseStorage: vi.fn(async (s: unknown) => {
         calls.push('uploads.releaseStorage');
         released.push(s);
@@ -98,7 +100,12 @@ describe('maintenance tasks', () => {
     expect(await jobs.run('health')).toEqual({ health: {} });
     expect(await jobs.run('reconcile')).toEqual({ reconcile: reconcileReport });
     expect(await jobs.run('retention')).toEqual({ retention, rescanned: 2 });
-    expect(calls).toEqual(['health.checkAll', 'reconciler.sweep', 'versions.sweep', 'uploads.rescanPending']);
+    expect(calls).toEqual([
+      'health.checkAll',
+      'reconciler.sweep',
+      'versions.sweep',
+      'verification.rescanPending',
+    ]);
   });
 
   it('runs retention for an event without a known task', async () => {

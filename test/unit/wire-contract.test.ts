@@ -25,6 +25,7 @@ import type { Item, Version } from '../../shared/domain/model.ts';
 import type { Route } from '../../shared/http/route.ts';
 import type { AccountService } from '../../shared/services/account-service.ts';
 import type { AuthService } from '../../shared/services/auth-service.ts';
+import type { DownloadService } from '../../shared/services/download-service.ts';
 import type { FolderService } from '../../shared/services/folder-service.ts';
 import type { OpsService } from '../../shared/services/ops-service.ts';
 import type { Reconciler } from '../../shared/services/reconciler.ts';
@@ -186,7 +187,7 @@ describe('bodies handlers take straight from a service match their schemas (chec
     >().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<UploadService['getUpload']>, w.UploadOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<UploadService['renewParts']>, w.PartsOut>>().toEqualTypeOf<true>();
-    expectTypeOf<Conforms<Body<UploadService['downloadUrl']>, w.DownloadOut>>().toEqualTypeOf<true>();
+    expectTypeOf<Conforms<Body<DownloadService['downloadUrl']>, w.DownloadOut>>().toEqualTypeOf<true>();
   });
 
   it('trash, account and admin', () => {

@@ -1,0 +1,117 @@
+/**
+ * An upload session's record in the state store (`upload#<id>`): its key, the tombstone an ended
+ * session leaves, the writes (each conditional on the version it read, so of two requests racing
+ * for one transition exactly one wins), and the completing request's lease on it.
+ */
+
+import { errors } from '../domain/errors.ts';
+import type { Principal } from '../domain/model.ts';
+import type { UploadSession } from '../domain/upload-session.ts';
+import type { StateItem, StateStore } from '../ports/state-store.ts';
+import type { FolderService } from './folder-service.ts';
+
+export type OnConflict = 'fail' | 'copy';
+
+/** How long an expired or aborted session's tombstone answers GET before it is forgotten. */
+export const TOMBSTONE_SECONDS = 7 * 86_400;
+
+export const sessionKey = (uploadId: string) => ({ pk: `upload#${uploadId}`, sk: 's' });
+
+/** How long a complete holds its upload before another may take over; renewed every third of it. */
+export const COMPLETION_LEASE_MS = 15_000;
+
+export const uploadingAgain = (s: UploadSession): UploadSession => {
+  const { completingUntil: _held, ...rest } = s;
+  return { ...rest, state: 'uploading' };
+};
+
+/** The session records of uploads. */
+export class SessionRecords {
+  private readonly store: StateStore;
+
+  constructor(store: StateStore) {
+    this.store = store;
+  }
+
+  get(uploadId: string): Promise<StateItem<UploadSession> | undefined> {
+    return this.store.get<UploadSession>(sessionKey(uploadId).pk, 's');
+  }
+
+  /** The session, if the principal started it (or is an admin); else 404. */
+  async owned(p: Principal, uploadId: string): Promise<StateItem<UploadSession>> {
+    const s = await this.get(uploadId);
+    if (!s || (s.data.createdBy !== p.userId && p.role !== 'admin')) throw errors.notFound('upload');
+    return s;
+  }
+
+  /** A new session; fails if one exists under its id. */
+  async create(data: UploadSession, expiresAt: number): Promise<void> {
+    await this.store.put({ ...sessionKey(data.uploadId), data, expiresAt }, { kind: 'absent' });
+  }
+
+  /** The next state of a session, written only if it is still at the version `rec` read. */
+  save(rec: StateItem<UploadSession>, data: UploadSession, expiresAt = rec.expiresAt) {
+    return this.store.put(
+      { ...sessionKey(data.uploadId), data, ...(expiresAt ? { expiresAt } : {}) },
+      { kind: 'version', version: rec.version },
+    );
+  }
+}
+
+/**
+ * The caller's right to write into the upload's folder, checked again at every step that acts
+ * (renew, complete, commit): a grant revoked or downgraded after the upload began, or a folder
+ * moved to the trash, stops the upload there (404 or 403, as a new upload would get).
+ */
+export async function mayStillWrite(
+  folders: Pick<FolderService, 'folder'>,
+  p: Principal,
+  s: UploadSession,
+): Promise<void> {
+  await folders.folder(p, s.parentId, 'write');
+}
+
+type SaveSession = (
+  rec: StateItem<UploadSession>,
+  data: UploadSession,
+  expiresAt?: number,
+) => Promise<StateItem<UploadSession>>;
+
+/**
+ * The completing request's hold on its session. Renewals and the final transition go through one
+ * queue of conditional writes on the latest version, so they never race each other; a renewal
+ * that loses means another request took the upload over, and this one must not commit.
+ */
+export class CompletionLease {
+  lost = false;
+  private rec: StateItem<UploadSession>;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly save: SaveSession;
+
+  constructor(rec: StateItem<UploadSession>, save: SaveSession) {
+    this.rec = rec;
+    this.save = save;
+    this.timer = setInterval(() => {
+      this.write({ ...this.rec.data, completingUntil: Date.now() + COMPLETION_LEASE_MS }).catch(() => {
+        this.lost = true;
+      });
+    }, COMPLETION_LEASE_MS / 3);
+    this.timer.unref();
+  }
+
+  write(data: UploadSession, expiresAt?: number): Promise<StateItem<UploadSession>> {
+    const next = this.queue.then(() =>
+      this.save(this.rec, data, expiresAt).then((r) => {
+        this.rec = r;
+        return r;
+      }),
+    );
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  stop() {
+    clearInterval(this.timer);
+  }
+}
