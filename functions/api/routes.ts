@@ -1,5 +1,5 @@
 /** Every public route: the API's contract, read by handlers, the local gateway, OpenAPI and CDK. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineRoute, type Route } from '../../shared/http/route.ts';
 import * as s from './schemas.ts';
 

@@ -1,5 +1,5 @@
 /** Wire schemas of the public API. Types come from these (`wire-types.ts`); OpenAPI is generated from them. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART } from '../../shared/domain/upload-session.ts';
 
 export const Email = z.string().trim().toLowerCase().max(254).pipe(z.email());

@@ -3,7 +3,7 @@
  * A bad value stops start-up with a single line naming the setting (see `loadConfig`).
  */
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const MiB = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 /** OpenAPI 3.1 generated from the routes' zod schemas (JSON Schema 2020-12, OAS 3.1's dialect). */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Route } from './route.ts';
 
 const ProblemSchema = {

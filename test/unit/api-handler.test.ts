@@ -4,7 +4,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { MemoryRateLimiter } from '../../shared/adapters/memory/memory-rate-limiter.ts';
 import { MemoryStateStore } from '../../shared/adapters/memory/memory-state-store.ts';
 import { errors } from '../../shared/domain/errors.ts';
