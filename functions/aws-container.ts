@@ -2,14 +2,12 @@
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DsqlSigner } from '@aws-sdk/dsql-signer';
-import { Signer as RdsSigner } from '@aws-sdk/rds-signer';
 import { CognitoIdentityProvider } from '../shared/adapters/cognito/cognito-identity-provider.ts';
 import { DynamoDbStateStore } from '../shared/adapters/dynamodb/dynamodb-state-store.ts';
 import { MemoryCache } from '../shared/adapters/memory/memory-cache.ts';
 import { MemoryRateLimiter } from '../shared/adapters/memory/memory-rate-limiter.ts';
 import { MemoryThrottleStore } from '../shared/adapters/memory/memory-throttle-store.ts';
-import { openPgDatabase, type PgOptions } from '../shared/adapters/postgres/pg-database.ts';
+import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
 import {
   PowertoolsMetrics,
   powertoolsLogger,
@@ -26,6 +24,9 @@ import { errors } from '../shared/domain/errors.ts';
 import type { NodeSpec } from '../shared/services/node-catalog.ts';
 import type { StorageNode } from '../shared/services/node-registry.ts';
 import { applyNodeCatalog, assemble, type Container } from './container.ts';
+import { databaseOptions } from './database-options.ts';
+
+export { DSQL_ADMIN_USER, databaseOptions } from './database-options.ts';
 
 /** An AWS SDK client the aws profile creates. */
 export type AwsSdkClient = S3Client | DynamoDBClient | CognitoIdentityProviderClient;
@@ -96,43 +97,6 @@ export async function createAwsContainer(
       redis?.disconnect();
     },
   );
-}
-
-/** The one DSQL role that may change the schema and the roles; only the migration logs in as it. */
-export const DSQL_ADMIN_USER = 'admin';
-
-/**
- * No stored passwords for the AWS stores: every new connection presents a short-lived IAM token
- * signed with the function's role, so nothing secret sits in configuration.
- * - Aurora DSQL (`*.dsql.<region>.on.aws`): 15-minute tokens for the URL's user. The functions log
- *   in as the application role (`dsql:DbConnect`; the migration maps their IAM roles to it with
- *   `AWS IAM GRANT`); only the migration logs in as `admin` (`dsql:DbConnectAdmin`).
- * - Aurora / RDS (`*.rds.amazonaws.com`): `rds-db:connect` for the URL's user (which has `rds_iam`).
- * Any other PostgreSQL uses the URL as given.
- */
-export function databaseOptions(url: string, region: string): PgOptions {
-  const u = new URL(url);
-  const host = u.hostname;
-  if (/\.dsql(-[a-z0-9]+)?\.[a-z0-9-]+\.on\.aws$/.test(host)) {
-    const signer = new DsqlSigner({ hostname: host, region, expiresIn: 900 });
-    const admin = decodeURIComponent(u.username) === DSQL_ADMIN_USER;
-    return {
-      connectionString: url,
-      max: 2,
-      dialect: 'dsql',
-      password: () => (admin ? signer.getDbConnectAdminAuthToken() : signer.getDbConnectAuthToken()),
-    };
-  }
-  if (/\.rds\.amazonaws\.com$/.test(host) && !u.password) {
-    const signer = new RdsSigner({
-      hostname: host,
-      port: Number(u.port || 5432),
-      username: decodeURIComponent(u.username),
-      region,
-    });
-    return { connectionString: url, max: 2, password: () => signer.getAuthToken() };
-  }
-  return { connectionString: url, max: 2 };
 }
 
 /** What a Lambda cold start builds: the container, with the configured and cataloged nodes. */

@@ -18,7 +18,7 @@ import { migrate, migrations } from '../../shared/adapters/postgres/migrations.t
 import type { PgOptions } from '../../shared/adapters/postgres/pg-database.ts';
 import { openPgDatabase } from '../../shared/adapters/postgres/pg-database.ts';
 import type { Database } from '../../shared/ports/database.ts';
-import { DSQL_ADMIN_USER, databaseOptions } from '../aws-container.ts';
+import { DSQL_ADMIN_USER, databaseOptions } from '../database-options.ts';
 
 interface CustomResourceEvent {
   RequestType: 'Create' | 'Update' | 'Delete';
