@@ -17,5 +17,5 @@ export interface Database extends SqlExecutor {
   /** Cheap liveness probe. */
   ping(): Promise<void>;
   close(): Promise<void>;
-  readonly dialect: 'pglite' | 'postgres' | 'dsql';
+  readonly dialect: 'pglite' | 'postgres' | 'dsql' | 'memory';
 }
