@@ -1,7 +1,12 @@
 /** Lambda for /v1/shares (owners manage links) and /s/* (anyone with a link). */
 import { errors } from '../../shared/domain/errors.ts';
 import type { ShareLink } from '../../shared/domain/model.ts';
-import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
+import {
+  createApiHandler,
+  implement,
+  implementUnchecked,
+  type RequestInfo,
+} from '../../shared/http/api-handler.ts';
 import { INDEX_HTML, PAGE_HEADERS } from '../../web/shell.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
@@ -72,10 +77,11 @@ export function createSharesHandler(c: Container) {
         await c.shares.revoke(principal(req), params.id);
         return { status: 204 };
       }),
-      implement(routes.openShare, async ({ params, query }, req) =>
+      // A browser gets the share page (HTML), a client JSON or a redirect: not one schema.
+      implementUnchecked(routes.openShare, async ({ params, query }, req) =>
         open(params.token, undefined, query.format, req),
       ),
-      implement(routes.openShareItem, async ({ params, query }, req) =>
+      implementUnchecked(routes.openShareItem, async ({ params, query }, req) =>
         open(params.token, params.itemId, query.format, req),
       ),
     ],

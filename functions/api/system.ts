@@ -9,10 +9,13 @@ import { lazyHandler } from './lazy-handler.ts';
 import { allRoutes, routes } from './routes.ts';
 
 export function createSystemHandler(c: Container) {
-  let doc: unknown;
+  let doc: Record<string, unknown> | undefined;
   return createApiHandler(
     [
-      implement(routes.health, async () => ({ status: 200, body: { status: 'ok', version: VERSION } })),
+      implement(routes.health, async () => ({
+        status: 200,
+        body: { status: 'ok' as const, version: VERSION },
+      })),
       implement(routes.deepHealth, async () => {
         const report = await c.ops.deepHealth();
         return { status: report.status === 'ok' ? 200 : 503, body: report };

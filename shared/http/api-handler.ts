@@ -35,7 +35,7 @@ import type {
   RequestInfo,
 } from './middleware/types.ts';
 import { validateInput } from './middleware/validate-input.ts';
-import type { Route } from './route.ts';
+import type { BodyFor, Route, StatusOf } from './route.ts';
 
 export { groupsOf } from './middleware/authenticate.ts';
 export { SECURITY_HEADERS } from './middleware/security-headers.ts';
@@ -65,12 +65,27 @@ export type RequestFor<R extends Route> = R['auth'] extends true ? Authenticated
  * makes the input what `Input<R>` says, and the authenticate middleware sets the principal on
  * every route with `auth: true` (or answers 401 before the implementation runs).
  */
-export function implement<R extends Route>(
+export function implement<R extends Route, S extends StatusOf<R>>(
   route: R,
-  run: (input: Input<R>, req: RequestFor<R>) => Promise<HttpResult>,
+  run: (
+    input: Input<R>,
+    req: RequestFor<R>,
+  ) => Promise<{ status: S; body?: BodyFor<R, S>; headers?: Record<string, string> }>,
 ): Bound;
 export function implement(route: Route, run: Bound['run']): Bound {
   return { route, run };
+}
+
+/**
+ * `implement` without the answer check, for the few routes whose answers one JSON schema per
+ * status cannot describe (a share link answers a browser with the HTML page, a client with JSON).
+ * Inputs and the principal are typed as with `implement`.
+ */
+export function implementUnchecked<R extends Route>(
+  route: R,
+  run: (input: Input<R>, req: RequestFor<R>) => Promise<HttpResult>,
+): Bound {
+  return { route, run: run as Bound['run'] };
 }
 
 export interface ApiHandlerDeps {

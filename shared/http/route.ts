@@ -21,6 +21,7 @@ export interface Route<
   Q extends z.ZodType = z.ZodType,
   B extends z.ZodType = z.ZodType,
   A extends boolean = boolean,
+  Res extends Record<number, RouteResponse> = Record<number, RouteResponse>,
 > {
   id: string;
   group: RouteGroup;
@@ -35,14 +36,28 @@ export interface Route<
   params?: P;
   query?: Q;
   body?: B;
-  responses: Record<number, RouteResponse>;
+  responses: Res;
 }
 
-export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, A extends boolean>(
-  r: Route<P, Q, B, A>,
-): Route<P, Q, B, A> {
+export function defineRoute<
+  P extends z.ZodType,
+  Q extends z.ZodType,
+  B extends z.ZodType,
+  A extends boolean,
+  const Res extends Record<number, RouteResponse>,
+>(r: Route<P, Q, B, A, Res>): Route<P, Q, B, A, Res> {
   return r;
 }
+
+/** The statuses a route declares. */
+export type StatusOf<R extends Route> = Extract<keyof R['responses'], number>;
+
+/** The body a route declares for status `S`: its schema's input, or anything when it has none. */
+export type BodyFor<R extends Route, S> = S extends keyof R['responses']
+  ? R['responses'][S] extends { schema: infer T extends z.ZodType }
+    ? z.input<T>
+    : unknown
+  : never;
 
 /** API Gateway's route key, e.g. "GET /v1/files/{id}". */
 export function routeKey(r: Pick<Route, 'method' | 'path'>): string {

@@ -31,7 +31,10 @@ const echo = defineRoute({
   summary: '',
   params: z.object({ id: z.uuid() }),
   body: z.object({ n: z.number().int().max(10) }),
-  responses: {},
+  responses: {
+    200: { description: 'echo', schema: z.object({ id: z.string(), n: z.number(), role: z.string() }) },
+    204: { description: 'nothing' },
+  },
 });
 const boom = defineRoute({
   id: 'boom',
