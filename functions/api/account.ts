@@ -1,42 +1,30 @@
-/** Lambda for sharing (/v1/permissions, /v1/shared), usage, audit and settings. */
-import { errors } from '../../shared/domain/errors.ts';
-import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
+import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { auditOut, itemOut, permissionOut } from './presenters.ts';
 import { routes } from './routes.ts';
 
-const principal = (req: RequestInfo) => {
-  if (!req.principal) throw errors.unauthorized();
-  return req.principal;
-};
-
 export function createAccountHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.grant, async ({ body }, req) => {
-        const { grant, email } = await c.permissions.grant(
-          principal(req),
-          body.itemId,
-          body.email,
-          body.role,
-        );
+        const { grant, email } = await c.permissions.grant(req.principal, body.itemId, body.email, body.role);
         return { status: 201, body: permissionOut(grant, email) };
       }),
       implement(routes.listPermissions, async ({ query }, req) => ({
         status: 200,
         body: {
-          items: (await c.permissions.listGrants(principal(req), query.itemId)).map((g) => permissionOut(g)),
+          items: (await c.permissions.listGrants(req.principal, query.itemId)).map((g) => permissionOut(g)),
         },
       })),
       implement(routes.revoke, async ({ params }, req) => {
-        await c.permissions.revoke(principal(req), params.id);
+        await c.permissions.revoke(req.principal, params.id);
         return { status: 204 };
       }),
       implement(routes.shared, async (_input, req) => ({
         status: 200,
         body: {
-          items: (await c.permissions.sharedWithMe(principal(req))).map((s) => ({
+          items: (await c.permissions.sharedWithMe(req.principal)).map((s) => ({
             ...itemOut(s.item),
             role: s.role,
           })),
@@ -44,10 +32,10 @@ export function createAccountHandler(c: Container) {
       })),
       implement(routes.usage, async (_input, req) => ({
         status: 200,
-        body: await c.account.usage(principal(req)),
+        body: await c.account.usage(req.principal),
       })),
       implement(routes.audit, async ({ query }, req) => {
-        const page = await c.account.auditTrail(principal(req), {
+        const page = await c.account.auditTrail(req.principal, {
           ...(query.itemId ? { itemId: query.itemId } : {}),
           ...(query.action ? { action: query.action } : {}),
           ...(query.cursor ? { cursor: query.cursor } : {}),
@@ -57,11 +45,11 @@ export function createAccountHandler(c: Container) {
       }),
       implement(routes.getRetention, async (_input, req) => ({
         status: 200,
-        body: await c.versions.retention(principal(req)),
+        body: await c.versions.retention(req.principal),
       })),
       implement(routes.setRetention, async ({ body }, req) => ({
         status: 200,
-        body: await c.versions.setRetention(principal(req), body),
+        body: await c.versions.setRetention(req.principal, body),
       })),
     ],
     c.apiDeps,

@@ -1,37 +1,30 @@
-/** Lambda for /v1/files/* and /v1/trash/*. */
-import { errors } from '../../shared/domain/errors.ts';
 import { revisionFromIfMatch } from '../../shared/domain/etag.ts';
-import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
+import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { etagFor, fileOut, itemOut, trashOut, versionOut } from './presenters.ts';
 import { routes } from './routes.ts';
 
-const principal = (req: RequestInfo) => {
-  if (!req.principal) throw errors.unauthorized();
-  return req.principal;
-};
-
 export function createFilesHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.getFile, async ({ params }, req) => {
-        const { file, version } = await c.versions.fileWithVersion(principal(req), params.id);
+        const { file, version } = await c.versions.fileWithVersion(req.principal, params.id);
         return { status: 200, body: fileOut(file, version), headers: { etag: etagFor(file) } };
       }),
       implement(routes.download, async ({ params, query }, req) => {
-        const signed = await c.downloads.downloadUrl(principal(req), params.id, query.versionId);
+        const signed = await c.downloads.downloadUrl(req.principal, params.id, query.versionId);
         if (query.format === 'json') return { status: 200, body: signed };
         return { status: 302, headers: { location: signed.url } };
       }),
       implement(routes.patchFile, async ({ params, body }, req) => {
         const base = revisionFromIfMatch(req.headers['if-match'], params.id);
-        const moved = await c.folders.relocate(principal(req), params.id, 'file', body, base);
+        const moved = await c.folders.relocate(req.principal, params.id, 'file', body, base);
         return { status: 200, body: itemOut(moved), headers: { etag: etagFor(moved) } };
       }),
       implement(routes.deleteFile, async ({ params }, req) => {
         await c.folders.trash(
-          principal(req),
+          req.principal,
           params.id,
           'file',
           revisionFromIfMatch(req.headers['if-match'], params.id),
@@ -39,7 +32,7 @@ export function createFilesHandler(c: Container) {
         return { status: 204 };
       }),
       implement(routes.copyFile, async ({ params, body }, req) => {
-        const copy = await c.folders.copyFile(principal(req), params.id, body);
+        const copy = await c.folders.copyFile(req.principal, params.id, body);
         return {
           status: 201,
           body: itemOut(copy),
@@ -47,13 +40,13 @@ export function createFilesHandler(c: Container) {
         };
       }),
       implement(routes.listVersions, async ({ params }, req) => {
-        const { file, versions } = await c.versions.versions(principal(req), params.id);
+        const { file, versions } = await c.versions.versions(req.principal, params.id);
         return { status: 200, body: { items: versions.map((v) => versionOut(v, file.currentVersionId)) } };
       }),
       implement(routes.restoreVersion, async ({ params }, req) => {
         const base = revisionFromIfMatch(req.headers['if-match'], params.id);
         const { file, version } = await c.versions.restoreVersion(
-          principal(req),
+          req.principal,
           params.id,
           params.versionId,
           base,
@@ -71,19 +64,19 @@ export function createFilesHandler(c: Container) {
       }),
       implement(routes.listTrash, async (_input, req) => ({
         status: 200,
-        body: { items: (await c.folders.listTrash(principal(req), 1000)).map(trashOut) },
+        body: { items: (await c.folders.listTrash(req.principal, 1000)).map(trashOut) },
       })),
       implement(routes.restoreTrash, async ({ params }, req) => {
-        const item = await c.folders.restoreFromTrash(principal(req), params.id);
+        const item = await c.folders.restoreFromTrash(req.principal, params.id);
         return { status: 200, body: itemOut(item), headers: { etag: etagFor(item) } };
       }),
       implement(routes.purgeTrash, async ({ params }, req) => ({
         status: 200,
-        body: await c.folders.purge(principal(req), params.id),
+        body: await c.folders.purge(req.principal, params.id),
       })),
       implement(routes.emptyTrash, async (_input, req) => ({
         status: 200,
-        body: await c.folders.emptyTrash(principal(req)),
+        body: await c.folders.emptyTrash(req.principal),
       })),
     ],
     c.apiDeps,

@@ -1,22 +1,15 @@
-/** Lambda for /v1/folders/* and /v1/paths. */
-import { errors } from '../../shared/domain/errors.ts';
 import { revisionFromIfMatch } from '../../shared/domain/etag.ts';
-import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
+import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { etagFor, itemOut } from './presenters.ts';
 import { routes } from './routes.ts';
 
-const principal = (req: RequestInfo) => {
-  if (!req.principal) throw errors.unauthorized();
-  return req.principal;
-};
-
 export function createFoldersHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.createFolder, async ({ body }, req) => {
-        const folder = await c.folders.createFolder(principal(req), body.parentId, body.name);
+        const folder = await c.folders.createFolder(req.principal, body.parentId, body.name);
         return {
           status: 201,
           body: itemOut(folder),
@@ -24,12 +17,12 @@ export function createFoldersHandler(c: Container) {
         };
       }),
       implement(routes.getFolder, async ({ params }, req) => {
-        const p = principal(req);
+        const p = req.principal;
         const { item } = await c.folders.folder(p, params.id, 'read');
         return { status: 200, body: itemOut(item), headers: { etag: etagFor(item) } };
       }),
       implement(routes.listChildren, async ({ params, query }, req) => {
-        const page = await c.folders.listChildren(principal(req), params.id, {
+        const page = await c.folders.listChildren(req.principal, params.id, {
           sort: { by: query.sort, dir: query.dir },
           ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
           limit: query.limit,
@@ -38,12 +31,12 @@ export function createFoldersHandler(c: Container) {
       }),
       implement(routes.patchFolder, async ({ params, body }, req) => {
         const base = revisionFromIfMatch(req.headers['if-match'], params.id);
-        const moved = await c.folders.relocate(principal(req), params.id, 'folder', body, base);
+        const moved = await c.folders.relocate(req.principal, params.id, 'folder', body, base);
         return { status: 200, body: itemOut(moved), headers: { etag: etagFor(moved) } };
       }),
       implement(routes.deleteFolder, async ({ params }, req) => {
         await c.folders.trash(
-          principal(req),
+          req.principal,
           params.id,
           'folder',
           revisionFromIfMatch(req.headers['if-match'], params.id),
@@ -51,7 +44,7 @@ export function createFoldersHandler(c: Container) {
         return { status: 204 };
       }),
       implement(routes.resolvePath, async ({ query }, req) => {
-        const item = await c.folders.resolvePath(principal(req), query.path);
+        const item = await c.folders.resolvePath(req.principal, query.path);
         return { status: 200, body: itemOut(item), headers: { etag: etagFor(item) } };
       }),
     ],

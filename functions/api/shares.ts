@@ -1,5 +1,3 @@
-/** Lambda for /v1/shares (owners manage links) and /s/* (anyone with a link). */
-import { errors } from '../../shared/domain/errors.ts';
 import type { ShareLink } from '../../shared/domain/model.ts';
 import {
   createApiHandler,
@@ -11,11 +9,6 @@ import { INDEX_HTML, PAGE_HEADERS } from '../../web/shell.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { routes } from './routes.ts';
-
-const principal = (req: RequestInfo) => {
-  if (!req.principal) throw errors.unauthorized();
-  return req.principal;
-};
 
 const shareOut = (l: ShareLink) => ({
   id: l.id,
@@ -66,15 +59,15 @@ export function createSharesHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.createShare, async ({ body }, req) => {
-        const { link, token } = await c.shares.create(principal(req), body);
+        const { link, token } = await c.shares.create(req.principal, body);
         return { status: 201, body: { ...shareOut(link), token, url: `${req.baseUrl}/s/${token}` } };
       }),
       implement(routes.listShares, async ({ query }, req) => ({
         status: 200,
-        body: { items: (await c.shares.list(principal(req), query.itemId)).map(shareOut) },
+        body: { items: (await c.shares.list(req.principal, query.itemId)).map(shareOut) },
       })),
       implement(routes.revokeShare, async ({ params }, req) => {
-        await c.shares.revoke(principal(req), params.id);
+        await c.shares.revoke(req.principal, params.id);
         return { status: 204 };
       }),
       // A browser gets the share page (HTML), a client JSON or a redirect: not one schema.
