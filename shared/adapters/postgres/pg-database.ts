@@ -107,7 +107,12 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
     try {
       await client.query('begin');
       const result = await work(tx);
-      await client.query('commit');
+      // A transaction in which a statement failed (and the work caught it) cannot commit: the
+      // server answers COMMIT with ROLLBACK, which node-postgres reports as success. Returning the
+      // work's result then would claim writes that are gone; fail as PGlite does.
+      const committed = await client.query('commit');
+      if (committed.command === 'ROLLBACK')
+        throw Object.assign(new Error('Transaction was rolled back instead of committed'), { code: '25P02' });
       return result;
     } catch (err) {
       await client.query('rollback').catch(() => undefined);
