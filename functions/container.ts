@@ -24,6 +24,14 @@ import type { BlobStore } from '../shared/ports/blob-store.ts';
 import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { IdentityProvider } from '../shared/ports/identity-provider.ts';
+import type {
+  AuditLog,
+  ItemStore,
+  PermissionStore,
+  ReservationStore,
+  ShareStore,
+  UserStore,
+} from '../shared/ports/metadata.ts';
 import { type Metrics, noMetrics } from '../shared/ports/metrics.ts';
 import type { RateLimiter } from '../shared/ports/rate-limiter.ts';
 import type { Scanner } from '../shared/ports/scanner.ts';
@@ -67,7 +75,7 @@ export interface Container {
   state: StateStore;
   blobs: BlobStore;
   cache: Cache;
-  users: UserRepository;
+  users: UserStore;
   auth: AuthService;
   folders: FolderService;
   versions: VersionService;
@@ -87,7 +95,7 @@ export interface Container {
   addNode(spec: NodeSpec): Promise<void>;
   drainNode(id: string): Promise<void>;
   removeNode(id: string): Promise<void>;
-  audit: AuditRepository;
+  audit: AuditLog;
   metrics: Metrics;
   limits: RequestLimits;
   metadataCache: MetadataCache;
@@ -106,8 +114,33 @@ export interface Container {
   close(): Promise<void>;
 }
 
+/** The system of record behind the metadata ports. */
+export interface MetadataStores {
+  items: ItemStore;
+  users: UserStore;
+  permissions: PermissionStore;
+  shares: ShareStore;
+  audit: AuditLog;
+  reservations: ReservationStore;
+}
+
+/** The PostgreSQL repositories over one database (PGlite, PostgreSQL, Aurora, DSQL). */
+export function postgresMetadata(db: Database): MetadataStores {
+  return {
+    items: new ItemRepository(db),
+    users: new UserRepository(db),
+    permissions: new PermissionRepository(db),
+    shares: new ShareRepository(db),
+    audit: new AuditRepository(db),
+    reservations: new ReservationRepository(db),
+  };
+}
+
 export interface Parts {
+  /** Transactions for the metadata stores (and the database health probe). */
   db: Database;
+  /** Defaults to the PostgreSQL repositories over `db`; unit tests pass the in-memory ones. */
+  metadata?: MetadataStores;
   state: StateStore;
   blobs: BlobStore;
   throttleStore: ThrottleStore;
@@ -134,10 +167,8 @@ export function assemble(
 ): Container {
   const metrics = p.metrics ?? noMetrics;
   const rateLimiter = p.rateLimiter ?? new MemoryRateLimiter();
-  const users = new UserRepository(p.db);
-  const items = new ItemRepository(p.db);
-  const audit = new AuditRepository(p.db);
-  const reservations = new ReservationRepository(p.db);
+  const meta = p.metadata ?? postgresMetadata(p.db);
+  const { users, items, audit, reservations } = meta;
   const revocations = new RevocationList(p.state);
   const idp: IdentityProvider = p.idp ?? {
     register: () => Promise.reject(errors.unavailable('identity provider')),
@@ -151,7 +182,7 @@ export function assemble(
     accessTokenTtlSeconds: config.STRATUS_ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: config.STRATUS_REFRESH_TOKEN_TTL_SECONDS,
   });
-  const permissions = new PermissionRepository(p.db);
+  const { permissions } = meta;
   const metadataCache = new MetadataCache(p.cache, items, p.log);
   const access = new AccessControl(metadataCache, permissions);
   const nodes =
@@ -249,7 +280,7 @@ export function assemble(
     urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,
   });
   const shares = new ShareService({
-    shares: new ShareRepository(p.db),
+    shares: meta.shares,
     items,
     access,
     cache: metadataCache,

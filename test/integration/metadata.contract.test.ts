@@ -4,6 +4,7 @@
  */
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryDatabase, memoryMetadataOver } from '../../shared/adapters/memory/memory-metadata.ts';
 import { DomainError } from '../../shared/domain/errors.ts';
 import type { Item } from '../../shared/domain/model.ts';
 import { statusOf as httpStatus } from '../../shared/http/problem.ts';
@@ -21,7 +22,16 @@ const statusOf = async (p: Promise<unknown>) => {
   }
 };
 
-describe.each(sqlBackends)('metadata contract: $name', (backend) => {
+/** The same contract on the in-memory metadata adapters: the services need no database. */
+const backends = [
+  {
+    name: 'memory',
+    open: async () => ({ db: new MemoryDatabase() as Database, dispose: async () => undefined }),
+  },
+  ...sqlBackends,
+];
+
+describe.each(backends)('metadata contract: $name', (backend) => {
   let db: Database;
   let dispose: () => Promise<void>;
   let h: Harness;
@@ -223,7 +233,7 @@ describe.each(sqlBackends)('metadata contract: $name', (backend) => {
     const { ItemRepository } = await import('../../shared/adapters/postgres/item-repository.ts');
     h = buildHarness(db, { quotaBytes: 10 * 1024 ** 3 });
     const u = await h.user('big-usage@x.io');
-    const items = new ItemRepository(db);
+    const items = db instanceof MemoryDatabase ? memoryMetadataOver(db).items : new ItemRepository(db);
     const threeGiB = 3 * 1024 ** 3;
     expect(await items.chargeUsage(u.userId, threeGiB)).toBe(true);
     expect((await h.c.account.usage(u)).usedBytes).toBe(threeGiB);

@@ -7,6 +7,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { assemble, type Container, type Parts } from '../../functions/container.ts';
 import { MemoryBlobStore } from '../../shared/adapters/memory/memory-blob-store.ts';
 import { MemoryCache } from '../../shared/adapters/memory/memory-cache.ts';
+import { MemoryDatabase, memoryMetadataOver } from '../../shared/adapters/memory/memory-metadata.ts';
+import { MemoryStateStore } from '../../shared/adapters/memory/memory-state-store.ts';
 import { MemoryThrottleStore } from '../../shared/adapters/memory/memory-throttle-store.ts';
 import { SqlStateStore } from '../../shared/adapters/postgres/sql-state-store.ts';
 import { loadConfig } from '../../shared/config/config.ts';
@@ -72,7 +74,10 @@ export function buildHarness(
     config,
     {
       db,
-      state: new SqlStateStore(db),
+      // The in-memory metadata runs no SQL: its stores and an in-memory state store instead.
+      ...(db instanceof MemoryDatabase
+        ? { metadata: memoryMetadataOver(db), state: new MemoryStateStore() }
+        : { state: new SqlStateStore(db) }),
       blobs,
       throttleStore: new MemoryThrottleStore(),
       cache: opts.cache ?? new MemoryCache(),

@@ -53,7 +53,11 @@ export interface MemoryMetadata {
 
 /** A fresh, empty metadata state with each port's store over it. */
 export function createMemoryMetadata(opts: MemoryDatabaseOptions = {}): MemoryMetadata {
-  const db = new MemoryDatabase(opts);
+  return memoryMetadataOver(new MemoryDatabase(opts));
+}
+
+/** Each port's store over an existing memory database (several containers sharing one state). */
+export function memoryMetadataOver(db: MemoryDatabase): MemoryMetadata {
   return {
     db,
     items: new MemoryItemStore(db),
