@@ -4,7 +4,7 @@ import { errors } from '../domain/errors.ts';
 import type { Principal } from '../domain/model.ts';
 import type { AuditLog, ReservationStore, UserStore } from '../ports/metadata.ts';
 import type { AccessControl } from './access-control.ts';
-import { decodeCursor, encodeCursor, isAuditCursor } from './cursors.ts';
+import { decodeAuditCursor, encodeAuditCursor } from './cursors.ts';
 
 export class AccountService {
   private readonly users: UserStore;
@@ -37,7 +37,7 @@ export class AccountService {
     filter: { itemId?: string; action?: string; cursor?: string; limit: number },
   ) {
     if (filter.itemId) await this.access.require(p, filter.itemId, 'manage');
-    const before = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor, isAuditCursor);
+    const before = filter.cursor === undefined ? undefined : decodeAuditCursor(filter.cursor);
     const rows = await this.audit.list(
       {
         ...(p.role === 'admin' ? {} : { ownerId: p.userId }),
@@ -51,7 +51,7 @@ export class AccountService {
     const last = shown[shown.length - 1];
     return {
       items: shown.map((r) => r.event),
-      nextCursor: rows.length > filter.limit && last ? encodeCursor(last.cursor) : null,
+      nextCursor: rows.length > filter.limit && last ? encodeAuditCursor(last.cursor) : null,
     };
   }
 }
