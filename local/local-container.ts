@@ -6,6 +6,7 @@ import { applyNodeCatalog, assemble, type Container, LOCAL_CLIENT_ID } from '../
 import { LocalIdentityProvider } from '../shared/adapters/local-idp/local-identity-provider.ts';
 import { loadOrCreateSigningKey } from '../shared/adapters/local-idp/signing-keys.ts';
 import { LocalFsBlobStore } from '../shared/adapters/localfs/localfs-blob-store.ts';
+import { resolveNodeRoot } from '../shared/adapters/localfs/node-root.ts';
 import { MemoryCache } from '../shared/adapters/memory/memory-cache.ts';
 import { MemoryThrottleStore } from '../shared/adapters/memory/memory-throttle-store.ts';
 import { migrate } from '../shared/adapters/postgres/migrations.ts';
@@ -20,6 +21,7 @@ import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-stor
 import { s3Node } from '../shared/adapters/s3/s3-node.ts';
 import { createAccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
 import type { LocalConfig } from '../shared/config/config.ts';
+import { errors, InvalidInputError } from '../shared/domain/errors.ts';
 import { createLogger, type Logger } from '../shared/observability/logger.ts';
 import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
@@ -42,6 +44,17 @@ async function secretFile(file: string): Promise<Buffer> {
       if (err.code !== 'EEXIST') throw err;
     });
   return fs.readFile(file);
+}
+
+/** A node directory refused (outside the allowed roots, a symlinked tmp/): a 400 naming `body.path`. */
+async function refusingPath<T>(build: () => Promise<T>): Promise<T> {
+  try {
+    return await build();
+  } catch (err) {
+    if (err instanceof InvalidInputError)
+      throw errors.validation(`path: ${err.message}`, [{ path: 'body.path', message: err.message }]);
+    throw err;
+  }
 }
 
 export interface LocalOverrides {
@@ -106,16 +119,28 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     jwksUri: `${issuer}/.well-known/jwks.json`,
     jwks,
   });
-  /** Nodes added at run time: a directory (relative paths live under the data dir) or an S3 endpoint. */
+  /**
+   * Nodes added at run time: a directory (relative paths live under the data dir) or an S3
+   * endpoint. A directory an admin asks for (or the node catalog replays) must resolve, symlinks
+   * followed, strictly under STRATUS_LOCAL_NODE_ROOTS and apart from every other local node; the
+   * operator's own STRATUS_NODES entries are taken as written.
+   */
   const factory = async (spec: NodeSpec): Promise<StorageNode> => {
     if (spec.kind === 'localfs') {
-      const root = path.resolve(dir, spec.path);
-      const store = await new LocalFsBlobStore(
-        spec.id,
-        root,
-        `${config.publicUrl}/storage/${spec.id}`,
-        secret,
-      ).init();
+      const requested = path.resolve(dir, spec.path);
+      const configured = config.STRATUS_NODES.some(
+        (n) => n.kind === 'localfs' && n.id === spec.id && n.path === spec.path,
+      );
+      const store = await refusingPath(async () => {
+        const root = configured
+          ? requested
+          : await resolveNodeRoot(
+              requested,
+              config.STRATUS_LOCAL_NODE_ROOTS,
+              localNodes.map((n) => n.root),
+            );
+        return new LocalFsBlobStore(spec.id, root, `${config.publicUrl}/storage/${spec.id}`, secret).init();
+      });
       localNodes.push(store);
       return {
         id: spec.id,

@@ -90,6 +90,24 @@ const localSchema = z.object({
   /** Local storage nodes (directories under the data dir) and how many hold each version. */
   STRATUS_LOCAL_NODES: intFrom(1, 16).default(3),
   STRATUS_REPLICATION_FACTOR: intFrom(1, 16).default(2),
+  /**
+   * Comma-separated absolute directories under which an admin may add a local node
+   * (`POST /v1/admin/nodes`); default (unset): the data directory's `nodes/`.
+   */
+  STRATUS_LOCAL_NODE_ROOTS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z
+        .array(z.string().refine((p) => path.isAbsolute(p), 'each root must be an absolute path'))
+        .min(1, 'at least one absolute path'),
+    )
+    .optional(),
   /** How often the local runtime deletes expired state (DynamoDB TTL's stand-in), in seconds. */
   STRATUS_REAPER_INTERVAL_SECONDS: intFrom(0, 86_400).default(30),
   /** Node canaries and reconciliation sweeps in the local runtime (0: never). */
@@ -133,6 +151,9 @@ function toLocal(env: z.infer<typeof localSchema>) {
   return {
     ...env,
     STRATUS_DATA_DIR: dataDir,
+    STRATUS_LOCAL_NODE_ROOTS: (env.STRATUS_LOCAL_NODE_ROOTS ?? [path.join(dataDir, 'nodes')]).map((r) =>
+      path.resolve(r),
+    ),
     publicUrl: (env.STRATUS_PUBLIC_URL ?? `http://${env.HOST}:${env.PORT}`).replace(/\/$/, ''),
   };
 }

@@ -32,6 +32,9 @@ interface Manifest {
   parts: { partNumber: number; size: number }[];
 }
 
+/** The only directories a node creates in its root, and the only place it deletes. */
+const NODE_DIRS = ['tmp', 'objects', 'multipart'] as const;
+
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
 const UPLOAD_ID = /^[0-9a-f-]{36}$/;
 /** Leftover ids: `multipart/<upload>`, `tmp/<name>`, or an object path ending `.old-<uuid>`. */
@@ -71,11 +74,25 @@ export class LocalFsBlobStore implements BlobStore {
     return path.join(this.root, 'tmp', randomUUID());
   }
 
+  /**
+   * Prepares the node's three directories. It touches nothing else: `tmp/`, `objects/` and
+   * `multipart/` must each be absent or a real directory (checked with lstat: a symlink is never
+   * followed, so a `tmp` pointing elsewhere cannot make start-up delete what it points at).
+   */
   async init(): Promise<this> {
-    // Whatever a killed process left half-written in tmp/ was never published: drop it.
+    await fs.mkdir(this.root, { recursive: true });
+    for (const d of NODE_DIRS) {
+      const st = await fs.lstat(path.join(this.root, d)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
+      if (st && (st.isSymbolicLink() || !st.isDirectory()))
+        throw errors.validation(`the node directory's ${d} is not a directory (a symlink is never followed)`);
+    }
+    // Whatever a killed process left half-written in tmp/ was never published: drop it. (rm does
+    // not follow symlinks inside it, and tmp itself was just checked to be a real directory.)
     await fs.rm(path.join(this.root, 'tmp'), { recursive: true, force: true });
-    for (const d of ['objects', 'multipart', 'tmp'])
-      await fs.mkdir(path.join(this.root, d), { recursive: true });
+    for (const d of NODE_DIRS) await fs.mkdir(path.join(this.root, d), { recursive: true });
     return this;
   }
 
