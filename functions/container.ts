@@ -56,6 +56,7 @@ import { ReplicaLedger } from '../shared/services/replica-ledger.ts';
 import { Replicator } from '../shared/services/replicator.ts';
 import { RequestLimits } from '../shared/services/request-limits.ts';
 import { RevocationList } from '../shared/services/revocation-list.ts';
+import { SharePasswordThrottle } from '../shared/services/share-password-throttle.ts';
 import { ShareService } from '../shared/services/share-service.ts';
 import { UploadCommit } from '../shared/services/upload-commit.ts';
 import { UploadCompletion } from '../shared/services/upload-completion.ts';
@@ -288,6 +289,7 @@ export function assemble(
     downloads: links,
     log: p.log,
     kdfCost: config.STRATUS_KDF_COST,
+    passwordThrottle: new SharePasswordThrottle(p.throttleStore),
   });
   const limits = new RequestLimits(rateLimiter, p.log, {
     overrides: config.STRATUS_RATE_LIMITS,

@@ -1,8 +1,10 @@
 /**
  * Share links: anonymous, expiring access to a file or a folder. Tokens are 256 random bits, stored
  * only as hashes and compared in constant time. A link may carry a password (scrypt), a download
- * count and a byte budget, both spent atomically. Every error a link can give says what is wrong
- * with the link and nothing about the item behind it. Every download is counted and audited.
+ * count and a byte budget, both spent atomically. Password guesses are throttled per link and per
+ * address, and their KDF runs through a bounded queue (SharePasswordThrottle). Every error a link
+ * can give says what is wrong with the link and nothing about the item behind it. Every download is
+ * counted and audited.
  */
 
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -14,6 +16,7 @@ import type { AuditLog, ItemStore, ShareStore } from '../ports/metadata.ts';
 import type { AccessControl } from './access-control.ts';
 import type { DownloadLinks } from './download-links.ts';
 import type { MetadataCache } from './metadata-cache.ts';
+import type { SharePasswordThrottle } from './share-password-throttle.ts';
 
 const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
 const SHARE_URL_TTL = 60;
@@ -37,6 +40,7 @@ export class ShareService {
   private readonly downloads: DownloadLinks;
   private readonly log: Logger;
   private readonly kdfCost: number;
+  private readonly passwordThrottle: SharePasswordThrottle;
 
   constructor(deps: {
     shares: ShareStore;
@@ -47,6 +51,7 @@ export class ShareService {
     downloads: DownloadLinks;
     log: Logger;
     kdfCost: number;
+    passwordThrottle: SharePasswordThrottle;
   }) {
     this.shares = deps.shares;
     this.items = deps.items;
@@ -56,6 +61,7 @@ export class ShareService {
     this.downloads = deps.downloads;
     this.log = deps.log;
     this.kdfCost = deps.kdfCost;
+    this.passwordThrottle = deps.passwordThrottle;
   }
 
   async create(
@@ -117,7 +123,11 @@ export class ShareService {
   }
 
   /** The link behind a token, checked for state and password. */
-  private async open(token: string, password: string | undefined): Promise<{ link: ShareLink; root: Item }> {
+  private async open(
+    token: string,
+    password: string | undefined,
+    ip: string,
+  ): Promise<{ link: ShareLink; root: Item }> {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) throw shareErrors.notFound();
     const hash = tokenHash(token);
     const link = await this.shares.byTokenHash(hash);
@@ -127,16 +137,23 @@ export class ShareService {
     if (link.revokedAt) throw shareErrors.revoked();
     if (link.expiresAt.getTime() <= Date.now()) throw shareErrors.expired();
     if (link.maxDownloads !== null && link.downloads >= link.maxDownloads) throw shareErrors.exhausted();
-    if (link.passwordHash) {
+    const stored = link.passwordHash;
+    if (stored) {
       if (!password) throw shareErrors.passwordRequired();
-      if (!(await verifyPassword(password, link.passwordHash))) {
+      // 429 while the link or the address is locked, the right password too: no KDF run then.
+      const { ok, lockedFor } = await this.passwordThrottle.verify(link.id, ip, () =>
+        verifyPassword(password, stored),
+      );
+      if (!ok) {
         await this.audit.record({
           actorId: null,
           ownerId: link.ownerId,
           itemId: link.itemId,
           action: 'share.password_failed',
-          detail: { shareId: link.id },
+          detail: { shareId: link.id, ip, lockedFor },
         });
+        if (lockedFor > 0)
+          this.log.warn('share password guessing: locked', { shareId: link.id, ip, lockedFor });
         throw shareErrors.passwordWrong();
       }
     }
@@ -157,7 +174,7 @@ export class ShareService {
     ip: string,
     peek = false,
   ) {
-    const { link, root } = await this.open(token, password);
+    const { link, root } = await this.open(token, password, ip);
     let target = root;
     if (itemId && itemId !== root.id) {
       const inner = await this.cache.item(itemId);
