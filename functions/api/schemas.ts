@@ -273,7 +273,8 @@ export const ShareBody = z.object({
     .int()
     .min(60)
     .max(365 * 86_400),
-  password: z.string().min(4).max(256).optional(),
+  // 8 for new links (#18); links made under the old minimum of 4 still verify.
+  password: z.string().min(8).max(256).optional(),
   maxDownloads: z.number().int().min(1).max(1_000_000).optional(),
   maxBytes: z
     .number()
