@@ -56,6 +56,8 @@ export class LocalStorageNodeServer {
       }
       const node = this.nodes.find((n) => n.nodeId === m[1]);
       if (!node) throw errors.notFound('storage node');
+      // Strict: a repeated, unknown or misplaced parameter is no signed URL (see UrlSigner.parse);
+      // the path's node and op must be the signed ones.
       const parsed = UrlSigner.parse(url.searchParams);
       const nowS = Math.floor(Date.now() / 1000);
       if (!parsed || parsed.fields.node !== node.nodeId || parsed.fields.op !== m[2])
@@ -105,12 +107,8 @@ export class LocalStorageNodeServer {
     let uploadDir: string | undefined;
     if (f.op === 'part') {
       if (!f.upload || !f.part || f.part < 1 || f.part > 10_000) throw errors.signatureInvalid();
-      uploadDir = node.uploadDir(f.upload);
-      try {
-        await fs.access(path.join(uploadDir, 'upload.json'));
-      } catch {
-        throw errors.notFound('upload');
-      }
+      // The upload must exist and be for the signed key (the key is signed, so it must mean something).
+      uploadDir = await node.openUpload(f.key, f.upload);
     }
     const limit = f.len ?? Number.POSITIVE_INFINITY;
     const hash = createHash('sha256');

@@ -155,7 +155,8 @@ export class LocalFsBlobStore implements BlobStore {
     return parts.sort((a, b) => a.partNumber - b.partNumber);
   }
 
-  private async openUpload(key: string, storageUploadId: string): Promise<string> {
+  /** The directory of an open multipart upload of `key`; not found when absent or for another key. */
+  async openUpload(key: string, storageUploadId: string): Promise<string> {
     const dir = this.uploadDir(storageUploadId);
     try {
       const meta = JSON.parse(await fs.readFile(path.join(dir, 'upload.json'), 'utf8')) as { key: string };
