@@ -16,6 +16,8 @@ import { bearerToken } from '../shared/auth/access-token-verifier.ts';
 import { errors } from '../shared/domain/errors.ts';
 import type { ApiEvent, ApiResult } from '../shared/http/api-handler.ts';
 import { SECURITY_HEADERS } from '../shared/http/api-handler.ts';
+import { authenticate } from '../shared/http/middleware/authenticate.ts';
+import type { Authenticated } from '../shared/http/middleware/types.ts';
 import { HttpError, problemBody, problemHeaders, statusOf } from '../shared/http/problem.ts';
 import { type Route, type RouteGroup, routeKey } from '../shared/http/route.ts';
 
@@ -72,6 +74,38 @@ export function createGatewayListener(c: Container) {
     res.end(JSON.stringify(problemBody(err, instance)));
   };
 
+  /**
+   * GET /metrics is for operators: it needs an admin's bearer token, verified as every API route's
+   * token is (this gateway's verifier, then the handler's own authenticate step: revocation list,
+   * role from the users table now), and spends from the `read` buckets under the route id
+   * `metrics` (STRATUS_RATE_LIMITS {"metrics": …} gives it buckets of its own). An admin token
+   * rather than a separate listener: nothing new to configure or firewall, the same port behind
+   * the same proxy, and Prometheus sends one with `authorization` in its scrape config. The spend
+   * comes before the role check, so an ordinary user hammering it is throttled too. Returns the
+   * RateLimit-* fields for the answer.
+   */
+  const metricsAuth = authenticate({ revocations: c.apiDeps.revocations, roles: c.apiDeps.roles });
+  const metricsCaller = async (req: IncomingMessage): Promise<Record<string, string>> => {
+    const token = bearerToken(req.headers.authorization);
+    if (!token || !c.verifier) throw errors.unauthorized();
+    const claims = await c.verifier.verify(token);
+    const request = {
+      event: { requestContext: { authorizer: { jwt: { claims, scopes: [] } } } },
+      internal: { target: { route: { auth: true } } } as Partial<Authenticated>,
+    };
+    await metricsAuth.before?.(request as unknown as Parameters<NonNullable<typeof metricsAuth.before>>[0]);
+    const principal = request.internal.principal;
+    if (!principal) throw errors.unauthorized();
+    const { headers } = await c.limits.check({
+      routeId: 'metrics',
+      cls: 'read',
+      ip: req.socket.remoteAddress ?? 'unknown',
+      userId: principal.userId,
+    });
+    if (principal.role !== 'admin') throw errors.forbidden('metrics are for admins');
+    return headers;
+  };
+
   return async (req: IncomingMessage, res: ServerResponse) => {
     let url: URL;
     try {
@@ -87,7 +121,10 @@ export function createGatewayListener(c: Container) {
         return;
       }
       if (url.pathname === '/metrics' && req.method === 'GET' && c.prometheus) {
+        const limited = await metricsCaller(req);
         res.writeHead(200, {
+          ...SECURITY_HEADERS,
+          ...limited,
           'content-type': 'text/plain; version=0.0.4; charset=utf-8',
           'cache-control': 'no-store',
         });
