@@ -212,8 +212,10 @@ function localMetrics(db: Database, state: SqlStateStore, registry: () => NodeRe
     .describe('stratus_storage_bytes_out_total', 'bytes sent by storage nodes (downloads)')
     .describe('stratus_rate_limit_rejections_total', 'requests refused by the rate limiter')
     .collect(async () => {
-      const users = await db.query<{ id: string; used: string }>(
-        'select id, used_bytes::text as used from users order by id limit 10000',
+      // One aggregate, no per-user series: user ids are not for a scrape endpoint (per-user usage is
+      // GET /v1/admin/usage, behind the admin role like the rest of the API).
+      const users = await db.query<{ n: string; used: string }>(
+        'select count(*)::text as n, coalesce(sum(used_bytes), 0)::text as used from users',
       );
       const nodes = await db.query<{ node_id: string; bytes: string }>(
         'select node_id, coalesce(sum(size), 0)::text as bytes from versions group by node_id',
@@ -226,8 +228,13 @@ function localMetrics(db: Database, state: SqlStateStore, registry: () => NodeRe
       return [
         {
           name: 'stratus_storage_used_bytes',
-          help: 'storage used per user (retained versions)',
-          values: users.map((u) => ({ labels: { user: u.id }, value: Number(u.used) })),
+          help: 'storage used by all users together (retained versions)',
+          values: [{ labels: {}, value: Number(users[0]?.used ?? 0) }],
+        },
+        {
+          name: 'stratus_users',
+          help: 'user accounts',
+          values: [{ labels: {}, value: Number(users[0]?.n ?? 0) }],
         },
         {
           name: 'stratus_node_stored_bytes',
