@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type Runtime, startRuntime } from '../support/local-runtime.ts';
+import { Client, type Runtime, scrapeMetrics, startRuntime } from '../support/local-runtime.ts';
 import { CHROMIUM } from '../support/services.ts';
 
 const FILES = 1000;
@@ -51,7 +51,7 @@ async function drainWriteBucket(api: Client) {
 
 /** Requests the runtime refused with 429 so far, per its Prometheus counter. */
 async function rejections(): Promise<number> {
-  const text = await (await fetch(`${rt.url}/metrics`)).text();
+  const text = await (await scrapeMetrics(rt)).text();
   return text
     .split('\n')
     .filter((l) => l.startsWith('stratus_rate_limit_rejections_total'))

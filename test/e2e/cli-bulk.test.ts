@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
+import { type Runtime, scrapeMetrics, sha256, startRuntime } from '../support/local-runtime.ts';
 
 const BIN = path.resolve('bin/stratus.js');
 const FILES = 1000;
@@ -37,7 +37,7 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 /** Requests the runtime refused with 429 so far, per its Prometheus counter. */
 async function rejections(): Promise<number> {
-  const text = await (await fetch(`${rt.url}/metrics`)).text();
+  const text = await (await scrapeMetrics(rt)).text();
   return text
     .split('\n')
     .filter((l) => l.startsWith('stratus_rate_limit_rejections_total'))

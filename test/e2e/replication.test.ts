@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
+import { Client, type Runtime, scrapeMetrics, sha256, startRuntime } from '../support/local-runtime.ts';
 
 let rt: Runtime;
 beforeAll(async () => {
@@ -104,7 +104,7 @@ describe('replication factor 2 on three nodes', () => {
     expect(purged.json).toMatchObject({ versions: 1, blobsReclaimed: 1 });
     expect(await holders(versionId)).toEqual([]);
     expect(await rt.container.ledger.forVersion(versionId)).toEqual([]);
-    const metrics = await (await fetch(`${rt.url}/metrics`)).text();
+    const metrics = await (await scrapeMetrics(rt)).text();
     expect(metrics).toMatch(/stratus_replicas_pending 0/);
     expect(metrics).toMatch(/stratus_replicas_verified_total\{node="local-\d"\} \d+/);
   });

@@ -63,6 +63,19 @@ export interface Json {
   [k: string]: unknown;
 }
 
+/**
+ * GET /metrics as an admin, as Prometheus scrapes it (the endpoint needs an admin token): an admin
+ * account made through the services, so the scrape spends no auth rate-limit tokens.
+ */
+export async function scrapeMetrics(rt: Runtime): Promise<Response> {
+  const email = `metrics-${crypto.randomUUID()}@example.com`;
+  const password = 'correct horse battery';
+  const user = await rt.container.auth.register(email, password, '127.0.0.1');
+  await rt.container.users.update(user.id, { role: 'admin' });
+  const tokens = await rt.container.auth.login(email, password, '127.0.0.1');
+  return fetch(`${rt.url}/metrics`, { headers: { authorization: `Bearer ${tokens.accessToken}` } });
+}
+
 export class Client {
   accessToken?: string;
   refreshToken?: string;
