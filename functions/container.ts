@@ -384,7 +384,19 @@ export async function applyNodeCatalog(
     if (!c.nodes.get(spec.id)) c.nodes.add(await factory(spec));
   }
   for (const [id, entry] of Object.entries(await new NodeCatalog(c.state).all())) {
-    if (!c.nodes.get(id) && entry.spec && factory) c.nodes.add(await factory(entry.spec));
+    if (!c.nodes.get(id) && entry.spec && factory) {
+      const spec = entry.spec;
+      const node = await factory(spec).catch((err: unknown) => {
+        // A node added at run time that this start-up refuses (its directory moved out of the
+        // allowed roots, an upgrade that tightened the rules): stop with what to do, rather than
+        // start without it and re-replicate its data elsewhere behind the operator's back.
+        throw new Error(
+          `storage node ${spec.id} (added at run time, in the node catalog) cannot start: ${(err as Error).message}`,
+          { cause: err },
+        );
+      });
+      c.nodes.add(node);
+    }
     if (entry.draining && c.nodes.get(id)) c.nodes.drain(id);
   }
 }

@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeCatalog } from '../../shared/services/node-catalog.ts';
 import { Client, type Runtime, startRuntime } from '../support/local-runtime.ts';
 
 const ADMIN = 'nodes-admin@example.com';
@@ -164,5 +165,25 @@ describe('admin-added local nodes (host paths)', () => {
       expect(await exists(path.join('/etc', d)), `/etc/${d}`).toBe(false);
       expect(await exists(path.join('/', d)), `/${d}`).toBe(false);
     }
+  });
+});
+
+describe('a cataloged node the roots no longer allow', () => {
+  it('stops start-up with a line naming the node and the setting, and deletes nothing', async () => {
+    // What an upgrade finds: a node added at run time, before the roots check, outside the roots.
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-e2e-catalog-'));
+    const outside = path.join(dataDir, 'elsewhere');
+    await fs.mkdir(path.join(outside, 'tmp'), { recursive: true });
+    await fs.writeFile(path.join(outside, 'tmp', 'sentinel.txt'), 'must survive');
+    const first = await startRuntime({ STRATUS_LOCAL_NODES: '1', STRATUS_REPLICATION_FACTOR: '1' }, dataDir);
+    await new NodeCatalog(first.container.state).save('old-node', {
+      spec: { id: 'old-node', kind: 'localfs', path: outside },
+      draining: false,
+    });
+    await first.stop();
+    await expect(
+      startRuntime({ STRATUS_LOCAL_NODES: '1', STRATUS_REPLICATION_FACTOR: '1' }, dataDir),
+    ).rejects.toThrow(/storage node old-node .*node catalog.*STRATUS_LOCAL_NODE_ROOTS/);
+    expect(await exists(path.join(outside, 'tmp', 'sentinel.txt'))).toBe(true);
   });
 });
