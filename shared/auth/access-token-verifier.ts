@@ -29,10 +29,6 @@ export interface AccessTokenVerifier {
   verify(token: string): Promise<AccessClaims>;
 }
 
-export function cognitoIssuer(region: string, userPoolId: string): string {
-  return `https://cognito-idp.${region}.amazonaws.com/${userPoolId}`;
-}
-
 export function createAccessTokenVerifier(opts: VerifierOptions): AccessTokenVerifier {
   const verifier = JwtRsaVerifier.create({
     issuer: opts.issuer,

@@ -7,7 +7,8 @@
 import type { UploadSession } from '../domain/upload-session.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { StateChange, StateStore } from '../ports/state-store.ts';
-import { sessionKey, TOMBSTONE_SECONDS, type UploadService } from './upload-service.ts';
+import type { UploadService } from './upload-service.ts';
+import { sessionKey, TOMBSTONE_SECONDS } from './upload-state.ts';
 
 export class SessionCleanup {
   private readonly uploads: UploadService;

@@ -30,7 +30,6 @@ import { mayStillWrite, type OnConflict, type SessionRecords, TOMBSTONE_SECONDS 
 import type { UploadStorage } from './upload-storage.ts';
 
 // The session-record names, where the session cleanup (session-cleanup.ts) has always found them.
-export { sessionKey, TOMBSTONE_SECONDS } from './upload-state.ts';
 
 export interface UploadServiceOptions {
   /** Uploads one user may have open at once. */
