@@ -3,8 +3,8 @@
  * past a threshold each further failure locks the key for twice as long as the last, up to a cap.
  * Locks always expire, so an attacker can slow a victim's login down but never lock them out for good.
  */
-import { errors } from '../domain/errors.ts';
 import type { ThrottleStore } from '../ports/throttle-store.ts';
+import { assertUnlocked, recordFailures } from './lockout.ts';
 
 export interface ThrottlePolicy {
   accountThreshold: number;
@@ -40,26 +40,12 @@ export class LoginThrottle {
 
   /** Throws 429 with Retry-After while either key is locked. */
   async assertAllowed(email: string, ip: string): Promise<void> {
-    const waits = await Promise.all(this.keys(email, ip).map((k) => this.store.lockedFor(k.key)));
-    const wait = Math.max(...waits);
-    if (wait > 0) throw errors.tooManyAttempts(wait);
+    await assertUnlocked(this.store, this.keys(email, ip));
   }
 
   /** Records a failure; returns the lock, in seconds, that it caused (0 for none). */
   async recordFailure(email: string, ip: string): Promise<number> {
-    let longest = 0;
-    for (const k of this.keys(email, ip)) {
-      const count = await this.store.increment(k.key, this.policy.windowSeconds);
-      if (count >= k.threshold) {
-        const seconds = Math.min(
-          this.policy.maxLockSeconds,
-          this.policy.baseLockSeconds * 2 ** (count - k.threshold),
-        );
-        await this.store.lock(k.key, seconds);
-        longest = Math.max(longest, seconds);
-      }
-    }
-    return longest;
+    return recordFailures(this.store, this.policy, this.keys(email, ip));
   }
 
   async recordSuccess(email: string): Promise<void> {

@@ -23,6 +23,7 @@
  */
 import { errors } from '../domain/errors.ts';
 import type { ThrottleStore } from '../ports/throttle-store.ts';
+import { assertUnlocked, recordFailures } from './lockout.ts';
 
 export interface SharePasswordPolicy {
   /** Failures at one link, from anywhere, that lock the link. */
@@ -95,26 +96,12 @@ export class SharePasswordThrottle {
 
   /** Throws 429 `too-many-attempts` with Retry-After while the link or the address is locked. */
   async assertAllowed(linkId: string, ip: string): Promise<void> {
-    const waits = await Promise.all(this.keys(linkId, ip).map((k) => this.store.lockedFor(k.key)));
-    const wait = Math.max(...waits);
-    if (wait > 0) throw errors.tooManyAttempts(wait);
+    await assertUnlocked(this.store, this.keys(linkId, ip));
   }
 
   /** Records a wrong password; returns the lock, in seconds, that it caused (0 for none). */
   async recordFailure(linkId: string, ip: string): Promise<number> {
-    let longest = 0;
-    for (const k of this.keys(linkId, ip)) {
-      const count = await this.store.increment(k.key, this.policy.windowSeconds);
-      if (count >= k.threshold) {
-        const seconds = Math.min(
-          this.policy.maxLockSeconds,
-          this.policy.baseLockSeconds * 2 ** (count - k.threshold),
-        );
-        await this.store.lock(k.key, seconds);
-        longest = Math.max(longest, seconds);
-      }
-    }
-    return longest;
+    return recordFailures(this.store, this.policy, this.keys(linkId, ip));
   }
 
   /**
