@@ -37,7 +37,8 @@ function insertItem(t: Tables, row: ItemRow): Item {
   return toItem(row);
 }
 
-const newItem = (
+/** A new item row with every column at its default, as the table's defaults give it. */
+export const newItem = (
   now: Micros,
   f: Pick<ItemRow, 'id' | 'ownerId' | 'parentId' | 'kind' | 'name' | 'nameKey'> & Partial<ItemRow>,
 ): ItemRow => ({

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { UniqueViolationError } from '../../domain/errors.ts';
 import type { User } from '../../domain/model.ts';
 import type { Tx, UserStore } from '../../ports/metadata.ts';
+import { newItem } from './memory-metadata-items.ts';
 import { MemoryStore, type UserRow } from './memory-metadata-state.ts';
 import {
   compareNumber,
@@ -124,25 +125,10 @@ export class MemoryUserStore extends MemoryStore implements UserStore {
           keepDays: null,
           trashDays: null,
         });
-        t.items.set(rootId, {
-          id: rootId,
-          ownerId: id,
-          parentId: null,
-          kind: 'folder',
-          name: '',
-          nameKey: null,
-          contentType: null,
-          size: 0,
-          currentVersionId: null,
-          revision: 1,
-          createdAt: now,
-          updatedAt: now,
-          deletedAt: null,
-          deletedBy: null,
-          originalParentId: null,
-          scanState: null,
-          purgeStartedAt: null,
-        });
+        t.items.set(
+          rootId,
+          newItem(now, { id: rootId, ownerId: id, parentId: null, kind: 'folder', name: '', nameKey: null }),
+        );
       }),
     );
     const user = await this.get(input.id);
