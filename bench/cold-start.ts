@@ -15,12 +15,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { handlerEntries } from '../functions/api/entries.ts';
-import { ESM_REQUIRE_BANNER, LAMBDA_EXTERNALS, LAMBDA_MAIN_FIELDS } from '../infra/bundling.ts';
+import { lambdaEsbuildOptions } from '../infra/bundling.ts';
 import { ROOT, round, type Spread, spread } from './lib.ts';
 
 export const COLD_TARGETS = { bundleKiB: 1024, importMs: 150 };
 /** Probes per function (and as many bare starts beside them); the median is reported. */
-export const COLD_RUNS = { quick: 3, full: 5 };
+export const COLD_RUNS = { quick: 5, full: 15 };
 
 /** Every Lambda function of the stateless stack, by the name the bench reports. */
 export const LAMBDA_ENTRIES: Record<string, { entry: string; kind: 'api' | 'worker' | 'deploy' }> = {
@@ -109,27 +109,11 @@ function heaviest(meta: Metafile, outfile: string) {
 }
 
 /**
- * Bundles one function as the CDK's NodejsFunction runs esbuild for it (infra/bundling.ts, and the
- * stack's bundling block: ESM, node24, minified, linked source map with sources, index.mjs); the
- * metafile changes nothing in the output.
+ * Bundles one function as the CDK's NodejsFunction runs esbuild for it (infra/bundling.ts) into
+ * `outfile` (index.mjs); the metafile changes nothing in the output.
  */
 export async function bundleFunction(entry: string, outfile: string): Promise<Metafile> {
-  const r = await build({
-    absWorkingDir: ROOT,
-    entryPoints: [path.join(ROOT, entry)],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node24',
-    minify: true,
-    sourcemap: true,
-    external: LAMBDA_EXTERNALS,
-    mainFields: LAMBDA_MAIN_FIELDS,
-    banner: { js: ESM_REQUIRE_BANNER },
-    metafile: true,
-    logLevel: 'silent',
-  });
+  const r = await build({ ...lambdaEsbuildOptions(ROOT, entry), outfile, metafile: true });
   return r.metafile;
 }
 
@@ -155,14 +139,18 @@ export async function coldStart(
     );
     log(`cold start: ${built.length} bundles built`);
 
-    // Bare starts interleaved with the imports, so both see the same machine load.
+    // Round-robin: each round starts bare Node once and imports every bundle once, so every
+    // function and the baseline see the same spells of machine load (a 2-core machine's noise
+    // otherwise lands on whichever function was probed during it).
     const bare: number[] = [];
-    const samples = new Map<string, { wall: number[]; inProcess: number[] }>();
-    for (const { name, outfile } of built) {
-      const s = { wall: [] as number[], inProcess: [] as number[] };
-      const url = JSON.stringify(pathToFileURL(outfile).href);
-      for (let i = 0; i < runs; i++) {
-        bare.push(probe(['--input-type=module', '-e', '0']).ms);
+    const samples = new Map<string, { wall: number[]; inProcess: number[] }>(
+      built.map(({ name }) => [name, { wall: [], inProcess: [] }]),
+    );
+    for (let i = 0; i < runs; i++) {
+      bare.push(probe(['--input-type=module', '-e', '0']).ms);
+      for (const { name, outfile } of built) {
+        const s = samples.get(name) as { wall: number[]; inProcess: number[] };
+        const url = JSON.stringify(pathToFileURL(outfile).href);
         const r = probe([
           '--input-type=module',
           '-e',
@@ -173,7 +161,6 @@ export async function coldStart(
         s.wall.push(r.ms);
         s.inProcess.push(Number(r.stdout));
       }
-      samples.set(name, s);
     }
     const bareNodeMs = spread(bare);
     const rounded = (s: Spread): Spread => ({

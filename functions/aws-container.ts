@@ -1,8 +1,14 @@
-/** The aws profile's adapters: S3, DynamoDB, the Postgres-compatible store, Redis, Cognito. */
-import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
+/**
+ * The aws profile's composition root. Every function gets the common adapters: the
+ * Postgres-compatible store, DynamoDB (the state table), Redis and Powertools. What only some
+ * functions use comes in as `AwsModules` from the function's own entry file: S3 storage nodes
+ * (`aws-storage.ts`: every function but auth) and the Cognito identity provider (`aws-identity.ts`:
+ * auth, admin and maintenance). The entry imports the modules it names, so each bundle carries only
+ * the SDK clients its routes use (issue #16; `node bench/cold-start.ts` measures the bundles).
+ */
+import type { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { CognitoIdentityProvider } from '../shared/adapters/cognito/cognito-identity-provider.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDbStateStore } from '../shared/adapters/dynamodb/dynamodb-state-store.ts';
 import { MemoryCache } from '../shared/adapters/memory/memory-cache.ts';
 import { MemoryRateLimiter } from '../shared/adapters/memory/memory-rate-limiter.ts';
@@ -11,18 +17,16 @@ import { openPgDatabase } from '../shared/adapters/postgres/pg-database.ts';
 import {
   PowertoolsMetrics,
   powertoolsLogger,
-  tracer,
 } from '../shared/adapters/powertools/powertools-observability.ts';
 import { RedisCache } from '../shared/adapters/redis/redis-cache.ts';
 import { openRedis } from '../shared/adapters/redis/redis-client.ts';
 import { RedisRateLimiter } from '../shared/adapters/redis/redis-rate-limiter.ts';
 import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
-import { S3BlobStore } from '../shared/adapters/s3/s3-blob-store.ts';
-import { s3Node } from '../shared/adapters/s3/s3-node.ts';
 import { type AwsConfig, loadConfig } from '../shared/config/config.ts';
-import { errors } from '../shared/domain/errors.ts';
+import type { BlobStore } from '../shared/ports/blob-store.ts';
+import type { IdentityProvider } from '../shared/ports/identity-provider.ts';
+import type { StorageNode } from '../shared/ports/storage-node.ts';
 import type { NodeSpec } from '../shared/services/node-catalog.ts';
-import type { StorageNode } from '../shared/services/node-registry.ts';
 import { applyNodeCatalog, assemble, type Container } from './container.ts';
 import { databaseOptions } from './database-options.ts';
 
@@ -37,29 +41,43 @@ export interface AwsContainerHooks {
   client?: (client: AwsSdkClient) => void;
 }
 
-/** Every SDK client of the profile goes through here: the test hook, then X-Ray tracing. */
-function sdkClient<C extends AwsSdkClient>(client: C, hooks: AwsContainerHooks): C {
-  hooks.client?.(client);
-  return tracer.captureAWSv3Client(client);
+/** How a module creates its SDK clients: through the hooks, once per container. */
+export type SdkClients = <C extends AwsSdkClient>(client: C) => C;
+
+/** The storage side: the configured bucket as the home node, and nodes added at run time. */
+export interface AwsStorage {
+  home(config: AwsConfig, sdk: SdkClients): BlobStore;
+  node(spec: NodeSpec, sdk: SdkClients): Promise<StorageNode>;
+}
+
+/** The identity provider (registration, login, refresh, password reset, roles). */
+export interface AwsIdentity {
+  provider(config: AwsConfig, sdk: SdkClients): IdentityProvider;
+}
+
+/** What a function's entry adds to the common adapters; a function without one never needs it. */
+export interface AwsModules {
+  storage?: AwsStorage;
+  identity?: AwsIdentity;
+}
+
+function sdkClients(hooks: AwsContainerHooks): SdkClients {
+  return (client) => {
+    hooks.client?.(client);
+    return client;
+  };
 }
 
 export async function createAwsContainer(
   config: AwsConfig,
+  modules: AwsModules,
   hooks: AwsContainerHooks = {},
 ): Promise<Container> {
+  const sdk = sdkClients(hooks);
   const log = powertoolsLogger(config.STRATUS_LOG_LEVEL);
   const db = await openPgDatabase(databaseOptions(config.STRATUS_DATABASE_URL, config.AWS_REGION));
-  const s3 = sdkClient(
-    new S3Client({
-      region: config.AWS_REGION,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      // A custom endpoint (an emulator, an S3-compatible store) has no per-bucket DNS names.
-      forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
-    }),
-    hooks,
-  );
   const state = new DynamoDbStateStore(
-    sdkClient(new DynamoDBClient({ region: config.AWS_REGION }), hooks),
+    sdk(new DynamoDBClient({ region: config.AWS_REGION })),
     config.STRATUS_TABLE,
   );
   const redis = config.STRATUS_REDIS_URL
@@ -69,25 +87,20 @@ export async function createAwsContainer(
   await redis
     ?.connect()
     .catch((err: unknown) => log.warn('Redis is not answering at cold start', { err: String(err) }));
+  const { storage, identity } = modules;
   return assemble(
     config,
     {
       db,
       state,
-      blobs: new S3BlobStore(`s3-${config.AWS_REGION}`, s3, config.STRATUS_BUCKET),
+      ...(storage
+        ? { blobs: storage.home(config, sdk), nodeFactory: (spec: NodeSpec) => storage.node(spec, sdk) }
+        : {}),
       throttleStore: redis ? new RedisThrottleStore(redis) : new MemoryThrottleStore(),
       cache: redis ? new RedisCache(redis) : new MemoryCache(),
       rateLimiter: redis ? new RedisRateLimiter(redis) : new MemoryRateLimiter(),
       metrics: new PowertoolsMetrics(),
-      nodeFactory: (spec) => s3NodeFactory(spec, hooks),
-      idp: new CognitoIdentityProvider(
-        sdkClient(new CognitoIdentityProviderClient({ region: config.AWS_REGION }), hooks),
-        {
-          userPoolId: config.STRATUS_USER_POOL_ID,
-          clientId: config.STRATUS_USER_POOL_CLIENT_ID,
-          rotation: true,
-        },
-      ),
+      idp: identity?.provider(config, sdk),
       log,
     },
     // No token verifier: API Gateway's JWT authorizer checks tokens before a handler runs.
@@ -99,28 +112,31 @@ export async function createAwsContainer(
   );
 }
 
-/** What a Lambda cold start builds: the container, with the configured and cataloged nodes. */
-export async function composeAwsContainer(config: AwsConfig, hooks: AwsContainerHooks = {}) {
-  const c = await createAwsContainer(config, hooks);
-  await applyNodeCatalog(c, (spec) => s3NodeFactory(spec, hooks));
+/**
+ * What a Lambda cold start builds: the container, with the configured and cataloged nodes when the
+ * function holds storage.
+ */
+export async function composeAwsContainer(
+  config: AwsConfig,
+  modules: AwsModules,
+  hooks: AwsContainerHooks = {},
+): Promise<Container> {
+  const c = await createAwsContainer(config, modules, hooks);
+  const { storage } = modules;
+  const sdk = sdkClients(hooks);
+  if (storage) await applyNodeCatalog(c, (spec) => storage.node(spec, sdk));
   return c;
 }
 
 let cached: Promise<Container> | undefined;
 
 /** The Lambda container, built on first use from the environment (cold start). */
-export function awsContainer(): Promise<Container> {
+export function awsContainer(modules: AwsModules): Promise<Container> {
   cached ??= (async () => {
     const config = loadConfig();
     if (config.STRATUS_PROFILE !== 'aws')
       throw new Error('Lambda handlers run the aws profile (STRATUS_PROFILE=aws)');
-    return composeAwsContainer(config);
+    return composeAwsContainer(config, modules);
   })();
   return cached;
-}
-
-/** In AWS, nodes added at run time are S3 buckets (another region, or an S3-compatible endpoint). */
-export async function s3NodeFactory(spec: NodeSpec, hooks: AwsContainerHooks = {}): Promise<StorageNode> {
-  if (spec.kind !== 's3') throw errors.validation('in AWS, storage nodes are S3 buckets');
-  return s3Node(spec, (c) => sdkClient(c, hooks));
 }

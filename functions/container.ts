@@ -74,7 +74,8 @@ export interface Container {
   log: Logger;
   db: Database;
   state: StateStore;
-  blobs: BlobStore;
+  /** The home storage node; absent in a function that holds no storage (auth in AWS). */
+  blobs: BlobStore | undefined;
   cache: Cache;
   users: UserStore;
   auth: AuthService;
@@ -143,7 +144,11 @@ export interface Parts {
   /** Defaults to the PostgreSQL repositories over `db`; unit tests pass the in-memory ones. */
   metadata?: MetadataStores;
   state: StateStore;
-  blobs: BlobStore;
+  /**
+   * The home storage node (the registry's only node unless `nodes` is given). Absent where the
+   * composition holds no storage: an AWS function whose routes never touch stored bytes.
+   */
+  blobs?: BlobStore;
   throttleStore: ThrottleStore;
   cache: Cache;
   /** Defaults to the configured scanner; tests inject others. */
@@ -186,20 +191,23 @@ export function assemble(
   const { permissions } = meta;
   const metadataCache = new MetadataCache(p.cache, items, p.log);
   const access = new AccessControl(metadataCache, permissions);
+  const home = p.blobs;
   const nodes =
     p.nodes ??
     new NodeRegistry(
-      [
-        {
-          id: p.blobs.nodeId,
-          kind: p.blobs.nodeId.startsWith('s3') ? 's3' : 'localfs',
-          region: 'default',
-          weight: 1,
-          store: p.blobs,
-          health: 'healthy',
-          draining: false,
-        },
-      ],
+      home
+        ? [
+            {
+              id: home.nodeId,
+              kind: home.nodeId.startsWith('s3') ? 's3' : 'localfs',
+              region: 'default',
+              weight: 1,
+              store: home,
+              health: 'healthy',
+              draining: false,
+            },
+          ]
+        : [],
       1,
     );
   const ledger = new ReplicaLedger(p.state);

@@ -34,7 +34,13 @@ import { handlerEntries } from '../functions/api/entries.ts';
 import { allRoutes } from '../functions/api/routes.ts';
 import { migrations } from '../shared/adapters/postgres/migrations.ts';
 import type { RouteGroup } from '../shared/http/route.ts';
-import { ESM_REQUIRE_BANNER, LAMBDA_EXTERNALS, LAMBDA_MAIN_FIELDS } from './bundling.ts';
+import {
+  ESM_REQUIRE_BANNER,
+  LAMBDA_ALIASES,
+  LAMBDA_EXTERNALS,
+  LAMBDA_MAIN_FIELDS,
+  LAMBDA_SOURCES_CONTENT,
+} from './bundling.ts';
 import { Monitoring } from './monitoring.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 
@@ -112,7 +118,10 @@ export class StatelessStack extends Stack {
           target: 'node24',
           minify: true,
           sourceMap: true,
+          sourcesContent: LAMBDA_SOURCES_CONTENT,
           banner: ESM_REQUIRE_BANNER,
+          // CDK renders each as --alias:<module>=<replacement>.
+          esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([from, to]) => `${from}=${to}`) },
           externalModules: LAMBDA_EXTERNALS,
           mainFields: LAMBDA_MAIN_FIELDS,
           ...(afterBundling

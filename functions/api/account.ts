@@ -1,4 +1,6 @@
 import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import type { AwsModules } from '../aws-container.ts';
+import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { auditOut, itemOut, permissionOut } from './presenters.ts';
@@ -56,4 +58,7 @@ export function createAccountHandler(c: Container) {
   );
 }
 
-export const handler = lazyHandler(createAccountHandler);
+/** What this function's routes use beyond the common adapters. */
+export const modules: AwsModules = { storage: s3Storage };
+
+export const handler = lazyHandler(createAccountHandler, modules);

@@ -2,6 +2,9 @@
 import { errors } from '../../shared/domain/errors.ts';
 import { createApiHandler, implement, type RequestInfo } from '../../shared/http/api-handler.ts';
 import { Jobs } from '../../shared/services/jobs.ts';
+import type { AwsModules } from '../aws-container.ts';
+import { cognitoIdentity } from '../aws-identity.ts';
+import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { userOut } from './presenters.ts';
@@ -87,7 +90,10 @@ export function createAdminHandler(c: Container) {
   );
 }
 
-export const handler = lazyHandler(createAdminHandler);
+/** What this function's routes use beyond the common adapters. */
+export const modules: AwsModules = { storage: s3Storage, identity: cognitoIdentity };
+
+export const handler = lazyHandler(createAdminHandler, modules);
 
 async function nodeOut(c: Container, id: string) {
   await c.nodes.fresh();

@@ -1,6 +1,8 @@
 /** Lambda for /v1/auth/* (register, login, refresh, password reset, logout) and /v1/me. */
 import { errors } from '../../shared/domain/errors.ts';
 import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import type { AwsModules } from '../aws-container.ts';
+import { cognitoIdentity } from '../aws-identity.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { userOut } from './presenters.ts';
@@ -44,4 +46,7 @@ export function createAuthHandler(c: Container) {
   );
 }
 
-export const handler = lazyHandler(createAuthHandler);
+/** What this function's routes use beyond the common adapters. */
+export const modules: AwsModules = { identity: cognitoIdentity };
+
+export const handler = lazyHandler(createAuthHandler, modules);

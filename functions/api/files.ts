@@ -1,5 +1,7 @@
 import { revisionFromIfMatch } from '../../shared/domain/etag.ts';
 import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import type { AwsModules } from '../aws-container.ts';
+import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { etagFor, fileOut, itemOut, trashOut, versionOut } from './presenters.ts';
@@ -83,4 +85,7 @@ export function createFilesHandler(c: Container) {
   );
 }
 
-export const handler = lazyHandler(createFilesHandler);
+/** What this function's routes use beyond the common adapters. */
+export const modules: AwsModules = { storage: s3Storage };
+
+export const handler = lazyHandler(createFilesHandler, modules);

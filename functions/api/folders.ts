@@ -1,5 +1,7 @@
 import { revisionFromIfMatch } from '../../shared/domain/etag.ts';
 import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import type { AwsModules } from '../aws-container.ts';
+import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { etagFor, itemOut } from './presenters.ts';
@@ -52,4 +54,7 @@ export function createFoldersHandler(c: Container) {
   );
 }
 
-export const handler = lazyHandler(createFoldersHandler);
+/** What this function's routes use beyond the common adapters. */
+export const modules: AwsModules = { storage: s3Storage };
+
+export const handler = lazyHandler(createFoldersHandler, modules);

@@ -6,6 +6,8 @@ import {
   type RequestInfo,
 } from '../../shared/http/api-handler.ts';
 import { INDEX_HTML, PAGE_HEADERS } from '../../web/shell.ts';
+import type { AwsModules } from '../aws-container.ts';
+import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { routes } from './routes.ts';
@@ -82,4 +84,7 @@ export function createSharesHandler(c: Container) {
   );
 }
 
-export const handler = lazyHandler(createSharesHandler);
+/** What this function's routes use beyond the common adapters. */
+export const modules: AwsModules = { storage: s3Storage };
+
+export const handler = lazyHandler(createSharesHandler, modules);

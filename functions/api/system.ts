@@ -4,6 +4,8 @@ import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
 import { buildOpenApi } from '../../shared/http/openapi.ts';
 import { webAssets } from '../../web/assets.ts';
 import { INDEX_HTML, PAGE_HEADERS } from '../../web/shell.ts';
+import type { AwsModules } from '../aws-container.ts';
+import { s3Storage } from '../aws-storage.ts';
 import { type Container, VERSION } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { allRoutes, routes } from './routes.ts';
@@ -39,4 +41,7 @@ export function createSystemHandler(c: Container) {
   );
 }
 
-export const handler = lazyHandler(createSystemHandler);
+/** What this function's routes use beyond the common adapters. */
+export const modules: AwsModules = { storage: s3Storage };
+
+export const handler = lazyHandler(createSystemHandler, modules);

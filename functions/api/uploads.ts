@@ -1,6 +1,8 @@
 /** Lambda for /v1/uploads/*. It signs and verifies; the bytes go straight to storage. */
 import { errors } from '../../shared/domain/errors.ts';
 import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import type { AwsModules } from '../aws-container.ts';
+import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { routes } from './routes.ts';
@@ -44,4 +46,7 @@ export function createUploadsHandler(c: Container) {
   );
 }
 
-export const handler = lazyHandler(createUploadsHandler);
+/** What this function's routes use beyond the common adapters. */
+export const modules: AwsModules = { storage: s3Storage };
+
+export const handler = lazyHandler(createUploadsHandler, modules);

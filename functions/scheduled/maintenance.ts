@@ -4,12 +4,17 @@
  * shared/services/jobs.ts, which the local runtime's timers and the admin routes run too.
  */
 import { Jobs } from '../../shared/services/jobs.ts';
-import { awsContainer } from '../aws-container.ts';
+import { type AwsModules, awsContainer } from '../aws-container.ts';
+import { cognitoIdentity } from '../aws-identity.ts';
+import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 
 export async function runMaintenance(c: Container, task: string, event: { email?: string } = {}) {
   return new Jobs(c).run(task, event);
 }
 
+/** Canaries, reconciliation and retention touch stored bytes; promote-admin sets a Cognito group. */
+export const modules: AwsModules = { storage: s3Storage, identity: cognitoIdentity };
+
 export const handler = async (event: { task?: string; email?: string }) =>
-  runMaintenance(await awsContainer(), event?.task ?? 'retention', event ?? {});
+  runMaintenance(await awsContainer(modules), event?.task ?? 'retention', event ?? {});

@@ -10,7 +10,8 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { StateChange, StateItem } from '../../shared/ports/state-store.ts';
 import { Jobs } from '../../shared/services/jobs.ts';
-import { awsContainer } from '../aws-container.ts';
+import { type AwsModules, awsContainer } from '../aws-container.ts';
+import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 
 /** A stream record as a StateChange; undefined for records no one follows. */
@@ -69,8 +70,11 @@ export function createStateStreamHandler(c: Container) {
     });
 }
 
+/** Replication and upload cleanup touch stored bytes; nothing here calls Cognito. */
+export const modules: AwsModules = { storage: s3Storage };
+
 let built: Promise<ReturnType<typeof createStateStreamHandler>> | undefined;
 export const handler = async (event: DynamoDBStreamEvent, context: Context) => {
-  built ??= awsContainer().then(createStateStreamHandler);
+  built ??= awsContainer(modules).then(createStateStreamHandler);
   return (await built)(event, context);
 };

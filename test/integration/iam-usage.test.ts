@@ -29,13 +29,16 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { handlerFactories } from '../../functions/api/index.ts';
+import { groupModules, handlerFactories } from '../../functions/api/index.ts';
 import { allRoutes, routes } from '../../functions/api/routes.ts';
-import { composeAwsContainer, databaseOptions } from '../../functions/aws-container.ts';
+import { type AwsModules, composeAwsContainer, databaseOptions } from '../../functions/aws-container.ts';
 import type { Container } from '../../functions/container.ts';
 import { migrationDatabaseOptions } from '../../functions/deploy/migrate.ts';
-import { runMaintenance } from '../../functions/scheduled/maintenance.ts';
-import { createStateStreamHandler } from '../../functions/streams/state-stream.ts';
+import { modules as maintenanceModules, runMaintenance } from '../../functions/scheduled/maintenance.ts';
+import {
+  createStateStreamHandler,
+  modules as stateStreamModules,
+} from '../../functions/streams/state-stream.ts';
 import { buildApp } from '../../infra/build-app.ts';
 import { migrate } from '../../shared/adapters/postgres/migrations.ts';
 import { openPgDatabase } from '../../shared/adapters/postgres/pg-database.ts';
@@ -296,8 +299,18 @@ beforeAll(async () => {
     STRATUS_PART_SIZE_BYTES: String(5 * MiB),
     STRATUS_LOG_LEVEL: 'silent',
   }) as AwsConfig;
+  // Each function composed as its entry composes it (its modules), so a call its bundle cannot make
+  // (auth has no S3 client; only auth, admin and maintenance have Cognito) fails here too.
+  const modules: Record<string, AwsModules> = {
+    ...groupModules,
+    'state-stream': stateStreamModules,
+    maintenance: maintenanceModules,
+  };
   for (const name of [...GROUPS, 'state-stream', 'maintenance'] as const)
-    containers.set(name, await composeAwsContainer(config, { client: recordInto(sent, name) }));
+    containers.set(
+      name,
+      await composeAwsContainer(config, modules[name] ?? {}, { client: recordInto(sent, name) }),
+    );
   for (const g of GROUPS) handlers.set(g, handlerFactories[g](containers.get(g) as Container));
 }, 120_000);
 

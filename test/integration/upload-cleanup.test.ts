@@ -34,6 +34,7 @@ describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
   let db: Database;
   let dispose: () => Promise<void>;
   let c: Container;
+  let blobs: S3BlobStore;
   let table: string;
   const s3 = s3Client();
   const ddb = dynamoClient();
@@ -41,7 +42,7 @@ describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
   beforeEach(async () => {
     ({ db, dispose } = await pglite.open());
     table = await createStateTable(ddb);
-    const blobs = new S3BlobStore('s3-test', s3, await createBucket(s3));
+    blobs = new S3BlobStore('s3-test', s3, await createBucket(s3));
     c = composeForTest(
       { STRATUS_PART_SIZE_BYTES: String(5 * MiB) },
       {
@@ -105,7 +106,7 @@ describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
     const session = await c.uploads.getUpload(p, created.uploadId);
     expect(session.state).toBe('expired');
     expect(session.receivedParts).toEqual([]);
-    await expect(c.blobs.listParts(`v/${session.uploadId}`, 'x')).rejects.toMatchObject({
+    await expect(blobs.listParts(`v/${session.uploadId}`, 'x')).rejects.toMatchObject({
       name: 'NotFoundError',
     });
     await expect(c.uploads.completeUpload(p, created.uploadId, [])).rejects.toMatchObject({
@@ -149,7 +150,7 @@ describe('upload-session expiry through DynamoDB Streams (emulator)', () => {
     });
     expect((await c.uploads.getUpload(p, created.uploadId)).state).toBe('aborted');
     expect(
-      await c.blobs.stat(
+      await blobs.stat(
         `v/${(await c.state.get<{ versionId: string }>(`upload#${created.uploadId}`, 's'))?.data.versionId}`,
       ),
     ).toBeUndefined();

@@ -1,11 +1,13 @@
 /**
- * Observability in AWS through Powertools for AWS Lambda: structured JSON logs (Logger), CloudWatch
- * embedded-metric-format metrics (Metrics) and X-Ray traces of every AWS SDK call (Tracer). They
- * sit behind the same Logger and Metrics ports as the local profile's readable logs and Prometheus.
+ * Observability in AWS through Powertools for AWS Lambda: structured JSON logs (Logger) and
+ * CloudWatch embedded-metric-format metrics (Metrics), behind the same Logger and Metrics ports as
+ * the local profile's readable logs and Prometheus. Traces are Lambda's own (active tracing: one
+ * segment per invocation); the X-Ray SDK that Powertools' Tracer wraps is in maintenance mode since
+ * 2026-02-25 and cost every bundle ~120 KiB and ~40 ms of cold start, so SDK-call spans come from
+ * OpenTelemetry instead (the ADOT Lambda layer, docs/deploy.md), with no code here.
  */
 import { Logger as PtLogger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics as PtMetrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Level, Logger } from '../../observability/logger.ts';
 import type { Labels, Metrics } from '../../ports/metrics.ts';
 
@@ -61,5 +63,3 @@ export class PowertoolsMetrics implements Metrics {
 
   flush(): void {}
 }
-
-export const tracer = new Tracer({ serviceName: 'stratus' });

@@ -11,7 +11,7 @@ export interface S3NodeSpec {
   weight?: number | undefined;
 }
 
-/** `wrap` lets the AWS profile trace the client (X-Ray). */
+/** `wrap` sees the client first (the IAM test records its commands that way). */
 export function s3Node(spec: S3NodeSpec, wrap: (c: S3Client) => S3Client = (c) => c): StorageNode {
   const client = wrap(
     new S3Client({
