@@ -168,6 +168,13 @@ export async function startChildRuntime(dataDir: string, env: Record<string, str
   };
 }
 
+/** Signs in as the admin the runtime created at start-up (STRATUS_ADMIN_EMAIL + STRATUS_ADMIN_PASSWORD). */
+export async function signInAdmin(url: string, email: string): Promise<StratusApi> {
+  const api = new StratusApi({ endpoint: url });
+  await api.login(email, 'correct horse battery');
+  return api;
+}
+
 export async function signUp(url: string, email: string): Promise<StratusApi> {
   const api = new StratusApi({ endpoint: url });
   await api.register(email, 'correct horse battery');

@@ -28,6 +28,7 @@ import {
   putSmall,
   ROOT,
   round,
+  signInAdmin,
   signUp,
   spread,
   startChildRuntime,
@@ -165,10 +166,12 @@ async function throughput(bigFile: string) {
     const rt = await startChildRuntime(dir, {
       STRATUS_LOCAL_NODES: String(rf),
       STRATUS_REPLICATION_FACTOR: String(rf),
-      STRATUS_ADMIN_EMAIL: email, // to read /v1/admin/replication
+      // An admin, to read /v1/admin/replication.
+      STRATUS_ADMIN_EMAIL: email,
+      STRATUS_ADMIN_PASSWORD: 'correct horse battery',
     });
     try {
-      const api = await signUp(rt.url, email);
+      const api = await signInAdmin(rt.url, email);
       const ups: number[] = [];
       const downs: number[] = [];
       let replicatedMs: number | undefined;

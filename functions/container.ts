@@ -183,7 +183,6 @@ export function assemble(
     revokeRefreshToken: () => Promise.reject(errors.unavailable('identity provider')),
   };
   const auth = new AuthService(idp, users, new LoginThrottle(p.throttleStore), revocations, audit, p.log, {
-    adminEmail: config.STRATUS_ADMIN_EMAIL,
     defaultQuotaBytes: config.STRATUS_DEFAULT_QUOTA_BYTES,
     accessTokenTtlSeconds: config.STRATUS_ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: config.STRATUS_REFRESH_TOKEN_TTL_SECONDS,

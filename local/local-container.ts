@@ -27,6 +27,7 @@ import type { Cache } from '../shared/ports/cache.ts';
 import type { Database } from '../shared/ports/database.ts';
 import type { Scanner } from '../shared/ports/scanner.ts';
 import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
+import { AdminBootstrap } from '../shared/services/admin-bootstrap.ts';
 import { Jobs } from '../shared/services/jobs.ts';
 import type { NodeSpec } from '../shared/services/node-catalog.ts';
 import { NodeRegistry, type StorageNode } from '../shared/services/node-registry.ts';
@@ -184,6 +185,12 @@ export async function createLocalContainer(config: LocalConfig, o: LocalOverride
     },
   );
   await applyNodeCatalog(c, factory);
+  // The operator's first admin, before the gateway serves a request (registration never grants it).
+  if (config.STRATUS_ADMIN_EMAIL && config.STRATUS_ADMIN_PASSWORD)
+    await new AdminBootstrap({ auth: c.auth, users: c.users, idp, audit: c.audit, log }).run(
+      config.STRATUS_ADMIN_EMAIL,
+      config.STRATUS_ADMIN_PASSWORD,
+    );
   // The local change feed does what DynamoDB Streams -> Lambda does in AWS; the reaper, what TTL does.
   const jobs = new Jobs(c);
   state.onChange(

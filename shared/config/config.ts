@@ -55,7 +55,6 @@ const nodeList = json('[]', z.array(nodeSpec).max(64));
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const common = {
-  STRATUS_ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email()).optional(),
   /** log2 of the scrypt cost parameter N; 17 is OWASP's recommendation (128 MiB with r=8). */
   STRATUS_KDF_COST: intFrom(10, 20).default(17),
   STRATUS_ACCESS_TOKEN_TTL_SECONDS: intFrom(60, 86_400).default(900),
@@ -82,6 +81,13 @@ const common = {
 
 const localSchema = z.object({
   STRATUS_PROFILE: z.literal('local'),
+  /**
+   * The first admin account, created (or, proven by this password, promoted) at start-up before
+   * the API serves anything; both or neither. Registration never grants admin. In AWS the first
+   * admin comes from the maintenance function's promote-admin task (docs/deploy.md).
+   */
+  STRATUS_ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email()).optional(),
+  STRATUS_ADMIN_PASSWORD: z.string().min(8, 'at least 8 characters').max(256).optional(),
   PORT: intFrom(0, 65_535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
   STRATUS_DATA_DIR: z.string().min(1).default('./.stratus'),
@@ -165,12 +171,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const key = issue?.path.join('.') || 'config';
-    const shown = typeof issue?.path[0] === 'string' ? input[issue.path[0]] : undefined;
+    // The bad value helps, except where it is a secret: a password never reaches a log or a terminal.
+    const shown =
+      typeof issue?.path[0] === 'string' && !/PASSWORD|SECRET|TOKEN/.test(issue.path[0])
+        ? input[issue.path[0]]
+        : undefined;
     throw new ConfigError(
       `invalid configuration: ${key}${shown === undefined ? '' : `=${JSON.stringify(shown)}`}: ${issue?.message ?? 'invalid'}`,
     );
   }
-  return parsed.data.STRATUS_PROFILE === 'local' ? toLocal(parsed.data) : parsed.data;
+  const data = parsed.data;
+  if (
+    data.STRATUS_PROFILE === 'local' &&
+    Boolean(data.STRATUS_ADMIN_EMAIL) !== Boolean(data.STRATUS_ADMIN_PASSWORD)
+  )
+    throw new ConfigError(
+      data.STRATUS_ADMIN_EMAIL
+        ? 'invalid configuration: STRATUS_ADMIN_PASSWORD: required with STRATUS_ADMIN_EMAIL (the first admin is created at start-up from both; registering that address grants nothing)'
+        : 'invalid configuration: STRATUS_ADMIN_EMAIL: required with STRATUS_ADMIN_PASSWORD',
+    );
+  return data.STRATUS_PROFILE === 'local' ? toLocal(data) : data;
 }
 
 function stripEmpty(env: Record<string, string | undefined>): Record<string, string> {

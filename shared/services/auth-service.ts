@@ -19,7 +19,6 @@ import type { LoginThrottle } from './login-throttle.ts';
 import type { RevocationList } from './revocation-list.ts';
 
 export interface AuthServiceOptions {
-  adminEmail: string | undefined;
   defaultQuotaBytes: number;
   accessTokenTtlSeconds: number;
   /** How long a refresh token lives (default 30 days): how long a bodyless logout's revocation is kept. */
@@ -72,12 +71,21 @@ export class AuthService {
     this.opts = opts;
   }
 
-  private roleFor(email: string): 'admin' | 'user' {
-    return this.opts.adminEmail !== undefined && email === this.opts.adminEmail ? 'admin' : 'user';
+  /** A new account; registration over the API always makes a user (admins come from the operator). */
+  async register(email: string, password: string, ip: string): Promise<User> {
+    return this.createAccount(email, password, 'user', { ip });
   }
 
-  async register(email: string, password: string, ip: string): Promise<User> {
-    const role = this.roleFor(email);
+  /**
+   * Creates an account with the provider and the users table, undoing the provider's half when the
+   * table refuses. `register` and the operator's admin bootstrap (admin-bootstrap.ts) both use it.
+   */
+  async createAccount(
+    email: string,
+    password: string,
+    role: 'admin' | 'user',
+    detail: Record<string, unknown>,
+  ): Promise<User> {
     const { userId } = await this.idp.register({ email, password, role });
     let user: User;
     try {
@@ -102,7 +110,7 @@ export class AuthService {
       ownerId: userId,
       itemId: null,
       action: 'auth.register',
-      detail: { ip, role },
+      detail: { ...detail, role },
     });
     this.log.info('user registered', { userId, role });
     return user;
@@ -117,7 +125,7 @@ export class AuthService {
       await this.users.ensure({
         id: tokens.userId,
         email,
-        role: this.roleFor(email),
+        role: 'user',
         quotaBytes: this.opts.defaultQuotaBytes,
       });
       await this.audit.record({

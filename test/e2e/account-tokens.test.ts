@@ -5,7 +5,7 @@
  * refresh; the last admin cannot demote themselves.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type Runtime, startRuntime } from '../support/local-runtime.ts';
+import { adminEnv, Client, type Runtime, startRuntime } from '../support/local-runtime.ts';
 
 const ADMIN = 'tokens-admin@example.com';
 let rt: Runtime;
@@ -13,9 +13,9 @@ let root: Client;
 let rootId: string;
 
 beforeAll(async () => {
-  rt = await startRuntime({ STRATUS_ADMIN_EMAIL: ADMIN });
+  rt = await startRuntime(adminEnv(ADMIN));
   root = new Client(rt.url);
-  rootId = (await root.signUp(ADMIN)).id;
+  rootId = (await root.signInAdmin(ADMIN)).id;
 });
 afterAll(async () => {
   await rt?.stop();
@@ -122,10 +122,10 @@ describe('PATCH /v1/admin/users/{id}', () => {
   });
 
   it('refuses to demote the last admin (409)', async () => {
-    const rt2 = await startRuntime({ STRATUS_ADMIN_EMAIL: 'only-admin@example.com' });
+    const rt2 = await startRuntime(adminEnv('only-admin@example.com'));
     try {
       const only = new Client(rt2.url);
-      const { id } = await only.signUp('only-admin@example.com');
+      const { id } = await only.signInAdmin('only-admin@example.com');
       const res = await only.call('PATCH', `/v1/admin/users/${id}`, { role: 'user' });
       expect(res.status).toBe(409);
       expect(kind(res.json)).toBe('conflict');

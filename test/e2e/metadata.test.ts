@@ -1,11 +1,11 @@
 /** Versions, trash, conflicts and sharing over real HTTP on the local runtime. */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
+import { adminEnv, Client, type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
 
 let rt: Runtime;
 beforeAll(async () => {
-  rt = await startRuntime({ STRATUS_ADMIN_EMAIL: 'root@example.com' });
+  rt = await startRuntime(adminEnv('root@example.com'));
 });
 afterAll(async () => {
   await rt?.stop();
@@ -183,7 +183,8 @@ describe('permissions for owner, editor, viewer, stranger and admin', () => {
   beforeAll(async () => {
     for (const r of roles) {
       clients[r] = new Client(rt.url);
-      await clients[r].signUp(r === 'admin' ? 'root@example.com' : `perm-${r}@example.com`);
+      if (r === 'admin') await clients[r].signInAdmin('root@example.com');
+      else await clients[r].signUp(`perm-${r}@example.com`);
     }
     shared = (await clients.owner.call('POST', '/v1/folders', { parentId: 'root', name: 'Team' })).json
       .id as string;

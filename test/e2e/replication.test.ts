@@ -3,7 +3,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type Runtime, scrapeMetrics, sha256, startRuntime } from '../support/local-runtime.ts';
+import {
+  adminEnv,
+  Client,
+  type Runtime,
+  scrapeMetrics,
+  sha256,
+  startRuntime,
+} from '../support/local-runtime.ts';
 
 let rt: Runtime;
 beforeAll(async () => {
@@ -151,11 +158,11 @@ describe('node administration over HTTP', () => {
     const admin = await startRuntime({
       STRATUS_LOCAL_NODES: '3',
       STRATUS_REPLICATION_FACTOR: '2',
-      STRATUS_ADMIN_EMAIL: 'ops@example.com',
+      ...adminEnv('ops@example.com'),
     });
     try {
       const ops = new Client(admin.url);
-      await ops.signUp('ops@example.com');
+      await ops.signInAdmin('ops@example.com');
       const files: { id: string; data: Buffer }[] = [];
       for (let i = 0; i < 10; i++) {
         const data = randomBytes(2000 + i);

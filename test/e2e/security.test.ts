@@ -1,11 +1,18 @@
 /** Share links, rate limits, headers, metrics, health, usage and the security audit, over HTTP. */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, type Runtime, scrapeMetrics, sha256, startRuntime } from '../support/local-runtime.ts';
+import {
+  adminEnv,
+  Client,
+  type Runtime,
+  scrapeMetrics,
+  sha256,
+  startRuntime,
+} from '../support/local-runtime.ts';
 
 let rt: Runtime;
 beforeAll(async () => {
-  rt = await startRuntime({ STRATUS_ADMIN_EMAIL: 'sec-admin@example.com' });
+  rt = await startRuntime(adminEnv('sec-admin@example.com'));
 });
 afterAll(async () => {
   await rt?.stop();
@@ -257,7 +264,7 @@ describe('operations', () => {
       'stateStore',
     ]);
     const admin = new Client(rt.url);
-    await admin.signUp('sec-admin@example.com');
+    await admin.signInAdmin('sec-admin@example.com');
     const usage = await admin.call('GET', '/v1/admin/usage');
     expect(usage.status).toBe(200);
     const body = usage.json as {

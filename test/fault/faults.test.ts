@@ -12,7 +12,7 @@ import path from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Client, type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
+import { adminEnv, Client, type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
 import { freePort, MOTO_SERVER, PG_URL, ROOT, tcpReachable } from '../support/services.ts';
 
 const MiB = 1024 * 1024;
@@ -234,7 +234,7 @@ describe('fault suite', () => {
       STRATUS_LOG_LEVEL: 'error',
       STRATUS_LOCAL_NODES: '3',
       STRATUS_REPLICATION_FACTOR: '2',
-      STRATUS_ADMIN_EMAIL: 'ops@example.com',
+      ...adminEnv('ops@example.com'),
     };
     const start = async (): Promise<ChildProcess> => {
       const child = spawn(process.execPath, [path.join(ROOT, 'local', 'main.ts')], {
@@ -256,7 +256,7 @@ describe('fault suite', () => {
     let child = await start();
     const url = `http://127.0.0.1:${port}`;
     const ops = new Client(url);
-    await ops.signUp('ops@example.com');
+    await ops.signInAdmin('ops@example.com');
     const data = randomBytes(40 * MiB);
     const created = await ops.call('POST', '/v1/uploads', {
       parentId: 'root',
@@ -423,11 +423,11 @@ describe('fault suite: services failing under the runtime', () => {
     const r = await startRuntime({
       STRATUS_LOCAL_NODES: '3',
       STRATUS_REPLICATION_FACTOR: '2',
-      STRATUS_ADMIN_EMAIL: 'ops-s3@example.com',
+      ...adminEnv('ops-s3@example.com'),
     });
     try {
       const ops = new Client(r.url);
-      await ops.signUp('ops-s3@example.com');
+      await ops.signInAdmin('ops-s3@example.com');
       // Another region: placement puts one replica of every version there.
       const added = await ops.call('POST', '/v1/admin/nodes', {
         id: 's3-fault',

@@ -65,7 +65,6 @@ beforeEach(async () => {
     new AuditRepository(db),
     log,
     {
-      adminEmail: undefined,
       defaultQuotaBytes: 1024,
       accessTokenTtlSeconds: 900,
     },

@@ -96,7 +96,7 @@ beforeAll(async () => {
     revocations,
     new AuditRepository(db),
     createLogger('silent', {}, () => undefined),
-    { adminEmail, defaultQuotaBytes: 1024, accessTokenTtlSeconds: 900 },
+    { defaultQuotaBytes: 1024, accessTokenTtlSeconds: 900 },
   );
 });
 afterAll(async () => {
@@ -132,7 +132,7 @@ describe('CognitoIdentityProvider.setRole (emulator cognito-idp)', () => {
 describe('AuthService on Cognito', () => {
   it('updateUser changes the users table, then the groups; the principal role follows the table', async () => {
     const email = `${uid('demoted')}@example.com`;
-    await auth.register(adminEmail, PASSWORD, '10.0.0.1');
+    await auth.createAccount(adminEmail, PASSWORD, 'admin', { via: 'test' });
     const admin = principalOf((await auth.login(adminEmail, PASSWORD, '10.0.0.1')).accessToken);
     const user = await auth.register(email, PASSWORD, '10.0.0.1');
     expect(await groupsOf(email)).toEqual(['user']);

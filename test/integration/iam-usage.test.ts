@@ -294,7 +294,6 @@ beforeAll(async () => {
     STRATUS_USER_POOL_ID: userPoolId,
     STRATUS_USER_POOL_CLIENT_ID: clientId,
     STRATUS_REDIS_URL: inject('redisUrl'),
-    STRATUS_ADMIN_EMAIL: 'admin@iam.example.com',
     STRATUS_KDF_COST: '10',
     STRATUS_PART_SIZE_BYTES: String(5 * MiB),
     STRATUS_LOG_LEVEL: 'silent',
@@ -387,9 +386,13 @@ describe('IAM: what the code sends is what the roles allow', () => {
     await api('webIndex');
     await api('webAsset', { params: { file: 'no-such-file.js' } }, [200, 404]);
 
-    // auth: an admin (STRATUS_ADMIN_EMAIL) and a user
+    // auth: an admin (registered, then promoted by the operator's promote-admin task, the first-admin
+    // step of docs/deploy.md; registration never grants admin) and a user
     const password = 'correct horse battery';
     await api('register', { body: { email: 'admin@iam.example.com', password } }, [201]);
+    await runMaintenance(containers.get('maintenance') as Container, 'promote-admin', {
+      email: 'admin@iam.example.com',
+    });
     await api('register', { body: { email: 'bob@iam.example.com', password } }, [201]);
     const admin = session((await api('login', { body: { email: 'admin@iam.example.com', password } })).body);
     const bob = session((await api('login', { body: { email: 'bob@iam.example.com', password } })).body);

@@ -57,6 +57,15 @@ export async function startRuntime(
   };
 }
 
+/** The password the suites give STRATUS_ADMIN_PASSWORD (and every account by default). */
+export const ADMIN_PASSWORD = 'correct horse battery';
+
+/** The environment of a runtime whose operator configured `email` as the first admin. */
+export const adminEnv = (email: string) => ({
+  STRATUS_ADMIN_EMAIL: email,
+  STRATUS_ADMIN_PASSWORD: ADMIN_PASSWORD,
+});
+
 export const sha256 = (b: Buffer | Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 export interface Json {
@@ -111,6 +120,19 @@ export class Client {
     if (reg.status !== 201) throw new Error(`register ${reg.status} ${JSON.stringify(reg.json)}`);
     await this.login(email, password);
     return reg.json as { id: string; rootFolderId: string; role: string };
+  }
+
+  /**
+   * Signs in as the operator's admin, which the runtime created at start-up from
+   * STRATUS_ADMIN_EMAIL + STRATUS_ADMIN_PASSWORD (registration never grants admin); answers as
+   * `signUp` does.
+   */
+  async signInAdmin(email: string, password = ADMIN_PASSWORD) {
+    await this.login(email, password);
+    const me = await this.call('GET', '/v1/me');
+    if (me.status !== 200 || me.json.role !== 'admin')
+      throw new Error(`${email} is not an admin: ${me.status} ${JSON.stringify(me.json)}`);
+    return me.json as { id: string; rootFolderId: string; role: string };
   }
 
   async login(email: string, password = 'correct horse battery') {

@@ -21,6 +21,7 @@ describe('config', () => {
       PORT: '9000',
       STRATUS_DATA_DIR: '/tmp/x',
       STRATUS_ADMIN_EMAIL: ' Boss@Example.COM ',
+      STRATUS_ADMIN_PASSWORD: 'correct horse battery',
     });
     expect(c).toMatchObject({
       PORT: 9000,
@@ -34,6 +35,19 @@ describe('config', () => {
     [{ PORT: '70000' }, /^invalid configuration: PORT="70000": /],
     [{ STRATUS_PART_SIZE_BYTES: '1024' }, /STRATUS_PART_SIZE_BYTES="1024"/],
     [{ STRATUS_ADMIN_EMAIL: 'not-an-email' }, /STRATUS_ADMIN_EMAIL/],
+    // the first admin needs both: an address alone would let whoever registers it first in
+    [
+      { STRATUS_ADMIN_EMAIL: 'boss@example.com' },
+      /^invalid configuration: STRATUS_ADMIN_PASSWORD: required with STRATUS_ADMIN_EMAIL/,
+    ],
+    [
+      { STRATUS_ADMIN_PASSWORD: 'correct horse battery' },
+      /^invalid configuration: STRATUS_ADMIN_EMAIL: required/,
+    ],
+    [
+      { STRATUS_ADMIN_EMAIL: 'boss@example.com', STRATUS_ADMIN_PASSWORD: 'short' },
+      /^invalid configuration: STRATUS_ADMIN_PASSWORD: at least 8 characters/,
+    ],
     [{ STRATUS_PROFILE: 'cloud' }, /STRATUS_PROFILE/],
     [{ STRATUS_PROFILE: 'aws' }, /^invalid configuration: AWS_REGION: /],
     [{ STRATUS_NODES: '[{"id":"x","kind":"ftp"}]' }, /^invalid configuration: STRATUS_NODES/],
