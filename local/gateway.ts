@@ -12,6 +12,7 @@ import { handlerFactories } from '../functions/api/index.ts';
 import { allRoutes } from '../functions/api/routes.ts';
 import type { Container } from '../functions/container.ts';
 import { LocalStorageNodeServer } from '../shared/adapters/localfs/local-storage-node-server.ts';
+import { UrlNonceLedger } from '../shared/adapters/localfs/url-nonce-ledger.ts';
 import { bearerToken } from '../shared/auth/access-token-verifier.ts';
 import { errors } from '../shared/domain/errors.ts';
 import type { ApiEvent, ApiResult } from '../shared/http/api-handler.ts';
@@ -59,7 +60,13 @@ export function createGatewayListener(c: Container) {
   ][]) {
     handlers.set(group, make(c));
   }
-  const storage = new LocalStorageNodeServer(c.localNodes, (e) => c.log.error(String(e.msg), e), c.metrics);
+  // Single-use download URLs are spent in the state store, which every node of the process shares.
+  const storage = new LocalStorageNodeServer(
+    c.localNodes,
+    (e) => c.log.error(String(e.msg), e),
+    c.metrics,
+    new UrlNonceLedger(c.state),
+  );
   const maxBody = c.config.STRATUS_MAX_BODY_BYTES;
 
   const sendProblem = (res: ServerResponse, err: unknown, instance: string) => {

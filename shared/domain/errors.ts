@@ -35,6 +35,8 @@ export type ProblemSlug =
   | 'share-unavailable'
   | 'share-password-required'
   | 'share-password-invalid'
+  | 'download-url-used'
+  | 'range-not-satisfiable'
   | 'dependency-unavailable'
   | 'internal-error';
 
@@ -200,6 +202,12 @@ export const errors = {
     new UnauthenticatedError('share-password-required', 'this link needs a password (X-Share-Password)'),
   sharePasswordInvalid: () =>
     new UnauthenticatedError('share-password-invalid', 'the password for this link is not right'),
+  downloadUrlUsed: () =>
+    new GoneError('download-url-used', 'this download URL has been used; ask the link for a new one'),
+  rangeNotSatisfiable: (size: number) =>
+    new InvalidInputError('range-not-satisfiable', 'the requested byte range is outside the object', {
+      extra: { size },
+    }),
 };
 
 /** Thrown by state-store adapters when a conditional write loses. Services decide what it means. */

@@ -17,6 +17,7 @@ const TITLES: Record<string, string> = {
   412: 'Precondition Failed',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
   422: 'Unprocessable Content',
   428: 'Precondition Required',
   429: 'Too Many Requests',
@@ -57,6 +58,8 @@ export const STATUS: Record<ProblemSlug, number> = {
   'share-unavailable': 410,
   'share-password-required': 401,
   'share-password-invalid': 401,
+  'download-url-used': 410,
+  'range-not-satisfiable': 416,
   'dependency-unavailable': 503,
   'internal-error': 500,
 };
@@ -121,6 +124,9 @@ export function problemHeaders(err: unknown): Record<string, string> {
     h['ratelimit-reset'] = String(l.resetSeconds);
     h['ratelimit-policy'] = `${l.capacity};w=${l.windowSeconds}`;
   }
+  // RFC 9110 §15.5.17: a 416 names the representation's length.
+  if (err.slug === 'range-not-satisfiable' && typeof err.extra.size === 'number')
+    h['content-range'] = `bytes */${err.extra.size}`;
   if (err instanceof HttpError) Object.assign(h, err.headers);
   return h;
 }

@@ -64,11 +64,20 @@ export interface BlobStore {
   ): Promise<void>;
   abortMultipartUpload(key: string, storageUploadId: string): Promise<void>;
 
+  /**
+   * A URL for downloading the object. Multi-use by default: a client may fetch it again, resume
+   * with Range, until it expires. With `singleUse` (downloads that spend a budget), a node that can
+   * serves the URL once, whole, and answers every later fetch 410 `download-url-used` (local
+   * nodes: a nonce inside the signature, consumed durably on the first fetch). A node that cannot
+   * (S3: a presigned URL is valid for any number of requests until it expires) caps the URL's
+   * lifetime instead, so that a spent download can be repeated only briefly.
+   */
   presignGet(input: {
     key: string;
     expiresInSeconds: number;
     fileName: string;
     contentType: string;
+    singleUse?: boolean;
   }): Promise<PresignedRequest>;
 
   /**

@@ -30,14 +30,21 @@ export class DownloadLinks {
     this.log = deps.log;
   }
 
-  /** A short-lived GET URL for the version's bytes, on the first replica that has them. */
-  async sign(v: Version, opts: { expiresInSeconds: number; fileName: string }): Promise<SignedDownload> {
+  /**
+   * A short-lived GET URL for the version's bytes, on the first replica that has them. `singleUse`
+   * for a download that spent a budget: the node serves it once where it can (see BlobStore).
+   */
+  async sign(
+    v: Version,
+    opts: { expiresInSeconds: number; fileName: string; singleUse?: boolean },
+  ): Promise<SignedDownload> {
     const { id, store } = await this.replica(v);
     const signed = await store.presignGet({
       key: v.blobKey,
       expiresInSeconds: opts.expiresInSeconds,
       fileName: opts.fileName,
       contentType: v.contentType,
+      ...(opts.singleUse ? { singleUse: true } : {}),
     });
     return { url: signed.url, expiresAt: signed.expiresAt, nodeId: id };
   }

@@ -4,7 +4,9 @@
  * count and a byte budget, both spent atomically. Password guesses are throttled per link and per
  * address, and their KDF runs through a bounded queue (SharePasswordThrottle). Every error a link
  * can give says what is wrong with the link and nothing about the item behind it. Every download is
- * counted and audited.
+ * counted and audited. A link with a budget spends it when it signs a URL, and that URL is
+ * single-use, so one spend is one fetch of the bytes (on nodes that can; S3's URLs are kept short
+ * instead, see BlobStore.presignGet and docs/security.md).
  */
 
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -165,7 +167,9 @@ export class ShareService {
 
   /**
    * `GET /s/{token}[/{itemId}]`: a folder answers its listing; a file spends one download from the
-   * link's budgets and answers a short-lived signed URL.
+   * link's budgets and answers a short-lived signed URL, single-use when the link has a budget (a
+   * URL fetched again would be a download nobody paid for). A link without one hands out ordinary
+   * URLs, which a client may resume with Range.
    */
   async access_(
     token: string,
@@ -222,6 +226,7 @@ export class ShareService {
     const signed = await this.downloads.sign(version, {
       expiresInSeconds: SHARE_URL_TTL,
       fileName: target.name,
+      singleUse: link.maxDownloads !== null || link.maxBytes !== null,
     });
     return {
       kind: 'file' as const,

@@ -3,6 +3,11 @@
  * HMAC signatures (never trusting the caller), streams request bodies through SHA-256 into a
  * temporary file in constant memory, enforces the signed length and hash, and only then moves the
  * data into place. Answers carry an ETag as S3 does, and CORS headers for browser uploads.
+ *
+ * A GET URL is multi-use and honours a single byte Range (resume), as S3's does, unless it carries
+ * a nonce: then it is single-use. The first GET spends the nonce in the ledger before a byte goes
+ * out and gets the whole object (Range ignored, as RFC 9110 allows: a part would spend the one
+ * download); every later GET answers 410 `download-url-used`. A HEAD spends nothing.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -12,16 +17,17 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError, errors } from '../../domain/errors.ts';
-import { problemBody, statusOf } from '../../http/problem.ts';
+import { problemBody, problemHeaders, statusOf } from '../../http/problem.ts';
 import { type Metrics, noMetrics } from '../../ports/metrics.ts';
 import { etagOf, type LocalFsBlobStore, type PartMeta, writeFileDurably } from './localfs-blob-store.ts';
-import { UrlSigner } from './url-signer.ts';
+import type { UrlNonceLedger } from './url-nonce-ledger.ts';
+import { type SignedFields, UrlSigner } from './url-signer.ts';
 
 const CORS = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, PUT, HEAD, OPTIONS',
-  'access-control-allow-headers': 'content-type, content-length, x-amz-checksum-sha256',
-  'access-control-expose-headers': 'etag, x-amz-checksum-sha256',
+  'access-control-allow-headers': 'content-type, content-length, range, x-amz-checksum-sha256',
+  'access-control-expose-headers': 'etag, x-amz-checksum-sha256, accept-ranges, content-range',
   'access-control-max-age': '600',
 };
 
@@ -35,11 +41,16 @@ export class LocalStorageNodeServer {
 
   private readonly metrics: Metrics;
 
+  /** Where single-use URLs are spent; without one, a single-use URL is refused (503), never served twice. */
+  private readonly nonces: UrlNonceLedger | undefined;
+
   constructor(
     nodes: readonly LocalFsBlobStore[],
     log: NodeServerLog = () => undefined,
     metrics: Metrics = noMetrics,
+    nonces?: UrlNonceLedger,
   ) {
+    this.nonces = nonces;
     this.metrics = metrics;
     this.log = log;
     this.nodes = nodes;
@@ -67,15 +78,7 @@ export class LocalStorageNodeServer {
       const expectedMethod = f.op === 'get' ? ['GET', 'HEAD'] : ['PUT'];
       if (!expectedMethod.includes(req.method ?? ''))
         throw errors.signatureInvalid('the signed URL is for another method');
-      if (f.op === 'get')
-        await this.serveGet(
-          node,
-          f.key,
-          f.name ?? 'download',
-          f.type ?? 'application/octet-stream',
-          req,
-          res,
-        );
+      if (f.op === 'get') await this.serveGet(node, f, req, res);
       else await this.receive(node, f, req, res);
     } catch (err) {
       const e = err instanceof DomainError ? err : undefined;
@@ -83,7 +86,12 @@ export class LocalStorageNodeServer {
         this.log({ level: 'error', msg: 'storage node failure', err: String((err as Error)?.stack ?? err) });
       const status = statusOf(e);
       if (!res.headersSent) {
-        res.writeHead(status, { ...CORS, 'content-type': 'application/problem+json', connection: 'close' });
+        res.writeHead(status, {
+          ...CORS,
+          ...problemHeaders(e),
+          'content-type': 'application/problem+json',
+          connection: 'close',
+        });
         res.end(JSON.stringify(problemBody(e ?? errors.unavailable('storage'), url.pathname)));
       } else {
         res.destroy();
@@ -160,29 +168,57 @@ export class LocalStorageNodeServer {
     }
   }
 
-  private async serveGet(
-    node: LocalFsBlobStore,
-    key: string,
-    name: string,
-    type: string,
-    req: IncomingMessage,
-    res: ServerResponse,
-  ) {
-    const stat = await node.stat(key);
+  private async serveGet(node: LocalFsBlobStore, f: SignedFields, req: IncomingMessage, res: ServerResponse) {
+    const stat = await node.stat(f.key);
     if (!stat) throw errors.notFound('object');
-    res.writeHead(200, {
+    const head = req.method === 'HEAD';
+    if (f.nonce !== undefined) {
+      if (!this.nonces) throw errors.unavailable('single-use URL ledger');
+      const fresh = head
+        ? !(await this.nonces.spent(f.nonce))
+        : await this.nonces.consume(f.nonce, node.nodeId, f.exp);
+      if (!fresh) throw errors.downloadUrlUsed();
+    }
+    const range = f.nonce === undefined ? byteRange(req.headers.range, stat.size) : undefined;
+    const length = range ? range.end - range.start + 1 : stat.size;
+    res.writeHead(range ? 206 : 200, {
       ...CORS,
-      'content-type': type,
-      'content-length': String(stat.size),
-      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name)}`,
+      'content-type': f.type ?? 'application/octet-stream',
+      'content-length': String(length),
+      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(f.name ?? 'download')}`,
       'x-content-type-options': 'nosniff',
       'cache-control': 'private, no-store',
+      'accept-ranges': f.nonce === undefined ? 'bytes' : 'none',
+      ...(range ? { 'content-range': `bytes ${range.start}-${range.end}/${stat.size}` } : {}),
     });
-    if (req.method === 'HEAD') {
+    if (head) {
       res.end();
       return;
     }
-    await pipeline(await node.read(key), res);
-    this.metrics.count('stratus_storage_bytes_out_total', { node: node.nodeId }, stat.size);
+    await pipeline(await node.read(f.key, range), res);
+    this.metrics.count('stratus_storage_bytes_out_total', { node: node.nodeId }, length);
   }
+}
+
+/**
+ * The one byte range a `Range` header asks for (RFC 9110 §14.1.2: `bytes=a-b`, `bytes=a-`,
+ * `bytes=-n`), clamped to the object; undefined (serve it whole) for no header, another unit, a
+ * malformed value or several ranges; 416 when the one range lies wholly outside the object.
+ */
+export function byteRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | undefined {
+  const m = header === undefined ? null : /^bytes=[ \t]*(\d*)-(\d*)[ \t]*$/.exec(header);
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) throw errors.rangeNotSatisfiable(size);
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? Number.POSITIVE_INFINITY : Number(m[2]);
+  if (end < start) return undefined;
+  if (start >= size) throw errors.rangeNotSatisfiable(size);
+  return { start, end: Math.min(end, size - 1) };
 }

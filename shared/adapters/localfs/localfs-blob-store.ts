@@ -19,7 +19,7 @@ import type {
   PutTarget,
   UploadedPart,
 } from '../../ports/blob-store.ts';
-import { UrlSigner } from './url-signer.ts';
+import { newNonce, UrlSigner } from './url-signer.ts';
 
 export interface PartMeta {
   partNumber: number;
@@ -230,7 +230,14 @@ export class LocalFsBlobStore implements BlobStore {
     await fs.rm(dir, { recursive: true, force: true });
   }
 
-  async presignGet(input: { key: string; expiresInSeconds: number; fileName: string; contentType: string }) {
+  /** `singleUse` signs a fresh nonce in; the node server spends it on the first fetch. */
+  async presignGet(input: {
+    key: string;
+    expiresInSeconds: number;
+    fileName: string;
+    contentType: string;
+    singleUse?: boolean;
+  }) {
     assertKey(input.key);
     const exp = Math.floor(Date.now() / 1000) + input.expiresInSeconds;
     const url = this.url({
@@ -239,6 +246,7 @@ export class LocalFsBlobStore implements BlobStore {
       key: input.key,
       name: input.fileName,
       type: input.contentType,
+      ...(input.singleUse ? { nonce: newNonce() } : {}),
       exp,
     });
     return { url, method: 'GET' as const, headers: {}, expiresAt: new Date(exp * 1000) };

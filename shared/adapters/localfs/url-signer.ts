@@ -6,8 +6,12 @@
  * parameter, a parameter the op does not take, a repeated one, a missing required one, a number
  * in any spelling but plain decimal, or a signature in any spelling but the one `sign` produces,
  * is not a signed URL at all.
+ *
+ * A GET may carry a `nonce`: 128 random bits that make the URL single-use. The nonce is inside the
+ * MAC like every other field, so it can be neither changed (a fresh nonce for a spent URL) nor
+ * dropped (a multi-use URL from a single-use one); the node consumes it on the first fetch.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export interface SignedFields {
   op: 'put' | 'part' | 'get';
@@ -19,14 +23,16 @@ export interface SignedFields {
   sha?: string;
   name?: string;
   type?: string;
+  /** Single-use GETs only: the node serves the URL once (see LocalStorageNodeServer). */
+  nonce?: string;
   exp: number;
 }
 
 type Field = keyof SignedFields;
 
 /** The MAC's field order. Changing it, or the tag, invalidates every URL issued before. */
-const ORDER = ['op', 'node', 'key', 'upload', 'part', 'len', 'sha', 'name', 'type', 'exp'] as const;
-const TAG = 'stratus-localfs-url-v2';
+const ORDER = ['op', 'node', 'key', 'upload', 'part', 'len', 'sha', 'name', 'type', 'nonce', 'exp'] as const;
+const TAG = 'stratus-localfs-url-v3';
 
 const NUMERIC = new Set<Field>(['part', 'len', 'exp']);
 
@@ -34,13 +40,20 @@ const NUMERIC = new Set<Field>(['part', 'len', 'exp']);
 const SHAPE: Record<SignedFields['op'], { required: readonly Field[]; optional: readonly Field[] }> = {
   put: { required: ['op', 'node', 'key', 'len', 'exp'], optional: ['sha'] },
   part: { required: ['op', 'node', 'key', 'upload', 'part', 'len', 'exp'], optional: ['sha'] },
-  get: { required: ['op', 'node', 'key', 'exp'], optional: ['name', 'type'] },
+  get: { required: ['op', 'node', 'key', 'exp'], optional: ['name', 'type', 'nonce'] },
 };
 
 /** Plain decimal, no sign, no leading zero, no exponent, no fraction: one spelling per number. */
 const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
 /** A 32-byte HMAC in unpadded base64url: 43 characters, the last carrying 4 bits (2 zero bits). */
 const SIG = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+/** 16 random bytes in unpadded base64url (`newNonce`): 22 characters, the last carrying 2 bits. */
+const NONCE = /^[A-Za-z0-9_-]{21}[AQgw]$/;
+
+/** A fresh nonce for a single-use URL. */
+export function newNonce(): string {
+  return randomBytes(16).toString('base64url');
+}
 
 function canonical(f: SignedFields): string {
   return JSON.stringify([TAG, ...ORDER.map((k) => f[k] ?? null)]);
@@ -57,6 +70,7 @@ function fitsShape(f: SignedFields): boolean {
     }
     if (!shape.required.includes(k) && !shape.optional.includes(k)) return false;
     if (NUMERIC.has(k) ? !Number.isSafeInteger(v) || (v as number) < 0 : typeof v !== 'string') return false;
+    if (k === 'nonce' && !NONCE.test(v as string)) return false;
   }
   return true;
 }

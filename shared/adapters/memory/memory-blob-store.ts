@@ -41,8 +41,10 @@ export class MemoryBlobStore implements BlobStore {
   }
   async completeMultipartUpload() {}
   async abortMultipartUpload() {}
-  async presignGet(input: { key: string; expiresInSeconds: number }) {
-    return this.signed('GET', input.key, input.expiresInSeconds);
+  /** Nothing fetches a mem:// URL; a single-use one says so, for tests of what callers ask for. */
+  async presignGet(input: { key: string; expiresInSeconds: number; singleUse?: boolean }) {
+    const signed = this.signed('GET', input.key, input.expiresInSeconds);
+    return input.singleUse ? { ...signed, url: `${signed.url}?single-use` } : signed;
   }
   async stat(key: string) {
     const b = this.objects.get(key);

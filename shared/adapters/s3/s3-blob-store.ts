@@ -36,6 +36,16 @@ import type {
   UploadedPart,
 } from '../../ports/blob-store.ts';
 
+/**
+ * How long a GET URL that was asked to be single-use may live. S3 cannot make a presigned URL
+ * single-use ("You can use the presigned URL multiple times, up to the expiration date and time",
+ * AWS S3 User Guide, "Download and upload objects with presigned URLs"), so such a URL is kept
+ * short instead: long enough to follow a redirect or start a download, short enough that a spent
+ * download can be fetched again only briefly. S3 checks expiry when a request starts, so a long
+ * download started in time completes. docs/security.md says what this guarantees.
+ */
+export const SINGLE_USE_FALLBACK_TTL_SECONDS = 10;
+
 const hexToB64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
 const b64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
 
@@ -197,16 +207,26 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async presignGet(input: { key: string; expiresInSeconds: number; fileName: string; contentType: string }) {
+  /** `singleUse` cannot be honoured by S3: the URL's lifetime is capped instead (see above). */
+  async presignGet(input: {
+    key: string;
+    expiresInSeconds: number;
+    fileName: string;
+    contentType: string;
+    singleUse?: boolean;
+  }) {
     const cmd = new GetObjectCommand({
       Bucket: this.bucket,
       Key: input.key,
       ResponseContentType: input.contentType,
       ResponseContentDisposition: `attachment; filename*=UTF-8''${encodeURIComponent(input.fileName)}`,
     });
+    const ttl = input.singleUse
+      ? Math.min(input.expiresInSeconds, SINGLE_USE_FALLBACK_TTL_SECONDS)
+      : input.expiresInSeconds;
     return {
       method: 'GET' as const,
-      ...(await this.presign((o) => getSignedUrl(this.s3, cmd, o), input.expiresInSeconds, {})),
+      ...(await this.presign((o) => getSignedUrl(this.s3, cmd, o), ttl, {})),
     };
   }
 
