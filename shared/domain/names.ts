@@ -11,6 +11,12 @@ const isControl = (cp: number) => cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f);
 const hasControl = (s: string) => [...s].some((ch) => isControl(ch.codePointAt(0) ?? 0));
 // Bidi embeddings, overrides and isolates, used to disguise extensions (e.g. "exe.txt" shown reversed).
 const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/u;
+// Invisible characters with no use in a name, which hide what it says ("photo.png" + U+200B):
+// zero-width space, word joiner and invisible operators, the BOM, the Mongolian vowel separator,
+// deprecated format controls. Refused, not stripped: a name the server silently changed would
+// come back to a sync client as a rename. ZWJ and ZWNJ stay (emoji sequences and Persian or Indic
+// words need them); the type policy reads extensions with every invisible character removed.
+const INVISIBLE = /[\u200b\u2060-\u2064\u206a-\u206f\ufeff\u180e]/u;
 const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/iu;
 const WINDOWS_FORBIDDEN = /[<>:"\\|?*]/u;
 
@@ -25,6 +31,7 @@ export function normaliseName(raw: string): string {
   if (name.includes('/')) reject('name contains "/"');
   if (hasControl(name)) reject('name contains a NUL or control character');
   if (BIDI.test(name)) reject('name contains a bidirectional override character');
+  if (INVISIBLE.test(name)) reject('name contains an invisible character (zero-width space or similar)');
   if (WINDOWS_FORBIDDEN.test(name)) reject('name contains a character Windows forbids (<>:"\\|?*)');
   if (/[. ]$/u.test(name)) reject('name ends with a dot or space');
   if (WINDOWS_RESERVED.test(name)) reject('name is reserved on Windows');

@@ -133,7 +133,8 @@ export class UploadCompletion {
     const copyName = s.onConflict === 'copy' ? await this.committer.conflictCopyName(s.name, p) : s.name;
     let committed: { file: Item };
     try {
-      committed = await this.committer.commit(s, copyName, {
+      // The version (and so every download) carries the type verification settled on.
+      committed = await this.committer.commit({ ...s, contentType: verified.contentType }, copyName, {
         contentHash: verified.contentHash,
         partSize: s.mode === 'multipart' ? s.partSize : s.size,
         partHashes: verified.partHashes,

@@ -19,6 +19,8 @@ import type { UploadStorage } from './upload-storage.ts';
 const SNIFF_BYTES = 4096;
 
 export interface Verified {
+  /** The type to store and serve: the declared one when the bytes agree, else what they show. */
+  contentType: string;
   sha256: string;
   contentHash: string;
   partHashes: string[];
@@ -70,9 +72,15 @@ export class UploadVerification {
         error: errors.checksumMismatch(`uploaded ${stat.size} bytes, declared ${s.size}`),
       };
     }
-    const verified = await this.inspect(s);
+    const inspected = await this.inspect(s);
+    let verified: Verified;
     try {
-      checkContent(this.typePolicy, { name: s.name, declared: s.contentType, head: verified.head });
+      const { contentType } = checkContent(this.typePolicy, {
+        name: s.name,
+        declared: s.contentType,
+        head: inspected.head,
+      });
+      verified = { ...inspected, contentType };
     } catch (err) {
       return { kind: 'refused', reason: 'type refused', error: err };
     }
@@ -102,7 +110,7 @@ export class UploadVerification {
    * One read of the object: SHA-256, each part's SHA-256, the content hash, the head for sniffing,
    * and the malware scan.
    */
-  private async inspect(s: UploadSession): Promise<Verified> {
+  private async inspect(s: UploadSession): Promise<Omit<Verified, 'contentType'>> {
     const sha = createHash('sha256');
     const content = new ContentHasher();
     const scan = this.scanner?.start();
