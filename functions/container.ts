@@ -186,6 +186,8 @@ export function assemble(
     defaultQuotaBytes: config.STRATUS_DEFAULT_QUOTA_BYTES,
     accessTokenTtlSeconds: config.STRATUS_ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: config.STRATUS_REFRESH_TOKEN_TTL_SECONDS,
+    // Invitations to the new account's address become its grants (late-bound: built below).
+    onAccountCreated: (user) => permissionService.acceptInvitations(user),
   });
   const { permissions } = meta;
   const metadataCache = new MetadataCache(p.cache, items, p.log);
@@ -298,6 +300,14 @@ export function assemble(
     kdfCost: config.STRATUS_KDF_COST,
     passwordThrottle: new SharePasswordThrottle(p.throttleStore),
   });
+  const permissionService = new PermissionService({
+    db: p.db,
+    users,
+    permissions,
+    audit,
+    access,
+    invitationTtlSeconds: config.STRATUS_INVITATION_TTL_SECONDS,
+  });
   const limits = new RequestLimits(rateLimiter, p.log, {
     overrides: config.STRATUS_RATE_LIMITS,
     onReject: (routeId) => metrics.count('stratus_rate_limit_rejections_total', { route: routeId }),
@@ -313,7 +323,7 @@ export function assemble(
     auth,
     folders,
     versions,
-    permissions: new PermissionService({ db: p.db, users, permissions, audit, access }),
+    permissions: permissionService,
     account: new AccountService({ users, reservations, audit, access }),
     uploads,
     verification,

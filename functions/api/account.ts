@@ -10,13 +10,13 @@ export function createAccountHandler(c: Container) {
   return createApiHandler(
     [
       implement(routes.grant, async ({ body }, req) => {
-        const { grant, email } = await c.permissions.grant(req.principal, body.itemId, body.email, body.role);
-        return { status: 201, body: permissionOut(grant, email) };
+        const sharing = await c.permissions.grant(req.principal, body.itemId, body.email, body.role);
+        return { status: 201, body: permissionOut(sharing) };
       }),
       implement(routes.listPermissions, async ({ query }, req) => ({
         status: 200,
         body: {
-          items: (await c.permissions.listGrants(req.principal, query.itemId)).map((g) => permissionOut(g)),
+          items: (await c.permissions.listGrants(req.principal, query.itemId)).map(permissionOut),
         },
       })),
       implement(routes.revoke, async ({ params }, req) => {

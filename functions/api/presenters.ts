@@ -3,7 +3,8 @@
  * (`wire-types.ts`), so a field dropped, renamed or retyped here fails the typecheck.
  */
 import { etagFor } from '../../shared/domain/etag.ts';
-import type { AuditEvent, Grant, Item, User, Version } from '../../shared/domain/model.ts';
+import type { AuditEvent, Item, User, Version } from '../../shared/domain/model.ts';
+import type { Sharing } from '../../shared/services/permission-service.ts';
 import type {
   AuditEventOut,
   FileOut,
@@ -68,11 +69,11 @@ export const trashOut = (i: Item): TrashItemOut => ({
   originalParentId: i.originalParentId,
 });
 
-export const permissionOut = (g: Grant, email?: string): PermissionOut => ({
+/** A grant or an invitation, alike (no account id, no status: the answer is no account oracle). */
+export const permissionOut = (g: Sharing): PermissionOut => ({
   id: g.id,
   itemId: g.itemId,
-  granteeId: g.granteeId,
-  ...(email ? ({ email } satisfies Pick<PermissionOut, 'email'>) : {}),
+  email: g.email,
   role: g.role,
   createdAt: g.createdAt.toISOString(),
 });

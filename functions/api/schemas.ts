@@ -217,11 +217,14 @@ export const PurgeOut = z.object({
 });
 export const GrantRole = z.enum(['viewer', 'editor']);
 export const PermissionBody = z.object({ itemId: Uuid, email: Email, role: GrantRole });
+/**
+ * A grant, or an invitation of an address that has no account yet (it becomes a grant when the
+ * address registers): the same shape either way, so sharing reveals nothing about accounts.
+ */
 export const PermissionOut = z.object({
   id: z.string(),
   itemId: z.string(),
-  granteeId: z.string(),
-  email: z.string().optional(),
+  email: z.string(),
   role: GrantRole,
   createdAt: z.string(),
 });

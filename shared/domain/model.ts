@@ -85,6 +85,22 @@ export interface Grant {
   createdAt: Date;
 }
 
+/**
+ * A grant to an address no account holds yet: it becomes a Grant when an account registers that
+ * address, unless it expired or was revoked first. The API answers an invitation exactly as a grant,
+ * so sharing is no way to learn which addresses have accounts.
+ */
+export interface Invitation {
+  id: string;
+  itemId: string;
+  ownerId: string;
+  email: string;
+  role: GrantRole;
+  grantedBy: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
 export interface ShareLink {
   id: string;
   tokenHash: string;

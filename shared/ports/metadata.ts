@@ -13,6 +13,7 @@ import type {
   ChildCursor,
   ChildSort,
   Grant,
+  Invitation,
   Item,
   ScanState,
   ShareLink,
@@ -142,7 +143,16 @@ export interface PermissionStore {
   forItem(itemId: string): Promise<Grant[]>;
   forGrantee(granteeId: string, limit: number): Promise<Grant[]>;
   delete(id: string): Promise<void>;
+  /** Removes the grants and invitations on these items. */
   deleteForItems(itemIds: readonly string[]): Promise<void>;
+  /** Inserts or changes the role (and expiry) of the invitation of `email` to the item. */
+  invite(i: Omit<Invitation, 'createdAt'>): Promise<Invitation>;
+  getInvitation(id: string): Promise<Invitation | undefined>;
+  /** The item's invitations that have not expired, oldest first. */
+  invitationsFor(itemId: string): Promise<Invitation[]>;
+  deleteInvitation(id: string): Promise<void>;
+  /** Removes the invitations of `email` and returns those that had not expired (oldest first). */
+  takeInvitations(email: string): Promise<Invitation[]>;
 }
 
 export interface ShareStore {

@@ -25,6 +25,8 @@ export interface AuthServiceOptions {
   refreshTokenTtlSeconds?: number;
   /** How long a process trusts a role it read from the users table (default 5 s). */
   roleCacheSeconds?: number;
+  /** Runs once an account exists (the container hands it the invitations to its address). */
+  onAccountCreated?: (user: User) => Promise<unknown>;
 }
 
 /** The `origin_jti` (family) of an access token the provider just issued (no need to verify our own fetch). */
@@ -113,6 +115,13 @@ export class AuthService {
       detail: { ...detail, role },
     });
     this.log.info('user registered', { userId, role });
+    // The account exists whatever happens next; what waited for it (invitations) is retried by
+    // nothing, so a failure here is logged loudly.
+    await this.opts
+      .onAccountCreated?.(user)
+      .catch((err: unknown) =>
+        this.log.error('a new account could not take what waited for it', { userId, err: String(err) }),
+      );
     return user;
   }
 

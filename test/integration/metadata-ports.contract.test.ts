@@ -662,6 +662,56 @@ describe.each(metadataBackends)('metadata ports: $name', (backend) => {
       expect(await m.permissions.forItem(item.id)).toEqual([]);
       expect(ids(await m.permissions.forItem(other.id))).toEqual([elsewhere.id]);
     });
+
+    it('keeps one invitation per item and address, lists the live ones, and hands them over once', async () => {
+      const owner = await user();
+      const item = await folder(owner, owner.rootFolderId, 'invited');
+      const other = await folder(owner, owner.rootFolderId, 'also');
+      const later = new Date(Date.now() + 86_400_000);
+      const invite = (
+        itemId: string,
+        email: string,
+        over: { role?: 'viewer' | 'editor'; expiresAt?: Date } = {},
+      ) =>
+        m.permissions.invite({
+          id: randomUUID(),
+          itemId,
+          ownerId: owner.id,
+          email,
+          role: over.role ?? 'viewer',
+          grantedBy: owner.id,
+          expiresAt: over.expiresAt ?? later,
+        });
+      const first = await invite(item.id, 'new@x.io');
+      expect(first).toMatchObject({ itemId: item.id, ownerId: owner.id, email: 'new@x.io', role: 'viewer' });
+      expect(first.createdAt).toBeInstanceOf(Date);
+      expect(first.expiresAt.getTime()).toBe(later.getTime());
+      // the same address again: the row keeps its id, takes the new role and expiry
+      const longer = new Date(later.getTime() + 86_400_000);
+      const again = await invite(item.id, 'new@x.io', { role: 'editor', expiresAt: longer });
+      expect(again).toEqual({ ...first, role: 'editor', expiresAt: longer });
+      expect(await m.permissions.getInvitation(first.id)).toEqual(again);
+
+      await tick();
+      const second = await invite(item.id, 'second@x.io');
+      const expired = await invite(item.id, 'late@x.io', { expiresAt: new Date(Date.now() - 1000) });
+      const elsewhere = await invite(other.id, 'new@x.io');
+      expect(ids(await m.permissions.invitationsFor(item.id))).toEqual(ids([first, second]));
+      expect(await m.permissions.getInvitation(expired.id)).toBeDefined();
+
+      // the address registers: its live invitations, once; an expired one is removed, not handed over
+      expect(ids(await m.permissions.takeInvitations('late@x.io'))).toEqual([]);
+      expect(await m.permissions.getInvitation(expired.id)).toBeUndefined();
+      expect(ids(await m.permissions.takeInvitations('new@x.io'))).toEqual(ids([first, elsewhere]));
+      expect(await m.permissions.takeInvitations('new@x.io')).toEqual([]);
+      expect(ids(await m.permissions.invitationsFor(item.id))).toEqual([second.id]);
+
+      await m.permissions.deleteInvitation(second.id);
+      expect(await m.permissions.getInvitation(second.id)).toBeUndefined();
+      const purged = await invite(other.id, 'gone@x.io');
+      await m.permissions.deleteForItems([other.id]);
+      expect(await m.permissions.getInvitation(purged.id)).toBeUndefined();
+    });
   });
 
   describe('ShareStore', () => {

@@ -81,6 +81,17 @@ export interface GrantRow {
   createdAt: Micros;
 }
 
+export interface InvitationRow {
+  id: string;
+  itemId: string;
+  ownerId: string;
+  email: string;
+  role: string;
+  grantedBy: string;
+  createdAt: Micros;
+  expiresAt: Micros;
+}
+
 export interface LinkRow {
   id: string;
   tokenHash: string;
@@ -123,6 +134,7 @@ export interface Tables {
   items: Map<string, ItemRow>;
   versions: Map<string, VersionRow>;
   permissions: Map<string, GrantRow>;
+  invitations: Map<string, InvitationRow>;
   shareLinks: Map<string, LinkRow>;
   auditEvents: Map<string, AuditRow>;
   reservations: Map<string, ReservationRow>;
@@ -133,6 +145,7 @@ const emptyTables = (): Tables => ({
   items: new Map(),
   versions: new Map(),
   permissions: new Map(),
+  invitations: new Map(),
   shareLinks: new Map(),
   auditEvents: new Map(),
   reservations: new Map(),

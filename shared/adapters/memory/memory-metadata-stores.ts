@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { UniqueViolationError } from '../../domain/errors.ts';
-import type { AuditEvent, Grant, ShareLink } from '../../domain/model.ts';
+import type { AuditEvent, Grant, Invitation, ShareLink } from '../../domain/model.ts';
 import type { SqlExecutor } from '../../ports/database.ts';
 import type {
   AuditLog,
@@ -13,7 +13,13 @@ import type {
   ReserveResult,
   ShareStore,
 } from '../../ports/metadata.ts';
-import { type AuditRow, type GrantRow, type LinkRow, MemoryStore } from './memory-metadata-state.ts';
+import {
+  type AuditRow,
+  type GrantRow,
+  type InvitationRow,
+  type LinkRow,
+  MemoryStore,
+} from './memory-metadata-state.ts';
 import {
   compareNumber,
   compareUuid,
@@ -39,6 +45,21 @@ const toGrant = (r: GrantRow): Grant => ({
   grantedBy: r.grantedBy,
   createdAt: dateOf(r.createdAt),
 });
+
+const toInvitation = (r: InvitationRow): Invitation => ({
+  id: r.id,
+  itemId: r.itemId,
+  ownerId: r.ownerId,
+  email: r.email,
+  role: r.role === 'editor' ? 'editor' : 'viewer',
+  grantedBy: r.grantedBy,
+  createdAt: dateOf(r.createdAt),
+  expiresAt: dateOf(r.expiresAt),
+});
+
+/** `order by created_at, id`. */
+const byCreation = (a: InvitationRow, b: InvitationRow) =>
+  compareNumber(a.createdAt, b.createdAt) || compareUuid(a.id, b.id);
 
 export class MemoryPermissionStore extends MemoryStore implements PermissionStore {
   with(tx: SqlExecutor): MemoryPermissionStore {
@@ -118,6 +139,67 @@ export class MemoryPermissionStore extends MemoryStore implements PermissionStor
     await this.run((t) => {
       const ids = new Set(itemIds.map(uuid));
       for (const [id, g] of t.permissions) if (ids.has(g.itemId)) t.permissions.delete(id);
+      for (const [id, i] of t.invitations) if (ids.has(i.itemId)) t.invitations.delete(id);
+    });
+  }
+
+  /** `on conflict (item_id, email) do update set role, granted_by, expires_at`: the row keeps its id. */
+  invite(i: Omit<Invitation, 'createdAt'>) {
+    return this.run((t, now) => {
+      const row: InvitationRow = {
+        id: uuid(i.id),
+        itemId: uuid(i.itemId),
+        ownerId: uuid(i.ownerId),
+        email: i.email,
+        role: i.role,
+        grantedBy: uuid(i.grantedBy),
+        createdAt: now,
+        expiresAt: micros(i.expiresAt),
+      };
+      for (const existing of t.invitations.values())
+        if (existing.itemId === row.itemId && existing.email === row.email) {
+          existing.role = row.role;
+          existing.grantedBy = row.grantedBy;
+          existing.expiresAt = row.expiresAt;
+          return toInvitation(existing);
+        }
+      if (t.invitations.has(row.id)) throw new UniqueViolationError('invitations_pkey');
+      t.invitations.set(row.id, row);
+      return toInvitation(row);
+    });
+  }
+
+  getInvitation(id: string) {
+    return this.run((t) => {
+      const r = t.invitations.get(uuid(id));
+      return r ? toInvitation(r) : undefined;
+    });
+  }
+
+  /** `where item_id = $1 and expires_at > now() order by created_at, id`. */
+  invitationsFor(itemId: string) {
+    return this.run((t, now) => {
+      const item = uuid(itemId);
+      return [...t.invitations.values()]
+        .filter((i) => i.itemId === item && i.expiresAt > now)
+        .sort(byCreation)
+        .map(toInvitation);
+    });
+  }
+
+  async deleteInvitation(id: string): Promise<void> {
+    await this.run((t) => t.invitations.delete(uuid(id)));
+  }
+
+  /** `delete from invitations where email = $1 returning *`, the live ones oldest first. */
+  takeInvitations(email: string) {
+    return this.run((t, now) => {
+      const taken = [...t.invitations.values()].filter((i) => i.email === email);
+      for (const i of taken) t.invitations.delete(i.id);
+      return taken
+        .filter((i) => i.expiresAt > now)
+        .sort(byCreation)
+        .map(toInvitation);
     });
   }
 }

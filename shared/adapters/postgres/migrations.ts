@@ -194,6 +194,26 @@ export const migrations: Migration[] = [
       'alter table items add column if not exists purge_started_at timestamptz',
     ],
   },
+  {
+    version: 8,
+    name: 'invitations: grants to addresses without an account',
+    statements: [
+      // A grant to an email no account holds yet; registering the address turns it into a
+      // permissions row. Answered like a grant, so sharing does not reveal who has an account.
+      `create table if not exists invitations (
+        id uuid primary key,
+        item_id uuid not null,
+        owner_id uuid not null,
+        email text not null,
+        role text not null,
+        granted_by uuid not null,
+        created_at timestamptz not null default now(),
+        expires_at timestamptz not null,
+        constraint invitations_item_email_unique unique (item_id, email)
+      )`,
+      'create index if not exists invitations_by_email on invitations (email)',
+    ],
+  },
 ];
 
 export async function migrate(db: Database, list: readonly Migration[] = migrations): Promise<number> {

@@ -1,5 +1,5 @@
 /** Grants of `viewer` or `editor` on an item to another user; they apply to the item's subtree. */
-import type { Grant } from '../../domain/model.ts';
+import type { Grant, Invitation } from '../../domain/model.ts';
 import type { SqlExecutor } from '../../ports/database.ts';
 import type { PermissionStore } from '../../ports/metadata.ts';
 
@@ -21,6 +21,30 @@ const toGrant = (r: Row): Grant => ({
   role: r.role === 'editor' ? 'editor' : 'viewer',
   grantedBy: r.granted_by,
   createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
+});
+
+interface InvitationRow {
+  id: string;
+  item_id: string;
+  owner_id: string;
+  email: string;
+  role: string;
+  granted_by: string;
+  created_at: Date | string;
+  expires_at: Date | string;
+}
+
+const dateOf = (v: Date | string) => (v instanceof Date ? v : new Date(v));
+
+const toInvitation = (r: InvitationRow): Invitation => ({
+  id: r.id,
+  itemId: r.item_id,
+  ownerId: r.owner_id,
+  email: r.email,
+  role: r.role === 'editor' ? 'editor' : 'viewer',
+  grantedBy: r.granted_by,
+  createdAt: dateOf(r.created_at),
+  expiresAt: dateOf(r.expires_at),
 });
 
 export class PermissionRepository implements PermissionStore {
@@ -80,9 +104,52 @@ export class PermissionRepository implements PermissionStore {
   }
 
   async deleteForItems(itemIds: readonly string[]): Promise<void> {
-    if (itemIds.length)
-      await this.q.query('delete from permissions where item_id = any($1::uuid[])', [
-        itemIds as unknown as string,
-      ]);
+    if (!itemIds.length) return;
+    await this.q.query('delete from permissions where item_id = any($1::uuid[])', [
+      itemIds as unknown as string,
+    ]);
+    await this.q.query('delete from invitations where item_id = any($1::uuid[])', [
+      itemIds as unknown as string,
+    ]);
+  }
+
+  async invite(i: Omit<Invitation, 'createdAt'>): Promise<Invitation> {
+    const rows = await this.q.query<InvitationRow>(
+      `insert into invitations (id, item_id, owner_id, email, role, granted_by, expires_at)
+       values ($1, $2, $3, $4, $5, $6, $7)
+       on conflict (item_id, email) do update
+         set role = excluded.role, granted_by = excluded.granted_by, expires_at = excluded.expires_at
+       returning *`,
+      [i.id, i.itemId, i.ownerId, i.email, i.role, i.grantedBy, i.expiresAt.toISOString()],
+    );
+    return toInvitation(rows[0] as InvitationRow);
+  }
+
+  async getInvitation(id: string): Promise<Invitation | undefined> {
+    const rows = await this.q.query<InvitationRow>('select * from invitations where id = $1', [id]);
+    return rows[0] ? toInvitation(rows[0]) : undefined;
+  }
+
+  async invitationsFor(itemId: string): Promise<Invitation[]> {
+    const rows = await this.q.query<InvitationRow>(
+      'select * from invitations where item_id = $1 and expires_at > now() order by created_at, id',
+      [itemId],
+    );
+    return rows.map(toInvitation);
+  }
+
+  async deleteInvitation(id: string): Promise<void> {
+    await this.q.query('delete from invitations where id = $1', [id]);
+  }
+
+  async takeInvitations(email: string): Promise<Invitation[]> {
+    const rows = await this.q.query<InvitationRow>('delete from invitations where email = $1 returning *', [
+      email,
+    ]);
+    const now = Date.now();
+    return rows
+      .map(toInvitation)
+      .filter((i) => i.expiresAt.getTime() > now)
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
   }
 }
