@@ -70,7 +70,7 @@ const common = {
   STRATUS_MAX_OPEN_UPLOADS: intFrom(1, 1_000_000).default(1000),
   /** Comma-separated types refused outright, e.g. "executable,application/x-msdownload". */
   STRATUS_TYPE_DENY: z.string().default('').transform(list),
-  /** Comma-separated declared types accepted (e.g. "image/*,application/pdf"); empty accepts all. */
+  /** Comma-separated types accepted, declared and as stored after sniffing (e.g. "image/*,application/pdf"); empty accepts all. */
   STRATUS_TYPE_ALLOW: z.string().default('').transform(list),
   /** The malware scanner: the reference EICAR detector, or none (every version is clean). */
   STRATUS_SCANNER: z.enum(['eicar', 'none']).default('eicar'),

@@ -3,9 +3,11 @@
  * extension are claims; the first bytes are evidence.
  *
  * - An executable (PE, ELF, Mach-O thin or universal, a `#!` script) is accepted only when the
- *   declared type and the extension both say executable (or claim nothing: `application/octet-stream`,
- *   and no extension where Unix programs have none), and the policy does not deny executables.
- *   Anything else wearing an executable's bytes (a PE named `invoice.pdf`) is refused (415).
+ *   declared type and the extension both say executable, or both claim nothing (declared
+ *   `application/octet-stream` under no extension, `.bin` or `.dat`: backup chunks, encrypted
+ *   blobs; random bytes begin with `MZ` once in 65,536 files), and the policy does not deny
+ *   executables. Anything else wearing an executable's bytes (a PE named `invoice.pdf`) is refused
+ *   (415).
  * - A name or type that claims an image must carry an image's bytes.
  * - The type stored on the version, and so served by every download, is the declared one only when
  *   the bytes agree with it (the same format, or a format built on it: a .docx is a zip); otherwise
@@ -259,6 +261,9 @@ const hasSignature = (declared: string) =>
 const pdfAfterJunk = (declared: string, head: Buffer) =>
   agrees('application/pdf', declared) && head.subarray(0, 1024).includes('%PDF-');
 
+/** Extensions that claim nothing about the bytes (with `application/octet-stream`: opaque data). */
+const OPAQUE_EXTENSIONS = new Set(['', 'bin', 'dat']);
+
 /** Extensions that say "executable", per format; a Unix program or script may have none. */
 type ExecutableFormat = 'pe' | 'elf' | 'macho' | 'script';
 const EXECUTABLE_EXTENSIONS: Record<ExecutableFormat, { exts: Set<string>; none: boolean }> = {
@@ -357,7 +362,8 @@ export function checkContent(
     const allowed = EXECUTABLE_EXTENSIONS[formatOf(found.mime)];
     const typeSays = declared === 'application/octet-stream' || agrees(found.mime, declared);
     const nameSays = ext === '' ? allowed.none : allowed.exts.has(ext);
-    if (!typeSays || !nameSays) {
+    const opaque = declared === 'application/octet-stream' && OPAQUE_EXTENSIONS.has(ext);
+    if (!opaque && (!typeSays || !nameSays)) {
       throw errors.unsupportedMediaType(
         `the file is an executable (${found.mime}) but its ${typeSays ? 'name' : 'declared type'} ` +
           'says otherwise; executables are accepted only under an executable name and type',

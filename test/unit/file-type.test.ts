@@ -87,7 +87,8 @@ describe('executables', () => {
     ['PE as text', 'notes.txt', 'text/plain', PE],
     ['PE named .exe, declared a PDF', 'tool.exe', 'application/pdf', PE],
     ['PE declared an executable, named .pdf', 'statement.pdf', 'application/x-msdownload', PE],
-    ['PE with no extension', 'setup', 'application/octet-stream', PE],
+    ['PE with no extension, declared a document', 'setup', 'application/pdf', PE],
+    ['PE named .bin, declared a video', 'clip.bin', 'video/mp4', PE],
     ['ELF as a video', 'clip.mp4', 'video/mp4', ELF],
     ['ELF as a zip', 'archive.zip', 'application/zip', ELF],
     ['Mach-O as a PDF', 'brochure.pdf', 'application/pdf', MACHO_ARM64],
@@ -119,6 +120,11 @@ describe('executables', () => {
     ['a shell script', 'deploy.sh', 'application/x-sh', SHELL, 'application/x-sh'],
     ['a Python script as text', 'build.py', 'text/plain', PYTHON, 'text/plain'],
     ['a node script with no extension', 'cli', 'application/octet-stream', ENV_NODE, 'text/javascript'],
+    // opaque data that claims nothing (backup chunks, encrypted blobs: random bytes start with MZ
+    // once in 65,536 files), served as the bytes' own type
+    ['opaque bytes that begin like a PE, no extension', '3f9a0c', 'application/octet-stream', PE, PE_MIME],
+    ['opaque bytes that begin like a PE, .bin', 'chunk.bin', 'application/octet-stream', PE, PE_MIME],
+    ['opaque bytes that begin like a PE, .dat', 'blob.dat', 'application/octet-stream', PE, PE_MIME],
   ])('accepts %s named and declared as one, stored as %s', (_what, name, declared, head, type) => {
     expect(stored(name, declared, head)).toBe(type);
   });
