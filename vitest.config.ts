@@ -83,6 +83,16 @@ export default defineConfig({
       },
       {
         test: {
+          // Attacks over HTTP on a real local runtime, one file per finding (docs/security.md).
+          name: 'security',
+          include: ['test/security/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: 'fuzz',
           include: ['test/fuzz/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],

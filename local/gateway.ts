@@ -97,7 +97,7 @@ export function createGatewayListener(c: Container) {
     if (!token || !c.verifier) throw errors.unauthorized();
     const claims = await c.verifier.verify(token);
     // The middleware reads only the claims and whether the route needs auth; the rest of a middy
-    // request (context, response) it never touches; test/e2e/security-metrics.test.ts tells if it does.
+    // request (context, response) it never touches; test/security/security-metrics.test.ts tells if it does.
     const request = {
       event: { requestContext: { authorizer: { jwt: { claims, scopes: [] } } } },
       internal: { target: { route: { auth: true } } } as Partial<Authenticated>,
