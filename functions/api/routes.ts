@@ -176,10 +176,19 @@ export const routes = {
     auth: true,
     tags: ['uploads'],
     summary: 'Verify the uploaded bytes and commit a version (idempotent)',
+    description:
+      'Uploads up to STRATUS_INLINE_VERIFY_BYTES (64 MiB) are verified in the request and answer 201. ' +
+      'Larger ones answer 202 once their parts are assembled and their first bytes checked: the ' +
+      'version is verified in the background and committed when it passes; poll the Location ' +
+      '(GET /v1/uploads/{id}) until `committed` (with `result`) or `failed` (with `error`).',
     params: s.IdParams,
     body: s.CompleteBody,
     responses: {
       201: { description: 'committed', schema: s.CompleteOut },
+      202: {
+        description: 'assembled; verifying in the background (Location: the session)',
+        schema: s.UploadOut,
+      },
       ...common,
       404: problem('no such upload'),
       409: problem('upload aborted'),

@@ -111,7 +111,15 @@ export const CreateUploadBody = z.object({
     .max(MAX_PARTS)
     .optional(),
 });
-export const UploadState = z.enum(['uploading', 'completing', 'committed', 'aborted', 'expired']);
+export const UploadState = z.enum([
+  'uploading',
+  'completing',
+  'verifying',
+  'committed',
+  'failed',
+  'aborted',
+  'expired',
+]);
 export const CreateUploadOut = z.object({
   uploadId: z.string(),
   state: UploadState,
@@ -122,6 +130,17 @@ export const CreateUploadOut = z.object({
   bytesSkipped: z.number().int(),
   expiresAt: z.string(),
 });
+export const CompleteOut = z.object({
+  fileId: z.string(),
+  versionId: z.string(),
+  name: z.string(),
+  size: z.number().int(),
+  sha256: z.string(),
+  contentHash: z.string().optional(),
+  scanState: ScanState.optional(),
+});
+/** Why verification refused an upload (state `failed`, or `aborted` after an inline refusal). */
+export const UploadErrorOut = z.object({ type: z.string(), detail: z.string() });
 export const UploadOut = z.object({
   uploadId: z.string(),
   state: UploadState,
@@ -140,6 +159,11 @@ export const UploadOut = z.object({
   expiresAt: z.string(),
   fileId: z.string().optional(),
   versionId: z.string().optional(),
+  /** While `verifying`: bytes the background verifier has read (of `size`). */
+  verifiedBytes: z.number().int().optional(),
+  /** When `committed`: what the complete answered (or, after a 202, would have). */
+  result: CompleteOut.optional(),
+  error: UploadErrorOut.optional(),
 });
 export const PartsBody = z.object({
   parts: z
@@ -153,15 +177,6 @@ export const CompleteBody = z.object({
     .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), etag: z.string().min(1).max(200) }))
     .max(MAX_PARTS),
   onConflict: z.enum(['fail', 'copy']).optional(),
-});
-export const CompleteOut = z.object({
-  fileId: z.string(),
-  versionId: z.string(),
-  name: z.string(),
-  size: z.number().int(),
-  sha256: z.string(),
-  contentHash: z.string().optional(),
-  scanState: ScanState.optional(),
 });
 export const DownloadQuery = z.object({
   format: z.enum(['json', 'redirect']).default('redirect'),

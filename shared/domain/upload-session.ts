@@ -2,6 +2,8 @@
  * An upload session. States and the only transitions, each a conditional write on the session:
  *   uploading -> completing (one complete wins; others get 409 upload-in-progress)
  *   completing -> committed | uploading (a refusal the client can fix) | aborted (bad bytes)
+ *   completing -> verifying (an upload too big to verify inside the request: 202)
+ *   verifying -> committed | failed (the background verifier: bad bytes, a refused type)
  *   uploading -> aborted (client) | expired (TTL)
  * An abort of a completing or committed upload is refused: a commit may reference its bytes. The part plan follows
  * S3's rules: parts of 5 MiB to 5 GiB, at most 10,000 of them, objects up to 5 TiB; an object
@@ -13,7 +15,20 @@ export const MAX_PART = 5 * 1024 * MiB;
 export const MAX_PARTS = 10_000;
 export const MAX_OBJECT = 5 * 1024 * 1024 * MiB;
 
-export type UploadState = 'uploading' | 'completing' | 'committed' | 'aborted' | 'expired';
+export type UploadState =
+  | 'uploading'
+  | 'completing'
+  | 'verifying'
+  | 'committed'
+  | 'failed'
+  | 'aborted'
+  | 'expired';
+
+/** Why verification refused an upload: the problem type and detail the client is told. */
+export interface UploadError {
+  type: string;
+  detail: string;
+}
 
 export interface UploadSession {
   uploadId: string;
@@ -52,6 +67,10 @@ export interface UploadSession {
   completingUntil?: number;
   createdAt: string;
   result?: { fileId: string; versionId: string; name: string };
+  /** Set when verification refused the bytes (`failed`, or `aborted` by an inline refusal). */
+  error?: UploadError;
+  /** While `verifying`: bytes the background verifier has read so far. */
+  verifiedBytes?: number;
 }
 
 export interface PartPlan {

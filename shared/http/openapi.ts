@@ -58,6 +58,7 @@ export function buildOpenApi(
     (paths[r.path] as Record<string, unknown>)[r.method.toLowerCase()] = {
       operationId: r.id,
       summary: r.summary,
+      ...(r.description ? { description: r.description } : {}),
       tags: r.tags,
       ...(r.auth ? {} : { security: [] }),
       parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],

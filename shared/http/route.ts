@@ -32,6 +32,8 @@ export interface Route<
   /** Which rate-limit buckets it spends from; by default GET is `read`, other methods `write`. */
   limit?: 'auth' | 'read' | 'write' | 'public';
   summary: string;
+  /** Longer prose for the OpenAPI operation. */
+  description?: string;
   tags: string[];
   params?: P;
   query?: Q;
