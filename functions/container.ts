@@ -85,6 +85,8 @@ export interface Container {
   account: AccountService;
   uploads: UploadService;
   verification: UploadVerification;
+  /** Verifies and commits uploads that answered 202 (driven by the state change stream). */
+  backgroundVerifier: UploadCompletion;
   downloads: DownloadService;
   shares: ShareService;
   ops: OpsService;
@@ -263,7 +265,9 @@ export function assemble(
     }),
     reservations,
     folders,
+    users,
     log: p.log,
+    inlineVerifyBytes: config.STRATUS_INLINE_VERIFY_BYTES,
   });
   const uploads = new UploadService({
     db: p.db,
@@ -327,6 +331,7 @@ export function assemble(
     account: new AccountService({ users, reservations, audit, access }),
     uploads,
     verification,
+    backgroundVerifier: completion,
     downloads,
     metadataCache,
     revocations,

@@ -16,17 +16,16 @@ export function createUploadsHandler(c: Container) {
       }),
       implement(routes.completeUpload, async ({ params, body }, req) => {
         if (!req.principal) throw errors.unauthorized();
-        const { replayed, ...result } = await c.uploads.completeUpload(
-          req.principal,
-          params.id,
-          body.parts,
-          body.onConflict,
-        );
-        return {
-          status: 201,
-          body: result,
-          ...(replayed ? { headers: { 'idempotent-replayed': 'true' } } : {}),
-        };
+        const outcome = await c.uploads.completeUpload(req.principal, params.id, body.parts, body.onConflict);
+        if (outcome.status === 'verifying')
+          return {
+            status: 202,
+            body: await c.uploads.getUpload(req.principal, params.id),
+            headers: { location: `/v1/uploads/${params.id}`, 'retry-after': '1' },
+          };
+        const { status: _committed, replayed, ...result } = outcome;
+        const headers: Record<string, string> = replayed ? { 'idempotent-replayed': 'true' } : {};
+        return { status: 201, body: result, headers };
       }),
       implement(routes.getUpload, async ({ params }, req) => {
         if (!req.principal) throw errors.unauthorized();

@@ -61,6 +61,11 @@ const common = {
   STRATUS_REFRESH_TOKEN_TTL_SECONDS: intFrom(300, 90 * 86_400).default(30 * 86_400),
   STRATUS_URL_TTL_SECONDS: intFrom(10, 7 * 86_400).default(900),
   STRATUS_UPLOAD_TTL_SECONDS: intFrom(1, 30 * 86_400).default(86_400),
+  /**
+   * Uploads up to this size are verified inside the complete request (201); larger ones answer 202
+   * and are verified in the background (0: every upload in the background).
+   */
+  STRATUS_INLINE_VERIFY_BYTES: intFrom(0, Number.MAX_SAFE_INTEGER).default(64 * MiB),
   /** How long sharing with an address that has no account waits for it to register (30 days). */
   STRATUS_INVITATION_TTL_SECONDS: intFrom(60, 365 * 86_400).default(30 * 86_400),
   STRATUS_PART_SIZE_BYTES: intFrom(5 * MiB, 5 * 1024 * MiB).default(16 * MiB),

@@ -66,7 +66,13 @@ export interface UploadSession {
    */
   completingUntil?: number;
   createdAt: string;
-  result?: { fileId: string; versionId: string; name: string };
+  result?: {
+    fileId: string;
+    versionId: string;
+    name: string;
+    contentHash?: string;
+    scanState?: 'scanning' | 'clean' | 'infected';
+  };
   /** Set when verification refused the bytes (`failed`, or `aborted` by an inline refusal). */
   error?: UploadError;
   /** While `verifying`: bytes the background verifier has read so far. */

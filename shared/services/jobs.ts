@@ -17,7 +17,9 @@ import type { HealthMonitor, NodeStatus } from './health-monitor.ts';
 import type { ReconcileReport, Reconciler } from './reconciler.ts';
 import type { Replicator } from './replicator.ts';
 import { SessionCleanup } from './session-cleanup.ts';
+import type { UploadCompletion } from './upload-completion.ts';
 import type { UploadService } from './upload-service.ts';
+import { VERIFY_TRIGGER_PREFIX } from './upload-state.ts';
 import type { UploadVerification } from './upload-verification.ts';
 import type { VersionService } from './version-service.ts';
 
@@ -33,6 +35,8 @@ export interface JobDeps {
   health: Pick<HealthMonitor, 'checkAll'>;
   reconciler: Pick<Reconciler, 'sweep'>;
   replicator: Pick<Replicator, 'handle'>;
+  /** The background verifier of uploads that answered 202 (upload-completion.ts). */
+  backgroundVerifier: Pick<UploadCompletion, 'verifyInBackground' | 'resumeStalled'>;
   /** Local profile only (read at call time: the profile attaches it after assembly). */
   reapExpiredState?: () => Promise<number>;
   /** Embedded database only (read at call time, as above). */
@@ -77,9 +81,24 @@ export class Jobs {
     return this.deps.health.checkAll();
   }
 
-  /** A reconciliation sweep (a running one is joined). */
-  reconcile(opts?: Parameters<Reconciler['sweep']>[0]): Promise<ReconcileReport> {
-    return this.deps.reconciler.sweep(opts);
+  /**
+   * A reconciliation sweep (a running one is joined), then the uploads whose background
+   * verification stalled are handed to the verifier again.
+   */
+  async reconcile(opts?: Parameters<Reconciler['sweep']>[0]): Promise<ReconcileReport> {
+    const report = await this.deps.reconciler.sweep(opts);
+    await this.deps.backgroundVerifier
+      .resumeStalled()
+      .catch((err: unknown) => this.deps.log.error('resuming verifications failed', { err: String(err) }));
+    return report;
+  }
+
+  /** One trigger of the background verifier: the upload it names is verified and committed. */
+  async verifyUpload(change: StateChange): Promise<void> {
+    if (change.kind !== 'upsert' || !change.item.pk.startsWith(VERIFY_TRIGGER_PREFIX)) return;
+    const uploadId = change.item.pk.slice(VERIFY_TRIGGER_PREFIX.length);
+    const outcome = await this.deps.backgroundVerifier.verifyInBackground(uploadId);
+    this.deps.log.info('background verification', { uploadId, outcome });
   }
 
   /**
@@ -141,5 +160,8 @@ export class Jobs {
   async onStateChange(change: StateChange): Promise<void> {
     await this.cleanup.handle(change);
     await this.deps.replicator.handle(change);
+    // In AWS a function of its own gets these (functions/streams/verifier.ts): a verification
+    // may take minutes, and must not hold up the stream's cleanup and replication.
+    await this.verifyUpload(change);
   }
 }

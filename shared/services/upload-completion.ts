@@ -1,15 +1,20 @@
 /**
  * Completing an upload: the session moves uploading -> completing under a lease (a request that
- * dies mid-way lets another take over once the lease passes), storage assembles the parts, the
- * bytes are verified, the version is committed, and the session ends committed; a refused
- * verification ends it aborted instead, and a refusal the client can fix puts it back to uploading.
+ * dies mid-way lets another take over once the lease passes) and storage assembles the parts.
+ * Then, for an upload up to `inlineVerifyBytes`, the bytes are verified in the request, the version
+ * is committed and the session ends committed (201); a refused verification ends it aborted, and a
+ * refusal the client can fix puts it back to uploading. A larger upload is checked only as far as
+ * its size and first bytes allow, moves to `verifying` and answers at once (202): the background
+ * verifier (`verifyInBackground`, driven by the state change stream) reads it whole, commits it and
+ * ends the session committed, or failed with the reason. Until then the file's current version is
+ * what it was: an unverified version is neither served nor shared, because it does not exist yet.
  */
 
-import { ConditionFailedError, errors } from '../domain/errors.ts';
+import { ConditionFailedError, DomainError, errors } from '../domain/errors.ts';
 import type { Item, Principal } from '../domain/model.ts';
-import type { UploadSession } from '../domain/upload-session.ts';
+import type { UploadError, UploadSession } from '../domain/upload-session.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { ReservationStore } from '../ports/metadata.ts';
+import type { ReservationStore, UserStore } from '../ports/metadata.ts';
 import type { FolderService } from './folder-service.ts';
 import type { UploadCommit } from './upload-commit.ts';
 import {
@@ -22,25 +27,59 @@ import {
   uploadingAgain,
 } from './upload-state.ts';
 import type { UploadStorage } from './upload-storage.ts';
-import type { UploadVerification } from './upload-verification.ts';
+import type { UploadVerification, Verified } from './upload-verification.ts';
+
+/** What a complete answers: the committed version (201), or that it is being verified (202). */
+export type CompleteOutcome =
+  | {
+      status: 'committed';
+      fileId: string;
+      versionId: string;
+      name: string;
+      size: number;
+      sha256: string;
+      contentHash?: string;
+      scanState?: Verified['scanState'];
+      replayed: boolean;
+    }
+  | { status: 'verifying' };
+
+/** What one run of the background verifier did. */
+export type BackgroundOutcome = 'committed' | 'failed' | 'busy' | 'done';
+
+/** How often the background verifier writes its progress on the session (bytes read). */
+const PROGRESS_EVERY_BYTES = 64 * 1024 * 1024;
+
+/** The problem a refusal tells the client: the domain error's type slug and message. */
+function uploadErrorOf(err: unknown): UploadError {
+  if (err instanceof DomainError) return { type: err.slug, detail: err.message };
+  return { type: 'internal', detail: 'verification failed' };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class UploadCompletion {
   private readonly records: SessionRecords;
   private readonly storage: UploadStorage;
-  private readonly verification: Pick<UploadVerification, 'verify'>;
+  private readonly verification: Pick<UploadVerification, 'verify' | 'quickCheck'>;
   private readonly committer: UploadCommit;
   private readonly reservations: ReservationStore;
   private readonly folders: Pick<FolderService, 'folder'>;
+  private readonly users: Pick<UserStore, 'get'>;
   private readonly log: Logger;
+  /** Uploads up to this many bytes are verified inside the complete request. */
+  private readonly inlineVerifyBytes: number;
 
   constructor(deps: {
     records: SessionRecords;
     storage: UploadStorage;
-    verification: Pick<UploadVerification, 'verify'>;
+    verification: Pick<UploadVerification, 'verify' | 'quickCheck'>;
     committer: UploadCommit;
     reservations: ReservationStore;
     folders: Pick<FolderService, 'folder'>;
+    users: Pick<UserStore, 'get'>;
     log: Logger;
+    inlineVerifyBytes: number;
   }) {
     this.records = deps.records;
     this.storage = deps.storage;
@@ -48,7 +87,9 @@ export class UploadCompletion {
     this.committer = deps.committer;
     this.reservations = deps.reservations;
     this.folders = deps.folders;
+    this.users = deps.users;
     this.log = deps.log;
+    this.inlineVerifyBytes = deps.inlineVerifyBytes;
   }
 
   async completeUpload(
@@ -56,14 +97,24 @@ export class UploadCompletion {
     uploadId: string,
     parts: { partNumber: number; etag: string }[],
     onConflict?: OnConflict,
-  ) {
+  ): Promise<CompleteOutcome> {
     const first = await this.records.owned(p, uploadId);
-    const replay = (d: UploadSession) =>
+    const replay = (d: UploadSession): CompleteOutcome | undefined =>
       d.state === 'committed' && d.result
-        ? { ...d.result, size: d.size, sha256: d.sha256, replayed: true as const }
-        : undefined;
+        ? { status: 'committed', ...d.result, size: d.size, sha256: d.sha256, replayed: true }
+        : d.state === 'verifying'
+          ? { status: 'verifying' }
+          : undefined;
     const done = replay(first.data);
+    if (done?.status === 'verifying' && (first.data.completingUntil ?? 0) < Date.now())
+      // Asked again while no verifier holds it: hand it over again (a verifier that died, a
+      // trigger the stream lost).
+      await this.records.awaitVerification(uploadId, first.expiresAt);
     if (done) return done;
+    if (first.data.state === 'failed')
+      throw errors.conflict(`the upload failed verification: ${first.data.error?.detail ?? 'refused'}`, {
+        state: 'failed',
+      });
     const now = Date.now();
     const held = first.data.state === 'completing' ? (first.data.completingUntil ?? 0) - now : 0;
     if (held > 0) throw errors.uploadInProgress(Math.ceil(held / 1000));
@@ -92,7 +143,7 @@ export class UploadCompletion {
       throw errors.uploadInProgress(1);
     }
     try {
-      return await this.finishCompletion(p, uploadId, parts, s, lease);
+      return await this.finishCompletion(p, parts, s, lease);
     } finally {
       lease.stop();
     }
@@ -101,25 +152,23 @@ export class UploadCompletion {
   /** The work of a complete, done while holding the session's lease. */
   private async finishCompletion(
     p: Principal,
-    uploadId: string,
     parts: { partNumber: number; etag: string }[],
     s: UploadSession,
     lease: CompletionLease,
-  ) {
+  ): Promise<CompleteOutcome> {
     const backToUploading = () => lease.write(uploadingAgain(s)).catch(() => undefined);
 
     await this.storage.assemble(s, parts, backToUploading);
+    if (s.size > this.inlineVerifyBytes) return this.defer(s, lease, backToUploading);
     const verdict = await this.verification.verify(s);
     if (verdict.kind === 'missing') {
       await backToUploading();
       throw errors.uploadIncomplete('no data has been uploaded');
     }
     if (verdict.kind === 'refused') {
-      await this.discard(lease, s, verdict.reason);
+      await this.discard(lease, s, verdict.reason, verdict.error, 'aborted');
       throw verdict.error;
     }
-    const { verified } = verdict;
-
     // A request that lost its lease (it stalled past it and another took over) commits nothing.
     if (lease.lost) throw errors.uploadInProgress(1);
     // Verification may have taken a while: the right to write here is checked once more.
@@ -129,6 +178,145 @@ export class UploadCompletion {
       await backToUploading();
       throw err;
     }
+    const committed = await this.commitVerified(p, s, verdict.verified, lease, async (err) => {
+      // Nothing was committed; the client may fix the cause (quota, conflict) and complete again.
+      await backToUploading();
+      throw err;
+    });
+    return { status: 'committed', ...committed, replayed: false };
+  }
+
+  /**
+   * An upload too big to verify in the request: refused now if its size or first bytes give it
+   * away (one ranged read, nothing more), else handed to the background verifier.
+   */
+  private async defer(
+    s: UploadSession,
+    lease: CompletionLease,
+    backToUploading: () => Promise<unknown>,
+  ): Promise<CompleteOutcome> {
+    const quick = await this.verification.quickCheck(s);
+    if (quick.kind === 'missing') {
+      await backToUploading();
+      throw errors.uploadIncomplete('no data has been uploaded');
+    }
+    if (quick.kind === 'refused') {
+      await this.discard(lease, s, quick.reason, quick.error, 'aborted');
+      throw quick.error;
+    }
+    if (lease.lost) throw errors.uploadInProgress(1);
+    const { completingUntil: _held, ...settled } = s;
+    await lease.write({ ...settled, state: 'verifying', verifiedBytes: 0 });
+    await this.records.awaitVerification(s.uploadId, lease.expiresAt);
+    this.log.info('upload assembled; verifying in the background', { uploadId: s.uploadId, size: s.size });
+    return { status: 'verifying' };
+  }
+
+  /**
+   * The background verifier's run for one upload in `verifying`: it takes the session's lease (or,
+   * while another verifier holds it, waits for that lease to be renewed or lapse), reads the object
+   * whole, commits the version and ends the session `committed`, or `failed` with the reason (the
+   * bytes removed, the quota released). Idempotent: a run for a session that left `verifying` only
+   * tidies its trigger.
+   */
+  async verifyInBackground(uploadId: string): Promise<BackgroundOutcome> {
+    let rec = await this.records.get(uploadId);
+    const deadline = Date.now() + COMPLETION_LEASE_MS + 5_000;
+    for (;;) {
+      if (rec?.data.state !== 'verifying') {
+        await this.records.verificationDone(uploadId);
+        return 'done';
+      }
+      if ((rec.data.completingUntil ?? 0) <= Date.now()) break;
+      // Another verifier holds it: it is alive while it renews; one that died stops renewing.
+      if (Date.now() > deadline) return 'busy';
+      await sleep(1_000);
+      rec = await this.records.get(uploadId);
+    }
+    let lease: CompletionLease;
+    try {
+      lease = new CompletionLease(
+        await this.records.save(rec, { ...rec.data, completingUntil: Date.now() + COMPLETION_LEASE_MS }),
+        (r, data, expiresAt) => this.records.save(r, data, expiresAt),
+      );
+    } catch (err) {
+      if (err instanceof ConditionFailedError) return 'busy';
+      throw err;
+    }
+    try {
+      return await this.verifyAndCommit(rec.data, lease);
+    } finally {
+      lease.stop();
+    }
+  }
+
+  /**
+   * Uploads left in `verifying` with no verifier holding them (it died; the stream lost the
+   * trigger): handed to the verifier again. Returns how many. The maintenance sweep runs it.
+   */
+  async resumeStalled(): Promise<number> {
+    let resumed = 0;
+    for (const uploadId of await this.records.awaitingVerification()) {
+      const rec = await this.records.get(uploadId);
+      if (rec?.data.state !== 'verifying') {
+        await this.records.verificationDone(uploadId);
+        continue;
+      }
+      if ((rec.data.completingUntil ?? 0) > Date.now()) continue;
+      await this.records.awaitVerification(uploadId, rec.expiresAt);
+      resumed++;
+    }
+    if (resumed) this.log.warn('stalled verifications handed over again', { resumed });
+    return resumed;
+  }
+
+  private async verifyAndCommit(s: UploadSession, lease: CompletionLease): Promise<BackgroundOutcome> {
+    // The creator's right to write there decides, as it would have inside their request.
+    const creator = await this.users.get(s.createdBy);
+    const p: Principal = {
+      userId: s.createdBy,
+      role: creator?.role ?? 'user',
+      tokenId: `verifier:${s.uploadId}`,
+      expiresAt: Math.floor(Date.now() / 1000) + 3600,
+    };
+    let reported = 0;
+    const verdict = await this.verification.verify(s, (bytesRead) => {
+      if (bytesRead - reported < PROGRESS_EVERY_BYTES) return;
+      reported = bytesRead;
+      lease.write({ ...lease.current, verifiedBytes: bytesRead }).catch(() => undefined);
+    });
+    if (verdict.kind !== 'verified') {
+      const refusal =
+        verdict.kind === 'missing'
+          ? { reason: 'object missing', error: errors.uploadIncomplete('the uploaded data is gone') }
+          : verdict;
+      await this.discard(lease, s, refusal.reason, refusal.error, 'failed');
+      return 'failed';
+    }
+    if (lease.lost) return 'busy';
+    try {
+      await mayStillWrite(this.folders, p, s);
+      await this.commitVerified(p, s, verdict.verified, lease, (err) => Promise.reject(err));
+    } catch (err) {
+      if (lease.lost) return 'busy';
+      await this.discard(lease, s, 'commit refused', err, 'failed');
+      return 'failed';
+    }
+    await this.records.verificationDone(s.uploadId);
+    return 'committed';
+  }
+
+  /**
+   * Commits verified bytes as the new version and ends the session committed. `refused` decides
+   * what a refused commit (quota, a name taken meanwhile) leaves behind; it must throw.
+   */
+  private async commitVerified(
+    p: Principal,
+    s: UploadSession,
+    verified: Verified,
+    lease: CompletionLease,
+    refused: (err: unknown) => Promise<never>,
+  ) {
     // Resolved before the transaction: PGlite has one connection, so no query may run beside one.
     const copyName = s.onConflict === 'copy' ? await this.committer.conflictCopyName(s.name, p) : s.name;
     let committed: { file: Item };
@@ -141,19 +329,23 @@ export class UploadCompletion {
         scanState: verified.scanState,
       });
     } catch (err) {
-      // Nothing was committed; the client may fix the cause (quota, conflict) and complete again.
-      await backToUploading();
-      throw err;
+      return refused(err);
     }
     await this.committer.planReplicas(s);
-    const result = { fileId: committed.file.id, versionId: s.versionId, name: committed.file.name };
-    const { completingUntil: _held, ...settled } = s;
+    const result = {
+      fileId: committed.file.id,
+      versionId: s.versionId,
+      name: committed.file.name,
+      contentHash: verified.contentHash,
+      scanState: verified.scanState,
+    };
+    const { completingUntil: _held, verifiedBytes: _read, ...settled } = s;
     await lease.write({ ...settled, state: 'committed', result }).catch((err: unknown) => {
       if (!(err instanceof ConditionFailedError)) throw err;
     });
     await this.committer.settle(committed.file, s.parentId);
     this.log.info('upload committed', {
-      uploadId,
+      uploadId: s.uploadId,
       fileId: committed.file.id,
       versionId: s.versionId,
       size: s.size,
@@ -165,18 +357,34 @@ export class UploadCompletion {
       sha256: s.sha256,
       contentHash: verified.contentHash,
       scanState: verified.scanState,
-      replayed: false,
     };
   }
 
-  /** A failed verification aborts the session and removes its bytes: nothing half-written stays. */
-  private async discard(lease: CompletionLease, s: UploadSession, reason: string) {
+  /**
+   * A refused verification ends the session (`aborted` inside a request, which answers the error;
+   * `failed` in the background, where the session tells it) with the reason, and removes its
+   * bytes and its quota reservation: nothing half-written stays.
+   */
+  private async discard(
+    lease: CompletionLease,
+    s: UploadSession,
+    reason: string,
+    error: unknown,
+    state: 'aborted' | 'failed',
+  ) {
     await this.reservations.release(s.uploadId);
     await this.storage.release(s);
-    const { completingUntil: _held, ...settled } = s;
+    const { completingUntil: _held, verifiedBytes: _read, ...settled } = s;
     await lease
-      .write({ ...settled, state: 'aborted' }, Math.floor(Date.now() / 1000) + TOMBSTONE_SECONDS)
+      .write(
+        { ...settled, state, error: uploadErrorOf(error) },
+        Math.floor(Date.now() / 1000) + TOMBSTONE_SECONDS,
+      )
       .catch(() => undefined);
-    this.log.warn('upload discarded', { uploadId: s.uploadId, reason });
+    if (state === 'failed') await this.records.verificationDone(s.uploadId);
+    this.log.warn(state === 'failed' ? 'upload failed verification' : 'upload discarded', {
+      uploadId: s.uploadId,
+      reason,
+    });
   }
 }

@@ -262,6 +262,11 @@ export class UploadService {
       })),
       expiresAt: new Date((rec.expiresAt ?? 0) * 1000).toISOString(),
       ...(s.result ? { fileId: s.result.fileId, versionId: s.result.versionId } : {}),
+      ...(s.state === 'verifying' ? { verifiedBytes: s.verifiedBytes ?? 0 } : {}),
+      ...(s.state === 'committed' && s.result
+        ? { result: { ...s.result, size: s.size, sha256: s.sha256 } }
+        : {}),
+      ...(s.error ? { error: s.error } : {}),
     };
   }
 

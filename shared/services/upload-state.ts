@@ -17,6 +17,20 @@ export const TOMBSTONE_SECONDS = 7 * 86_400;
 
 export const sessionKey = (uploadId: string) => ({ pk: `upload#${uploadId}`, sk: 's' });
 
+/**
+ * An upload waiting for the background verifier, twice: the trigger (`verify#<id>`, one partition
+ * per upload, so the change stream spreads verifications over its shards) that the stream or the
+ * local feed hands to the verifier, and an entry in one of 16 index partitions (`verifying#<hex>`)
+ * that the maintenance sweep reads to resume a verification whose verifier died.
+ */
+export const VERIFY_TRIGGER_PREFIX = 'verify#';
+export const verifyTriggerKey = (uploadId: string) => ({
+  pk: `${VERIFY_TRIGGER_PREFIX}${uploadId}`,
+  sk: 'v',
+});
+const verifyIndexKey = (uploadId: string) => ({ pk: `verifying#${uploadId.slice(0, 1)}`, sk: uploadId });
+const VERIFY_INDEX_PARTITIONS = '0123456789abcdef'.split('');
+
 /** How long a complete holds its upload before another may take over; renewed every third of it. */
 export const COMPLETION_LEASE_MS = 15_000;
 
@@ -47,6 +61,32 @@ export class SessionRecords {
   /** A new session; fails if one exists under its id. */
   async create(data: UploadSession, expiresAt: number): Promise<void> {
     await this.store.put({ ...sessionKey(data.uploadId), data, expiresAt }, { kind: 'absent' });
+  }
+
+  /**
+   * Hands the upload to the background verifier (again, to nudge one that stalled): the index entry
+   * first, so a trigger never exists without it.
+   */
+  async awaitVerification(uploadId: string, expiresAt: number | undefined): Promise<void> {
+    const ttl = expiresAt ? { expiresAt } : {};
+    await this.store.put({ ...verifyIndexKey(uploadId), data: { uploadId }, ...ttl });
+    await this.store.put({ ...verifyTriggerKey(uploadId), data: { uploadId, at: Date.now() }, ...ttl });
+  }
+
+  /** The upload left `verifying` (committed or failed): its trigger and index entry go. */
+  async verificationDone(uploadId: string): Promise<void> {
+    await this.store.delete(verifyTriggerKey(uploadId).pk, 'v');
+    const { pk, sk } = verifyIndexKey(uploadId);
+    await this.store.delete(pk, sk);
+  }
+
+  /** Uploads waiting for the verifier, from the index (at most `limit` per partition). */
+  async awaitingVerification(limit = 100): Promise<string[]> {
+    const out: string[] = [];
+    for (const hex of VERIFY_INDEX_PARTITIONS)
+      for (const item of await this.store.query<{ uploadId: string }>(`verifying#${hex}`, { limit }))
+        out.push(item.sk);
+    return out;
   }
 
   /** The next state of a session, written only if it is still at the version `rec` read. */
@@ -98,6 +138,16 @@ export class CompletionLease {
       });
     }, COMPLETION_LEASE_MS / 3);
     this.timer.unref();
+  }
+
+  /** The session as last written through the lease. */
+  get current(): UploadSession {
+    return this.rec.data;
+  }
+
+  /** The session record's expiry, as last written. */
+  get expiresAt(): number | undefined {
+    return this.rec.expiresAt;
   }
 
   write(data: UploadSession, expiresAt?: number): Promise<StateItem<UploadSession>> {

@@ -61,8 +61,42 @@ export class UploadVerification {
     this.log = deps.log;
   }
 
-  /** The session's assembled object checked against its declaration. */
-  async verify(s: UploadSession): Promise<Verdict> {
+  /**
+   * What can be checked without reading the object: its size, and its first bytes (one ranged
+   * read) against the type policy. An upload verified in the background is refused here, inside
+   * the complete request, when its type gives it away.
+   */
+  async quickCheck(s: UploadSession): Promise<Verdict | { kind: 'plausible' }> {
+    const node = this.storage.node(s.nodeId);
+    const stat = await node.stat(s.blobKey);
+    if (!stat) return { kind: 'missing' };
+    if (stat.size !== s.size) {
+      return {
+        kind: 'refused',
+        reason: 'size mismatch',
+        error: errors.checksumMismatch(`uploaded ${stat.size} bytes, declared ${s.size}`),
+      };
+    }
+    const head: Buffer[] = [];
+    if (s.size > 0)
+      for await (const chunk of (await node.read(s.blobKey, {
+        start: 0,
+        end: Math.min(SNIFF_BYTES, s.size) - 1,
+      })) as AsyncIterable<Buffer>)
+        head.push(chunk);
+    try {
+      checkContent(this.typePolicy, { name: s.name, declared: s.contentType, head: Buffer.concat(head) });
+    } catch (err) {
+      return { kind: 'refused', reason: 'type refused', error: err };
+    }
+    return { kind: 'plausible' };
+  }
+
+  /**
+   * The session's assembled object checked against its declaration. `onProgress` hears how many
+   * bytes have been read (the background verifier reports it on the session).
+   */
+  async verify(s: UploadSession, onProgress?: (bytesRead: number) => void): Promise<Verdict> {
     const stat = await this.storage.node(s.nodeId).stat(s.blobKey);
     if (!stat) return { kind: 'missing' };
     if (stat.size !== s.size) {
@@ -72,7 +106,7 @@ export class UploadVerification {
         error: errors.checksumMismatch(`uploaded ${stat.size} bytes, declared ${s.size}`),
       };
     }
-    const inspected = await this.inspect(s);
+    const inspected = await this.inspect(s, onProgress);
     let verified: Verified;
     try {
       const { contentType } = checkContent(this.typePolicy, {
@@ -110,7 +144,11 @@ export class UploadVerification {
    * One read of the object: SHA-256, each part's SHA-256, the content hash, the head for sniffing,
    * and the malware scan.
    */
-  private async inspect(s: UploadSession): Promise<Omit<Verified, 'contentType'>> {
+  private async inspect(
+    s: UploadSession,
+    onProgress?: (bytesRead: number) => void,
+  ): Promise<Omit<Verified, 'contentType'>> {
+    let bytesRead = 0;
     const sha = createHash('sha256');
     const content = new ContentHasher();
     const scan = this.scanner?.start();
@@ -123,6 +161,8 @@ export class UploadVerification {
     for await (const whole of (await this.storage.node(s.nodeId).read(s.blobKey)) as AsyncIterable<Buffer>) {
       sha.update(whole);
       content.update(whole);
+      bytesRead += whole.length;
+      onProgress?.(bytesRead);
       scan?.update(whole);
       for (let off = 0; off < whole.length; ) {
         const take = Math.min(partSize - inPart, whole.length - off);

@@ -44,9 +44,13 @@ describe('big uploads', () => {
     const c = new Client(rt.url);
     await c.signUp('big@example.com');
     const data = randomBytes(200 * MiB);
-    const { created, complete } = await c.upload('root', 'big.bin', data);
+    const upload = await c.upload('root', 'big.bin', data);
+    const { created } = upload;
     expect(created.json.partCount).toBe(13);
-    expect(complete?.status).toBe(201);
+    // past STRATUS_INLINE_VERIFY_BYTES (64 MiB): 202, then committed by the background verifier
+    expect(upload.complete?.status).toBe(202);
+    const complete = await c.committed(upload.complete, upload.uploadId as string);
+    expect(complete.status).toBe(201);
     expect(complete?.json.contentHash).toBe(contentHash(data));
     const meta = await c.call('GET', `/v1/files/${complete?.json.fileId}`);
     expect(meta.json).toMatchObject({
@@ -110,7 +114,10 @@ describe('big uploads', () => {
         etags.push({ partNumber: p.partNumber, etag: res.headers.get('etag') ?? '' });
       }),
     );
-    const done = await second.call('POST', `/v1/uploads/${uploadId}/complete`, { parts: etags });
+    const done = await second.committed(
+      await second.call('POST', `/v1/uploads/${uploadId}/complete`, { parts: etags }),
+      uploadId,
+    );
     expect(done.status).toBe(201);
     expect((await second.call('GET', `/v1/uploads/${uploadId}`)).json).toMatchObject({
       state: 'committed',

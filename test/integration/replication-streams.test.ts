@@ -86,6 +86,7 @@ describe('replication through DynamoDB Streams between S3 nodes (emulator)', () 
       200,
     );
     const done = await c.uploads.completeUpload(p, created.uploadId, [{ partNumber: 1, etag: 'x' }]);
+    if (done.status !== 'committed') throw new Error(`upload is ${done.status}`);
     const before = (await c.ledger.forVersion(done.versionId)).map((r) => r.data);
     expect(before.map((r) => r.state).sort()).toEqual(['pending', 'verified']);
 

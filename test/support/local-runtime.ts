@@ -196,6 +196,27 @@ export class Client {
     return { created, complete, uploadId, sentBytes };
   }
 
+  /**
+   * What a complete ends in, as a client sees it: a 201's body, or, after a 202 (the upload is
+   * verified in the background), the session's `result` once it is committed. A session that
+   * failed answers its status and error instead.
+   */
+  async committed(
+    complete: { status: number; json: Json } | undefined,
+    uploadId: string,
+    timeoutMs = 120_000,
+  ): Promise<{ status: number; json: Json }> {
+    if (complete?.status !== 202) return complete ?? { status: 0, json: {} };
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.call('GET', `/v1/uploads/${uploadId}`);
+      if (s.json.state === 'committed') return { status: 201, json: s.json.result as Json };
+      if (s.json.state !== 'verifying') return { status: 422, json: s.json };
+      if (Date.now() > end) throw new Error(`upload ${uploadId} still verifying`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   async download(fileId: string): Promise<{ status: number; body?: Buffer; location?: string }> {
     const res = await this.call('GET', `/v1/files/${fileId}/download`);
     if (res.status !== 302) return { status: res.status };

@@ -121,6 +121,7 @@ export function buildHarness(
       if (!session) throw new Error('session vanished');
       await (c.nodes.store(session.data.nodeId) ?? blobs).write(session.data.blobKey, body);
       const done = await c.uploads.completeUpload(p, up.uploadId, [{ partNumber: 1, etag: 'x' }]);
+      if (done.status !== 'committed') throw new Error(`upload ${up.uploadId} is ${done.status}`);
       return { fileId: done.fileId, versionId: done.versionId, name: done.name };
     },
   };

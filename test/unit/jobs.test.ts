@@ -82,6 +82,16 @@ function fakes(over: Partial<JobDeps> = {}) {
         calls.push(`replicator.handle ${change.item.pk}`);
       }),
     },
+    backgroundVerifier: {
+      verifyInBackground: vi.fn(async (uploadId: string) => {
+        calls.push(`verifier.verifyInBackground ${uploadId}`);
+        return 'committed' as const;
+      }),
+      resumeStalled: vi.fn(async () => {
+        calls.push('verifier.resumeStalled');
+        return 0;
+      }),
+    },
     ...over,
   } satisfies JobDeps;
   return { deps, jobs: new Jobs(deps), calls, lines, released };
@@ -103,6 +113,8 @@ describe('maintenance tasks', () => {
     expect(calls).toEqual([
       'health.checkAll',
       'reconciler.sweep',
+      // the reconcile task also hands stalled background verifications over again
+      'verifier.resumeStalled',
       'versions.sweep',
       'verification.rescanPending',
     ]);
