@@ -26,6 +26,7 @@ import {
 import { nodeHasher, openFileSource, SourceChangedError } from '../clients/node-io.ts';
 import { fetchWithRetry } from '../clients/retry.ts';
 import { fetchPutPart, hashSource, type Progress, UploadInterrupted, uploadFile } from '../clients/upload.ts';
+import { UploadVerificationFailed } from '../clients/upload-verification.ts';
 import { configDir, Store, uploadKey } from './store.ts';
 
 export const EXIT = {
@@ -56,7 +57,8 @@ commands:
   ls [REMOTE_PATH]                     list a folder (or show a file)
   mkdir REMOTE_PATH [-p]               create a folder (-p: with its parents, no error if it exists)
   upload LOCAL REMOTE_PATH [-p]        upload a file (parallel parts; re-run to resume; delta for new versions);
-                                       REMOTE_PATH ending in / is a folder; missing folders: exit 4 (-p creates them)
+                                       REMOTE_PATH ending in / is a folder; missing folders: exit 4 (-p creates them);
+                                       a big file is then verified by the service ("verifying N%") before it counts
   download REMOTE_PATH LOCAL           download a file and verify its SHA-256 (LOCAL "-" is stdout)
   mv SRC_PATH DST_PATH                 rename or move
   rm REMOTE_PATH                       move to the trash
@@ -173,7 +175,11 @@ function report(ctx: Ctx, err: unknown): number {
   let slug: string | undefined;
   if (err instanceof CliError) code = err.code;
   else if (err instanceof SourceChangedError) code = EXIT.integrity;
-  else if (err instanceof UploadInterrupted) {
+  else if (err instanceof UploadVerificationFailed) {
+    // The service read the bytes back and refused them; the problem says why.
+    slug = err.slug;
+    code = err.slug === 'checksum-mismatch' ? EXIT.integrity : EXIT.failed;
+  } else if (err instanceof UploadInterrupted) {
     code = EXIT.interrupted;
     message = 'interrupted; run the same command again to resume';
   } else if (ctx.signal.aborted) {
@@ -186,6 +192,7 @@ function report(ctx: Ctx, err: unknown): number {
       code = err.slug === 'not-signed-in' ? EXIT.auth : err.status === 401 ? EXIT.auth : EXIT.failed;
     else if (err.status === 404) code = EXIT.notFound;
     else if (err.status === 409 || err.status === 412) code = EXIT.conflict;
+    else if (err.slug === 'checksum-mismatch') code = EXIT.integrity;
     else if (err.status === 0) message = err.message;
     if (err.slug === 'not-signed-in' || (err.status === 401 && err.slug !== 'invalid-credentials'))
       message = `${message} (run: stratus login)`;
@@ -326,12 +333,13 @@ class ProgressBar {
 
   update(p: Progress) {
     if (!this.enabled) return;
-    if (p.phase !== this.phase) {
+    const newPhase = p.phase !== this.phase;
+    if (newPhase) {
       this.phase = p.phase;
       this.started = Date.now();
     }
     const now = Date.now();
-    if (now - this.lastDraw < 100 && p.done < p.total) return;
+    if (!newPhase && now - this.lastDraw < 100 && p.done < p.total) return;
     this.lastDraw = now;
     const frac = p.total ? p.done / p.total : 1;
     const width = 24;
@@ -421,6 +429,11 @@ async function uploadOne(ctx: Ctx, a: Api, local: string, remote: string, parent
         }),
       onProgress: (p) => bar.update(p),
       signal: ctx.signal,
+    }).catch((err: unknown) => {
+      bar.end();
+      // A refused session cannot be resumed: the next run starts a new one.
+      if (err instanceof UploadVerificationFailed) ctx.store.savePendingUpload(key, undefined);
+      throw err;
     });
     bar.end();
     ctx.store.savePendingUpload(key, undefined);

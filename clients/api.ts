@@ -38,6 +38,7 @@ import {
   type RetryPolicy,
   systemClock,
 } from './retry.ts';
+import { awaitVerification, type VerificationWait } from './upload-verification.ts';
 
 export interface Tokens {
   accessToken: string;
@@ -61,6 +62,17 @@ export type UploadStatus = UploadOut;
 export type Committed = CompleteOut;
 export type Share = ShareOut;
 export type NodeInfo = NodeOut;
+
+/** What completing answered: committed (201), or assembled and being verified in the background (202). */
+export type CompleteAnswer =
+  | { state: 'committed'; result: Committed }
+  | {
+      state: 'verifying';
+      upload: UploadStatus;
+      /** Where to poll the session: the 202's Location as a path under the endpoint. */
+      statusPath: string;
+      retryAfter: string | null;
+    };
 
 /** A problem answered by the API (or a transport failure, with status 0). */
 export class ApiError extends Error {
@@ -409,14 +421,63 @@ export class StratusApi {
     ).data.parts;
   }
 
-  async completeUpload(id: string, parts: { partNumber: number; etag: string }[]) {
-    // The service replays a committed session's answer, so a repeat after a lost answer is safe.
-    return (
-      await this.request<CompleteOut>('POST', `/v1/uploads/${id}/complete`, {
-        body: { parts },
-        idempotent: true,
-      })
-    ).data;
+  /**
+   * Asks the service to commit the uploaded parts and returns what it committed. A small upload is
+   * verified in the request (201); a big one answers 202 once its parts are assembled and is
+   * verified in the background: this waits for the verdict (`clients/upload-verification.ts`),
+   * reporting the verifier's progress to `wait.onProgress`, and throws `UploadVerificationFailed`
+   * when it refuses the bytes.
+   */
+  async completeUpload(
+    id: string,
+    parts: { partNumber: number; etag: string }[],
+    wait: VerificationWait = {},
+  ): Promise<Committed> {
+    const answer = await this.requestComplete(id, parts);
+    if (answer.state === 'committed') return answer.result;
+    return awaitVerification(this, answer.upload, answer.statusPath, answer.retryAfter, wait);
+  }
+
+  /**
+   * One complete request, answered as it was: committed (201), or verifying (202, with where to
+   * poll). The service replays a committed session's answer, so a repeat after a lost answer is safe.
+   */
+  async requestComplete(id: string, parts: { partNumber: number; etag: string }[]): Promise<CompleteAnswer> {
+    const res = await this.request<CompleteOut | UploadOut>('POST', `/v1/uploads/${id}/complete`, {
+      body: { parts },
+      idempotent: true,
+    });
+    if (res.status !== 202) return { state: 'committed', result: res.data as CompleteOut };
+    return {
+      state: 'verifying',
+      upload: res.data as UploadOut,
+      statusPath:
+        this.pathOf(res.headers.get('location'), `/v1/uploads/${id}/complete`) ?? `/v1/uploads/${id}`,
+      retryAfter: res.headers.get('retry-after'),
+    };
+  }
+
+  /** A session by the path of its status resource (a 202's Location), with the answer's Retry-After. */
+  async uploadAt(statusPath: string) {
+    const res = await this.request<UploadOut>('GET', statusPath);
+    return { upload: res.data, retryAfter: res.headers.get('retry-after') };
+  }
+
+  /**
+   * A `Location` as a path under the endpoint, resolved (RFC 9110) against the request it answered;
+   * undefined when it points outside the endpoint (another origin, or above its base path).
+   */
+  private pathOf(location: string | null, requestPath: string): string | undefined {
+    if (!location) return undefined;
+    let url: URL;
+    try {
+      url = new URL(location, this.endpoint + requestPath);
+    } catch {
+      return undefined;
+    }
+    const base = new URL(`${this.endpoint}/`);
+    if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname)) return undefined;
+    return `/${url.pathname.slice(base.pathname.length)}${url.search}`;
   }
 
   async abortUpload(id: string) {

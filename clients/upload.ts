@@ -6,14 +6,24 @@
  * 3. PUT the remaining parts straight to storage, several at a time, renewing expired URLs and
  *    retrying transient failures (429, 5xx, no answer: Retry-After or jittered back-off, bounded by
  *    the API client's retry policy);
- * 4. complete. An interrupted upload resumes from its upload id: the session reports the parts
- *    storage already holds, and only the others are sent.
+ * 4. complete; a big upload answers 202 and is verified in the background: wait for it, with the
+ *    verifier's progress (`clients/upload-verification.ts`). An interrupted upload resumes from its
+ *    upload id: the session reports the parts storage already holds, and only the others are sent
+ *    (or, once it is being verified, the wait takes up where it stopped).
  * Reading, hashing and the PUT itself are injected: Node uses file handles, node:crypto and fetch;
  * the browser uses Blob slices, hash-wasm and XMLHttpRequest (for upload progress).
  */
 import { planParts } from '../shared/domain/upload-session.ts';
-import { ApiError, type Committed, type PartUrl, type StratusApi } from './api.ts';
+import {
+  ApiError,
+  type Committed,
+  type CompleteAnswer,
+  type PartUrl,
+  type StratusApi,
+  type UploadStatus,
+} from './api.ts';
 import { Backoff } from './retry.ts';
+import { awaitVerification, VerificationWaitAborted } from './upload-verification.ts';
 
 /** The part size clients ask for. Stable, so a new version lines up with the old one's parts. */
 export const CLIENT_PART_SIZE = 8 * 1024 * 1024;
@@ -40,10 +50,13 @@ export interface Hashes {
 }
 
 export interface Progress {
-  phase: 'hashing' | 'uploading' | 'completing' | 'done';
-  /** Bytes hashed or sent so far in this phase. */
+  phase: 'hashing' | 'uploading' | 'completing' | 'verifying' | 'done';
+  /** Bytes hashed, sent or (verifying) read back by the service's verifier so far in this phase. */
   done: number;
-  /** Bytes this phase has to process (for uploading: the file minus what is reused or already stored). */
+  /**
+   * Bytes this phase has to process (uploading: the file minus what is reused or already stored;
+   * verifying: the file's size).
+   */
   total: number;
 }
 
@@ -141,6 +154,11 @@ export async function uploadFile(o: UploadOptions): Promise<UploadResult> {
           bytesSkipped: s.size,
           resumed: true,
         };
+      }
+      if (same && (s.state === 'verifying' || s.state === 'failed')) {
+        // Its parts are in; what is left is the verifier's answer (or its refusal, told again).
+        const committed = await waitForVerdict(o, s, `/v1/uploads/${s.uploadId}`, null, hashes.sha256);
+        return { ...committed, uploadId: s.uploadId, bytesSent: 0, bytesSkipped: s.size, resumed: true };
       }
       if (same && (s.state === 'uploading' || s.state === 'completing')) {
         uploadId = s.uploadId;
@@ -287,32 +305,60 @@ export async function uploadFile(o: UploadOptions): Promise<UploadResult> {
     .filter(([, etag]) => etag !== '')
     .map(([partNumber, etag]) => ({ partNumber, etag }))
     .sort((a, b) => a.partNumber - b.partNumber);
-  const committed = await complete(o.api, id, parts, hashes.sha256, o.signal);
+  const committed = await complete(o, id, parts, hashes.sha256);
   o.onProgress?.({ phase: 'done', done: total, total });
   return { ...committed, uploadId: id, bytesSent: sent, bytesSkipped, resumed };
+}
+
+/** Waits out background verification, reporting it as the `verifying` phase. */
+async function waitForVerdict(
+  o: Pick<UploadOptions, 'api' | 'onProgress' | 'signal'>,
+  upload: UploadStatus,
+  statusPath: string,
+  retryAfter: string | null,
+  sha256: string,
+): Promise<Committed> {
+  try {
+    const committed = await awaitVerification(o.api, upload, statusPath, retryAfter, {
+      onProgress: (done, total) => o.onProgress?.({ phase: 'verifying', done, total }),
+      signal: o.signal,
+      sha256,
+    });
+    o.onProgress?.({ phase: 'verifying', done: upload.size, total: upload.size });
+    return committed;
+  } catch (err) {
+    if (err instanceof VerificationWaitAborted) throw new UploadInterrupted(upload.uploadId);
+    throw err;
+  }
 }
 
 /**
  * Completes the session. Completing is replayed by the service (a committed session answers with its
  * result again), so the API client repeats it after a 503 or a gateway error; a 409 "being completed
  * by another request" means an earlier attempt whose answer was lost is still at work: wait for it.
+ * A 202 (or a session found verifying) means the bytes are in and the verifier has them: wait for
+ * its verdict.
  */
 async function complete(
-  api: StratusApi,
+  o: UploadOptions,
   id: string,
   parts: { partNumber: number; etag: string }[],
   sha256: string,
-  signal: AbortSignal | undefined,
 ): Promise<Committed> {
+  const { api, signal } = o;
   const backoff = new Backoff(api.retry, api.clock);
   for (;;) {
+    let answer: CompleteAnswer;
     try {
-      return await api.completeUpload(id, parts);
+      answer = await api.requestComplete(id, parts);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 409)) throw err;
       const s = await api.upload(id);
+      if (s.state === 'committed' && s.result) return s.result;
       if (s.state === 'committed' && s.fileId && s.versionId)
         return { fileId: s.fileId, versionId: s.versionId, name: s.name, size: s.size, sha256 };
+      if (s.state === 'verifying' || s.state === 'failed')
+        return await waitForVerdict(o, s, `/v1/uploads/${id}`, null, sha256);
       const wait = s.state === 'completing' ? backoff.next() : undefined;
       if (wait === undefined) throw err;
       try {
@@ -320,7 +366,10 @@ async function complete(
       } catch {
         throw new UploadInterrupted(id);
       }
+      continue;
     }
+    if (answer.state === 'committed') return answer.result;
+    return waitForVerdict(o, answer.upload, answer.statusPath, answer.retryAfter, sha256);
   }
 }
 

@@ -8,6 +8,7 @@ import { createSHA256 } from 'hash-wasm';
 import { ApiError, formatBytes, type Item, type NodeInfo, StratusApi, type Tokens } from '../clients/api.ts';
 import { fetchWithRetry } from '../clients/retry.ts';
 import { type Hashes, hashSource, type PutPart, UploadInterrupted, uploadFile } from '../clients/upload.ts';
+import { UploadVerificationFailed } from '../clients/upload-verification.ts';
 
 // ---------------------------------------------------------------- DOM helpers
 
@@ -854,7 +855,19 @@ const xhrPut: PutPart = (part, body, onProgress, signal) =>
     x.send(body as Uint8Array<ArrayBuffer>);
   });
 
-type JobState = 'waiting' | 'hashing' | 'uploading' | 'paused' | 'done' | 'failed' | 'interrupted';
+/**
+ * `verifying`: every byte is sent and the service is checking them (in the complete request, or in
+ * the background for a big file, with its progress); the file is not there until that passes.
+ */
+type JobState =
+  | 'waiting'
+  | 'hashing'
+  | 'uploading'
+  | 'verifying'
+  | 'paused'
+  | 'done'
+  | 'failed'
+  | 'interrupted';
 
 /**
  * Whether trying a failed upload again can help. Refusals that will not change by repeating
@@ -862,6 +875,8 @@ type JobState = 'waiting' | 'hashing' | 'uploading' | 'paused' | 'done' | 'faile
  * network failures, 5xx and a rate limit that outlasted the client's patience do.
  */
 function worthRetrying(err: unknown): boolean {
+  // The service read the bytes back and refused them: the same bytes will be refused again.
+  if (err instanceof UploadVerificationFailed) return false;
   if (!(err instanceof ApiError)) return true;
   if (err.status === 0 || err.status === 408 || err.status === 429) return true;
   return err.status >= 500 && err.status !== 507;
@@ -901,6 +916,8 @@ interface Job {
   error?: string;
   /** For a failed job: whether Retry is offered. */
   retryable?: boolean;
+  /** While verifying: whether `done` counts bytes the service's verifier has read (else: no figure yet). */
+  verifyProgress?: boolean;
   el: HTMLLIElement;
 }
 
@@ -1082,9 +1099,17 @@ class Uploads {
           savePending(list);
         },
         onProgress: (p) => {
-          if (p.phase !== 'uploading') return;
-          job.done = p.done;
-          job.total = p.total;
+          if (p.phase === 'uploading') {
+            job.done = p.done;
+            job.total = p.total;
+          } else if (p.phase === 'completing' || p.phase === 'verifying') {
+            // Sent, not yet stored: the service checks the bytes (a big file's in the background).
+            if (job.state !== 'verifying') job.startedAt = Date.now();
+            job.state = 'verifying';
+            job.verifyProgress = p.phase === 'verifying';
+            job.done = p.phase === 'verifying' ? p.done : 0;
+            job.total = p.phase === 'verifying' ? p.total : job.size;
+          } else return;
           this.draw(job);
         },
       });
@@ -1097,6 +1122,9 @@ class Uploads {
     } catch (err) {
       if (err instanceof UploadInterrupted) job.state = 'paused';
       else {
+        // A refused session is over: nothing to resume after a reload.
+        if (err instanceof UploadVerificationFailed)
+          savePending(loadPending().filter((p) => p.uploadId !== err.uploadId));
         job.state = 'failed';
         job.error = problemText(err);
         job.retryable = worthRetrying(err);
@@ -1143,15 +1171,19 @@ class Uploads {
     const status =
       job.state === 'uploading' || job.state === 'hashing'
         ? `${job.state === 'hashing' ? 'Checking' : 'Uploading'} ${pct.toFixed(0)}% · ${formatBytes(speed)}/s${eta !== undefined ? ` · ${eta}s left` : ''}`
-        : job.state === 'interrupted'
-          ? 'Interrupted: choose the file again to resume'
-          : job.state === 'failed'
-            ? `Failed: ${job.error ?? ''}`
-            : job.state === 'done'
-              ? 'Done'
-              : job.state === 'paused'
-                ? `Paused at ${pct.toFixed(0)}%`
-                : 'Waiting';
+        : job.state === 'verifying'
+          ? job.verifyProgress
+            ? `Verifying ${pct.toFixed(0)}%`
+            : 'Verifying…'
+          : job.state === 'interrupted'
+            ? 'Interrupted: choose the file again to resume'
+            : job.state === 'failed'
+              ? `Failed: ${job.error ?? ''}`
+              : job.state === 'done'
+                ? 'Done'
+                : job.state === 'paused'
+                  ? `Paused at ${pct.toFixed(0)}%`
+                  : 'Waiting';
     const controls: HTMLElement[] = [];
     if (job.state === 'uploading' || job.state === 'hashing')
       controls.push(
@@ -1197,7 +1229,8 @@ class Uploads {
       });
       controls.push(h('label', { for: `${id}-file`, class: 'button', tabindex: 0 }, 'Choose file'), pick);
     }
-    if (job.state !== 'done') {
+    // While verifying, the bytes are the service's: it commits or refuses them whatever this page does.
+    if (job.state !== 'done' && job.state !== 'verifying') {
       const verb = job.state === 'failed' ? 'Dismiss' : 'Cancel';
       controls.push(
         h(
@@ -1210,7 +1243,12 @@ class Uploads {
     job.el.dataset.state = job.state;
     job.el.replaceChildren(
       h('label', { for: id, class: 'file' }, job.path),
-      h('progress', { id, max: 100, value: pct.toFixed(1) }),
+      // No figure yet while the service verifies: an indeterminate bar, not a stuck 100%.
+      h('progress', {
+        id,
+        max: 100,
+        ...(job.state === 'verifying' && !job.verifyProgress ? {} : { value: pct.toFixed(1) }),
+      }),
       h('span', { class: 'status', role: 'status' }, status),
       h('span', { class: 'controls' }, controls),
     );
@@ -1228,7 +1266,7 @@ class Uploads {
     const done = live.reduce(
       (s, j) =>
         s +
-        (j.state === 'done'
+        (j.state === 'done' || j.state === 'verifying'
           ? j.size
           : j.state === 'uploading' || j.state === 'paused'
             ? (j.done / (j.total || 1)) * j.size
@@ -1237,7 +1275,7 @@ class Uploads {
     );
     const finished = count('done');
     const failed = count('failed');
-    const active = count('waiting', 'hashing', 'uploading');
+    const active = count('waiting', 'hashing', 'uploading', 'verifying');
     const paused = count('paused');
     const interrupted = count('interrupted');
     const allDone = finished === this.jobs.length;
