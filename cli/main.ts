@@ -27,6 +27,12 @@ import { nodeHasher, openFileSource, SourceChangedError } from '../clients/node-
 import { fetchWithRetry } from '../clients/retry.ts';
 import { fetchPutPart, hashSource, type Progress, UploadInterrupted, uploadFile } from '../clients/upload.ts';
 import { UploadVerificationFailed } from '../clients/upload-verification.ts';
+import {
+  DownloadInterrupted,
+  DownloadMismatch,
+  DownloadRefused,
+  resumableDownload,
+} from './resumable-download.ts';
 import { configDir, Store, uploadKey } from './store.ts';
 
 export const EXIT = {
@@ -59,7 +65,8 @@ commands:
   upload LOCAL REMOTE_PATH [-p]        upload a file (parallel parts; re-run to resume; delta for new versions);
                                        REMOTE_PATH ending in / is a folder; missing folders: exit 4 (-p creates them);
                                        a big file is then verified by the service ("verifying N%") before it counts
-  download REMOTE_PATH LOCAL           download a file and verify its SHA-256 (LOCAL "-" is stdout)
+  download REMOTE_PATH LOCAL           download a file and verify its SHA-256 (LOCAL "-" is stdout); interrupted,
+                                       the same command resumes it from LOCAL.stratus-partial
   mv SRC_PATH DST_PATH                 rename or move
   rm REMOTE_PATH                       move to the trash
   restore REMOTE_PATH [--version ID]   bring back from the trash, or make an old version current
@@ -73,7 +80,7 @@ options:
   --endpoint URL   the API (default: $STRATUS_ENDPOINT, else the login's, else http://127.0.0.1:8787)
   --json           machine-readable output on stdout
   --parallel N     parts in flight at once (upload, sync; default 4)
-  --limit-rate R   cap upload speed, e.g. 500K, 20M (bytes per second)
+  --limit-rate R   cap upload or download speed, e.g. 500K, 20M (bytes per second)
   --no-progress    no progress bar
   -h, --help       this help
 
@@ -179,7 +186,7 @@ function report(ctx: Ctx, err: unknown): number {
     // The service read the bytes back and refused them; the problem says why.
     slug = err.slug;
     code = err.slug === 'checksum-mismatch' ? EXIT.integrity : EXIT.failed;
-  } else if (err instanceof UploadInterrupted) {
+  } else if (err instanceof UploadInterrupted || err instanceof DownloadInterrupted) {
     code = EXIT.interrupted;
     message = 'interrupted; run the same command again to resume';
   } else if (ctx.signal.aborted) {
@@ -331,7 +338,7 @@ class ProgressBar {
     this.label = label;
   }
 
-  update(p: Progress) {
+  update(p: Pick<Progress, 'done' | 'total'> & { phase: string }) {
     if (!this.enabled) return;
     const newPhase = p.phase !== this.phase;
     if (newPhase) {
@@ -484,6 +491,35 @@ async function parentAndName(a: Api, remote: string, localName: string, parents:
     : { parent, path: joinPath(remote), existing: target };
 }
 
+/** `download … -`: streamed to stdout, so nothing to resume; verified after the fact (stdout cannot be taken back). */
+async function downloadToStdout(ctx: Ctx, a: Api, remote: string, url: string, expected: string) {
+  // Storage may answer 503 (S3's SlowDown) or 429 too: the same waits as the API's.
+  const res = await fetchWithRetry(
+    fetch,
+    url,
+    { signal: ctx.signal },
+    { policy: a.retry, clock: a.clock, signal: ctx.signal },
+  );
+  if (!res.ok || !res.body) throw new CliError(`storage answered HTTP ${res.status}`, EXIT.failed);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  body.on('data', (c: Buffer) => {
+    hash.update(c);
+    bytes += c.length;
+  });
+  try {
+    await pipeline(body, process.stdout, { end: false });
+  } catch (err) {
+    if (ctx.signal.aborted) throw new UploadInterrupted(undefined);
+    throw err;
+  }
+  const got = hash.digest('hex');
+  if (got !== expected)
+    throw new CliError(`SHA-256 mismatch for ${remote}: expected ${expected}, got ${got}`, EXIT.integrity);
+  if (ctx.flags.json) process.stderr.write(`${JSON.stringify({ path: remote, size: bytes, sha256: got })}\n`);
+}
+
 interface Command {
   args: string;
   min: number;
@@ -588,64 +624,56 @@ const COMMANDS: Record<string, Command> = {
       const a = api(ctx);
       const item = await fileAt(a, arg(ctx, 0));
       const file = await a.file(item.id);
-      let expected = file.sha256;
+      let want = { versionId: file.versionId, size: file.size ?? 0, sha256: file.sha256 };
       if (ctx.flags.version) {
         const v = (await a.versions(item.id)).find((x) => x.versionId === ctx.flags.version);
         if (!v) throw new CliError(`no version ${ctx.flags.version} of ${arg(ctx, 0)}`, EXIT.notFound);
-        expected = v.sha256;
+        want = { versionId: v.versionId, size: v.size, sha256: v.sha256 };
       }
-      const { url } = await a.downloadUrl(item.id, ctx.flags.version);
-      // Storage may answer 503 (S3's SlowDown) or 429 too: the same waits as the API's.
-      const res = await fetchWithRetry(
-        fetch,
-        url,
-        { signal: ctx.signal },
-        { policy: a.retry, clock: a.clock, signal: ctx.signal },
-      );
-      if (!res.ok || !res.body) throw new CliError(`storage answered HTTP ${res.status}`, EXIT.failed);
-      const hash = createHash('sha256');
-      const toStdout = arg(ctx, 1) === '-';
+      // Always that version's URL: the bytes fetched are the ones the hash was read for, even if
+      // the file gets a new version meanwhile.
+      const url = async () => (await a.downloadUrl(item.id, want.versionId)).url;
+      if (arg(ctx, 1) === '-') return downloadToStdout(ctx, a, arg(ctx, 0), await url(), want.sha256);
       let target = arg(ctx, 1);
-      if (!toStdout && fs.existsSync(target) && fs.statSync(target).isDirectory())
-        target = path.join(target, item.name);
-      const tmp = toStdout ? '' : `${target}.stratus-partial`;
-      let bytes = 0;
-      const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-      body.on('data', (c: Buffer) => {
-        hash.update(c);
-        bytes += c.length;
-      });
+      if (fs.existsSync(target) && fs.statSync(target).isDirectory()) target = path.join(target, item.name);
+      const bar = new ProgressBar(ctx, item.name);
+      let r: Awaited<ReturnType<typeof resumableDownload>>;
       try {
-        if (toStdout) {
-          // Verified after the fact: stdout cannot be taken back, so a mismatch only fails the exit code.
-          await pipeline(body, process.stdout, { end: false });
-        } else await pipeline(body, fs.createWriteStream(tmp, { mode: 0o644 }));
+        r = await resumableDownload({
+          dest: target,
+          want,
+          url,
+          retry: a.retry,
+          clock: a.clock,
+          signal: ctx.signal,
+          bytesPerSecond: parseRate(ctx.flags['limit-rate']),
+          onProgress: (done, total) => bar.update({ phase: 'download', done, total }),
+        });
       } catch (err) {
-        if (tmp) await fsp.rm(tmp, { force: true });
-        if (ctx.signal.aborted) throw new UploadInterrupted(undefined);
+        if (err instanceof DownloadMismatch)
+          throw new CliError(
+            `SHA-256 mismatch for ${arg(ctx, 0)}: expected ${err.expected}, got ${err.got}`,
+            EXIT.integrity,
+          );
+        if (err instanceof DownloadRefused) throw new CliError(err.message, EXIT.failed);
         throw err;
+      } finally {
+        bar.end();
       }
-      const got = hash.digest('hex');
-      if (got !== expected) {
-        if (tmp) await fsp.rm(tmp, { force: true });
-        throw new CliError(
-          `SHA-256 mismatch for ${arg(ctx, 0)}: expected ${expected}, got ${got}`,
-          EXIT.integrity,
-        );
-      }
-      if (tmp) await fsp.rename(tmp, target);
-      if (toStdout) {
-        if (ctx.flags.json)
-          process.stderr.write(`${JSON.stringify({ path: arg(ctx, 0), size: bytes, sha256: got })}\n`);
-        return;
-      }
-      ctx.out(`downloaded ${joinPath(arg(ctx, 0))} to ${target} (${formatBytes(bytes)}, SHA-256 verified)`, {
-        path: joinPath(arg(ctx, 0)),
-        local: target,
-        size: bytes,
-        sha256: got,
-        verified: true,
-      });
+      const resumed = r.resumedFrom > 0 ? `, resumed at ${formatBytes(r.resumedFrom)}` : '';
+      ctx.out(
+        `downloaded ${joinPath(arg(ctx, 0))} to ${target} (${formatBytes(r.size)}${resumed}, SHA-256 verified)`,
+        {
+          path: joinPath(arg(ctx, 0)),
+          local: target,
+          versionId: want.versionId,
+          size: r.size,
+          sha256: r.sha256,
+          verified: true,
+          resumedFrom: r.resumedFrom,
+          bytesFetched: r.bytesFetched,
+        },
+      );
     },
   },
   mv: {

@@ -1,7 +1,9 @@
 /**
  * The `stratus` CLI, run as a real child process (the `bin` shim, as a user runs it) against the
  * local runtime. Every command, its --json output and its exit codes; an upload interrupted with
- * SIGINT and resumed; delta re-upload; sync sending only what changed.
+ * SIGINT and resumed; a download killed mid-way and resumed with a Range request (storage counts
+ * the bytes it sent), or started over when the file changed meanwhile; delta re-upload; sync
+ * sending only what changed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +11,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
+import { type Runtime, scrapeMetrics, sha256, startRuntime } from '../support/local-runtime.ts';
 
 const BIN = path.resolve('bin/stratus.js');
 const MiB = 1024 * 1024;
@@ -54,6 +56,30 @@ async function json<T = Record<string, unknown>>(args: string[]): Promise<T> {
   const r = await cli([...args, '--json']);
   if (r.code !== 0) throw new Error(`stratus ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
+}
+
+/** Bytes the storage nodes have sent in answers to signed GETs, per their Prometheus counter. */
+async function storageBytesOut(): Promise<number> {
+  const text = await (await scrapeMetrics(rt)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('stratus_storage_bytes_out_total'))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
+/** Starts `download` slowed to 8 MiB/s and stops it (with `signal`) once the partial holds `atLeast` bytes. */
+async function interruptedDownload(remote: string, out: string, atLeast: number, signal: NodeJS.Signals) {
+  const child = start(['download', remote, out, '--limit-rate', '8M', '--json']);
+  const done = finish(child);
+  const partial = `${out}.stratus-partial`;
+  let have = 0;
+  for (let i = 0; i < 400 && have < atLeast; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    have = (await fs.stat(partial).catch(() => undefined))?.size ?? 0;
+  }
+  child.kill(signal);
+  const run = await done;
+  return { run, kept: (await fs.stat(partial)).size };
 }
 
 async function localFile(name: string, bytes: Buffer) {
@@ -244,6 +270,80 @@ describe('stratus CLI', () => {
     expect(JSON.parse(await fs.readFile(pendingFile, 'utf8'))).toEqual({});
     const out = path.join(work, 'resume-back.bin');
     await json(['download', '/resume.bin', out]);
+    expect(sha256(await fs.readFile(out))).toBe(sha256(data));
+  });
+
+  it('a download killed mid-way resumes from its partial: only the rest is fetched, the whole verified', async () => {
+    const data = randomBytes(24 * MiB + 3);
+    await json(['upload', await localFile('fetch-me.bin', data), '/fetch-me.bin']);
+    const out = path.join(work, 'fetched.bin');
+    const { run, kept } = await interruptedDownload('/fetch-me.bin', out, 4 * MiB, 'SIGKILL');
+    expect(run.code).toBeNull(); // killed: no chance to clean up or say anything
+    expect(kept).toBeGreaterThanOrEqual(4 * MiB);
+    expect(kept).toBeLessThan(data.length);
+    const sidecar = JSON.parse(await fs.readFile(`${out}.stratus-partial.json`, 'utf8'));
+    expect(sidecar).toMatchObject({ size: data.length, sha256: sha256(data) });
+    await expect(fs.stat(out)).rejects.toThrow();
+
+    const before = await storageBytesOut();
+    const resumed = await json<{
+      resumedFrom: number;
+      bytesFetched: number;
+      sha256: string;
+      verified: boolean;
+    }>(['download', '/fetch-me.bin', out]);
+    const sent = (await storageBytesOut()) - before;
+    expect(resumed).toMatchObject({ sha256: sha256(data), verified: true, resumedFrom: kept });
+    expect(resumed.bytesFetched).toBe(data.length - kept);
+    // Storage's own count: it answered the Range with the rest only.
+    expect(sent).toBe(data.length - kept);
+    expect(sha256(await fs.readFile(out))).toBe(sha256(data));
+    await expect(fs.stat(`${out}.stratus-partial`)).rejects.toThrow();
+    await expect(fs.stat(`${out}.stratus-partial.json`)).rejects.toThrow();
+  });
+
+  it('a download interrupted with SIGINT exits 130; after the file changes, the re-run starts from 0', async () => {
+    const v1 = randomBytes(16 * MiB);
+    const local = await localFile('changing.bin', v1);
+    await json(['upload', local, '/changing.bin']);
+    const out = path.join(work, 'changing-back.bin');
+    const { run, kept } = await interruptedDownload('/changing.bin', out, 2 * MiB, 'SIGINT');
+    expect(run.code).toBe(130);
+    expect(run.stderr).toContain('run the same command again to resume');
+    expect(kept).toBeGreaterThan(0);
+
+    const v2 = randomBytes(12 * MiB);
+    await fs.writeFile(local, v2);
+    await json(['upload', local, '/changing.bin']);
+    const before = await storageBytesOut();
+    const again = await json<{ resumedFrom: number; bytesFetched: number; sha256: string }>([
+      'download',
+      '/changing.bin',
+      out,
+    ]);
+    expect(again).toMatchObject({ resumedFrom: 0, bytesFetched: v2.length, sha256: sha256(v2) });
+    expect((await storageBytesOut()) - before).toBe(v2.length);
+    expect(sha256(await fs.readFile(out))).toBe(sha256(v2));
+  });
+
+  it('a partial that is not what its sidecar claims fails the hash once and is fetched again whole', async () => {
+    const data = randomBytes(10 * MiB);
+    await json(['upload', await localFile('claims.bin', data), '/claims.bin']);
+    const versions = await json<{ items: { versionId: string }[] }>(['versions', '/claims.bin']);
+    const out = path.join(work, 'claims-back.bin');
+    // Right length for a prefix, wrong bytes: as if the disk had torn it, or someone edited it.
+    await fs.writeFile(`${out}.stratus-partial`, randomBytes(3 * MiB));
+    await fs.writeFile(
+      `${out}.stratus-partial.json`,
+      JSON.stringify({ versionId: versions.items[0]?.versionId, size: data.length, sha256: sha256(data) }),
+    );
+    const r = await json<{ resumedFrom: number; bytesFetched: number; sha256: string }>([
+      'download',
+      '/claims.bin',
+      out,
+    ]);
+    expect(r).toMatchObject({ resumedFrom: 0, sha256: sha256(data) });
+    expect(r.bytesFetched).toBe(data.length - 3 * MiB + data.length); // the rest, then the whole
     expect(sha256(await fs.readFile(out))).toBe(sha256(data));
   });
 
