@@ -28,6 +28,7 @@ export const LAMBDA_ENTRIES: Record<string, { entry: string; kind: 'api' | 'work
     Object.entries(handlerEntries).map(([group, entry]) => [group, { entry, kind: 'api' as const }]),
   ),
   'state-stream': { entry: 'functions/streams/state-stream.ts', kind: 'worker' },
+  verifier: { entry: 'functions/streams/verifier.ts', kind: 'worker' },
   maintenance: { entry: 'functions/scheduled/maintenance.ts', kind: 'worker' },
   migrate: { entry: 'functions/deploy/migrate.ts', kind: 'deploy' },
 };

@@ -103,6 +103,7 @@ export function acknowledgeFindings(
   const all = [
     ...Object.values(stateless.functions),
     stateless.workers.stateStream,
+    stateless.workers.verifier,
     stateless.workers.maintenance,
     stateless.migrations.fn,
   ];
@@ -126,7 +127,7 @@ export function acknowledgeFindings(
     ack(
       fn,
       'Serverless-LambdaDLQ',
-      stateless.workers.stateStream === fn
+      stateless.workers.stateStream === fn || stateless.workers.verifier === fn
         ? 'Stream failures go to the event source mapping’s on-failure SQS destination (a DLQ on the function ' +
             'applies to asynchronous invokes only).'
         : stateless.workers.maintenance === fn
@@ -147,6 +148,7 @@ export function acknowledgeFindings(
     stateless.functions.shares,
     stateless.functions.admin,
     stateless.workers.stateStream,
+    stateless.workers.verifier,
     stateless.workers.maintenance,
   ];
   // The functions see the bucket's ARN through the cross-stack export CDK generates; exportValue
@@ -219,12 +221,13 @@ export function acknowledgeFindings(
     ack(q, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter (failure) queue.');
     ack(q, 'Serverless-SQSRedrivePolicy', 'This queue is itself a dead-letter (failure) queue.');
   }
-  ack(
-    stateless.workers.stateStream,
-    `AwsSolutions-IAM5[Resource::<${Stack.of(stateless).getLogicalId(stateless.streamFailures.node.defaultChild as CfnElement)}.Arn>/*]`,
-    'The stream mapping writes each failed batch to a key Lambda chooses, with the function’s role, in this ' +
-      'one failure bucket.',
-  );
+  for (const fn of [stateless.workers.stateStream, stateless.workers.verifier])
+    ack(
+      fn,
+      `AwsSolutions-IAM5[Resource::<${Stack.of(stateless).getLogicalId(stateless.streamFailures.node.defaultChild as CfnElement)}.Arn>/*]`,
+      'The stream mapping writes each failed batch to a key Lambda chooses, with the function’s role, in this ' +
+        'one failure bucket.',
+    );
   ack(
     stateless.streamFailures,
     'AwsSolutions-S1',

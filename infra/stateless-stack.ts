@@ -65,7 +65,7 @@ export class StatelessStack extends Stack {
   };
   /** Whole records of stream batches that failed every retry (redrive: docs/deploy.md). */
   readonly streamFailures: s3.Bucket;
-  readonly workers: { stateStream: NodejsFunction; maintenance: NodejsFunction };
+  readonly workers: { stateStream: NodejsFunction; verifier: NodejsFunction; maintenance: NodejsFunction };
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
@@ -353,6 +353,36 @@ export class StatelessStack extends Stack {
       }),
     );
 
+    // The background verifier: uploads that answered 202 (their verify#<id> triggers), read whole,
+    // checked and committed. A mapping of its own on the same stream (a stream serves two readers
+    // at full speed): a verification may take minutes and must not hold up cleanup and replication.
+    const verifierFn = lambdaFunction(
+      'verifier',
+      'functions/streams/verifier.ts',
+      2048,
+      Duration.minutes(15),
+    );
+    connectAsApp(verifierFn);
+    s.table.grantReadWriteData(verifierFn);
+    s.bucket.grantReadWrite(verifierFn);
+    verifierFn.addEventSource(
+      new DynamoEventSource(s.table, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        // One upload per invocation, up to ten at once per shard (each trigger its own partition).
+        batchSize: 1,
+        parallelizationFactor: 10,
+        reportBatchItemFailures: true,
+        retryAttempts: 3,
+        onFailure: new S3OnFailureDestination(streamFailures),
+        filters: [
+          lambda.FilterCriteria.filter({
+            eventName: lambda.FilterRule.or('INSERT', 'MODIFY'),
+            dynamodb: { Keys: { pk: { S: lambda.FilterRule.beginsWith('verify#') } } },
+          }),
+        ],
+      }),
+    );
+
     // Scheduled maintenance: canaries every 5 minutes, reconciliation hourly, retention daily.
     const maintenance = lambdaFunction(
       'maintenance',
@@ -402,11 +432,11 @@ export class StatelessStack extends Stack {
 
     this.queues = { streamFailureNotices, scheduleDlq, maintenanceFailures };
     this.streamFailures = streamFailures;
-    this.workers = { stateStream: streamFn, maintenance };
+    this.workers = { stateStream: streamFn, verifier: verifierFn, maintenance };
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stage: props.stage,
       api: this.api,
-      functions: { ...this.functions, 'state-stream': streamFn, maintenance },
+      functions: { ...this.functions, 'state-stream': streamFn, verifier: verifierFn, maintenance },
       failureQueues: [
         {
           name: 'stream-failures',
@@ -432,6 +462,7 @@ export class StatelessStack extends Stack {
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'StreamFailuresBucket', { value: streamFailures.bucketName });
     new CfnOutput(this, 'StateStreamFunction', { value: streamFn.functionName });
+    new CfnOutput(this, 'VerifierFunction', { value: verifierFn.functionName });
     new CfnOutput(this, 'StreamFailureNoticesQueueUrl', { value: streamFailureNotices.queueUrl });
     new CfnOutput(this, 'MaintenanceFailuresQueueUrl', { value: maintenanceFailures.queueUrl });
     new CfnOutput(this, 'MaintenanceFunction', { value: maintenance.functionName });

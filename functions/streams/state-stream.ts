@@ -45,11 +45,22 @@ export function toStateChange(record: DynamoDBRecord): StateChange | undefined {
 }
 
 export function createStateStreamHandler(c: Container) {
+  return createStreamHandler(c, (jobs, change) => jobs.onStateChange(change));
+}
+
+/**
+ * A handler of the state table's stream records, each turned into a StateChange for `handle`: the
+ * state-stream function's fan-out, or the verifier function's one job (functions/streams/verifier.ts).
+ */
+export function createStreamHandler(
+  c: Container,
+  handle: (jobs: Jobs, change: StateChange) => Promise<void>,
+) {
   const jobs = new Jobs(c);
   const recordHandler = async (record: DynamoDBRecord): Promise<void> => {
     try {
       const change = toStateChange(record);
-      if (change) await jobs.onStateChange(change);
+      if (change) await handle(jobs, change);
     } catch (err) {
       c.log.error('stream record failed', {
         eventId: record.eventID,

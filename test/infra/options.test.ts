@@ -76,7 +76,7 @@ describe('default: ElastiCache Serverless (Valkey) in a VPC the functions join',
 
   it('puts every function in the private subnets with the cache URL in cluster mode over TLS', () => {
     const fns = functionsOf(stateless);
-    expect(fns.length).toBe(11);
+    expect(fns.length).toBe(12);
     for (const [, fn] of fns) {
       expect(JSON.stringify(fn.Properties.VpcConfig)).toContain('FunctionsSg');
       const env = envOf(fn);

@@ -140,7 +140,7 @@ describe('stateless stack', () => {
   it('every function: nodejs24.x on arm64, traced, with its own log group', () => {
     const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
     const ours = Object.values(fns).filter((f) => String(f.Properties.Handler).startsWith('index.'));
-    expect(ours.length).toBe(11); // 8 route groups, state stream, maintenance, migrations
+    expect(ours.length).toBe(12); // 8 route groups, state stream, verifier, maintenance, migrations
     for (const f of ours) {
       expect(f.Properties.Runtime).toBe('nodejs24.x');
       expect(f.Properties.Architectures).toEqual(['arm64']);
@@ -260,6 +260,7 @@ describe('stateless stack', () => {
       'shares',
       'system',
       'statestream',
+      'verifier',
       'maintenance',
     ];
     expect(roles).toEqual(apps.map((g) => roleOf(`Fn${g}`)['Fn::GetAtt'][0]).sort());
@@ -281,6 +282,36 @@ describe('stateless stack', () => {
       FilterCriteria: { Filters: Match.arrayEquals([Match.anyValue(), Match.anyValue()]) },
       StartingPosition: 'TRIM_HORIZON',
     });
+  });
+
+  it('verifier: its own mapping of the stream, one verify# trigger per invocation, ten at once per shard, 15 minutes', () => {
+    const [bucketId] = Object.keys(stateless.findResources('AWS::S3::Bucket'));
+    const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
+    const [verifierId, verifier] = Object.entries(fns).find(([id]) => id.startsWith('Fnverifier')) ?? [];
+    expect(verifier?.Properties.Timeout).toBe(900);
+    stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: verifierId },
+      BatchSize: 1,
+      ParallelizationFactor: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [bucketId, 'Arn'] } } },
+      FilterCriteria: {
+        Filters: [
+          {
+            Pattern: JSON.stringify({
+              eventName: ['INSERT', 'MODIFY'],
+              dynamodb: { Keys: { pk: { S: [{ prefix: 'verify#' }] } } },
+            }),
+          },
+        ],
+      },
+    });
+    // the state stream's own mapping never sees the triggers
+    const mappings = Object.values(stateless.findResources('AWS::Lambda::EventSourceMapping') as Resources);
+    const others = mappings.filter(
+      (m) => JSON.stringify(m.Properties.FunctionName) !== JSON.stringify({ Ref: verifierId }),
+    );
+    expect(JSON.stringify(others)).not.toContain('verify#');
   });
 
   it('failed stream batches: kept in a retained, private, TLS-only bucket; each one also a notice in a queue', () => {
@@ -344,8 +375,8 @@ describe('stateless stack', () => {
   it('alarms on errors and throttles of every function, 5xx, every failure queue, stream lag, replication failures and replica lag', () => {
     const alarms = Object.values(stateless.findResources('AWS::CloudWatch::Alarm') as Resources);
     const names = alarms.map((a) => a.Properties.AlarmName as string);
-    expect(alarms.length).toBe(10 * 2 + 3 + 3 + 1);
-    for (const fn of ['auth', 'uploads', 'state-stream', 'maintenance']) {
+    expect(alarms.length).toBe(11 * 2 + 3 + 3 + 1);
+    for (const fn of ['auth', 'uploads', 'state-stream', 'verifier', 'maintenance']) {
       expect(names).toContain(`stratus-test-${fn}-errors`);
       expect(names).toContain(`stratus-test-${fn}-throttles`);
     }

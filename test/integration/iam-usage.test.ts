@@ -39,6 +39,7 @@ import {
   createStateStreamHandler,
   modules as stateStreamModules,
 } from '../../functions/streams/state-stream.ts';
+import { createVerifierHandler, modules as verifierModules } from '../../functions/streams/verifier.ts';
 import { buildApp } from '../../infra/build-app.ts';
 import { migrate } from '../../shared/adapters/postgres/migrations.ts';
 import { openPgDatabase } from '../../shared/adapters/postgres/pg-database.ts';
@@ -67,9 +68,10 @@ import { PG_URL } from '../support/services.ts';
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const GROUPS = Object.keys(handlerFactories) as RouteGroup[];
-type Worker = 'state-stream' | 'maintenance';
+type Worker = 'state-stream' | 'verifier' | 'maintenance';
 
 const sent: SentCommand[] = [];
+let config: AwsConfig;
 const covered = new Set<string>();
 const containers = new Map<RouteGroup | Worker, Container>();
 const saved = { ...process.env };
@@ -201,6 +203,7 @@ async function upload(
   data: Buffer,
   extra: Record<string, unknown> = {},
   partSize = 5 * MiB,
+  completes: number[] = [200, 201],
 ) {
   const parts = [];
   for (let i = 0, n = 1; i < Math.max(data.length, 1); i += partSize, n++)
@@ -236,7 +239,7 @@ async function upload(
   const done = await api(
     'completeUpload',
     { as, params: { id: uploadId }, body: { parts: etags } },
-    [200, 201],
+    completes,
   );
   return { uploadId, created: created.body, ...(done.body as { fileId: string; versionId: string }) };
 }
@@ -285,7 +288,7 @@ beforeAll(async () => {
   await migrate(admin);
   await admin.close();
 
-  const config = loadConfig({
+  config = loadConfig({
     STRATUS_PROFILE: 'aws',
     AWS_REGION: REGION,
     STRATUS_BUCKET: bucket,
@@ -303,9 +306,10 @@ beforeAll(async () => {
   const modules: Record<string, AwsModules> = {
     ...groupModules,
     'state-stream': stateStreamModules,
+    verifier: verifierModules,
     maintenance: maintenanceModules,
   };
-  for (const name of [...GROUPS, 'state-stream', 'maintenance'] as const)
+  for (const name of [...GROUPS, 'state-stream', 'verifier', 'maintenance'] as const)
     containers.set(
       name,
       await composeAwsContainer(config, modules[name] ?? {}, { client: recordInto(sent, name) }),
@@ -351,6 +355,7 @@ function synthesize(): Synth {
     functions: {
       ...stateless.functions,
       'state-stream': stateless.workers.stateStream,
+      verifier: stateless.workers.verifier,
       maintenance: stateless.workers.maintenance,
       migrate: stateless.migrations.fn,
     },
@@ -545,6 +550,40 @@ describe('IAM: what the code sends is what the roles allow', () => {
       'resetPassword',
       { body: { email: 'bob@iam.example.com', code: '123456', newPassword: 'another horse battery' } },
       [204],
+    );
+
+    // the background verifier: an upload past STRATUS_INLINE_VERIFY_BYTES answers 202 (the uploads
+    // function composed here with a limit of 0), and the verifier function, whose mapping lets
+    // through only verify# triggers, reads it, commits it and ends the session committed
+    const background = await composeAwsContainer(
+      { ...config, STRATUS_INLINE_VERIFY_BYTES: 0 },
+      groupModules.uploads,
+      {
+        client: recordInto(sent, 'uploads'),
+      },
+    );
+    handlers.set('uploads', handlerFactories.uploads(background));
+    const behind = await upload(
+      admin,
+      'root',
+      'verified-behind.bin',
+      Buffer.alloc(6 * MiB, 7),
+      {},
+      5 * MiB,
+      [202],
+    );
+    handlers.set('uploads', handlerFactories.uploads(containers.get('uploads') as Container));
+    await background.close();
+    const triggers = (await streamRecords(table)).filter(
+      (r) => r.eventName !== 'REMOVE' && String(r.dynamodb?.Keys?.pk?.S ?? '').startsWith('verify#'),
+    );
+    expect(triggers.length).toBeGreaterThan(0);
+    const verifier = createVerifierHandler(containers.get('verifier') as Container);
+    expect((await verifier({ Records: triggers as unknown as DynamoDBRecord[] })).batchItemFailures).toEqual(
+      [],
+    );
+    expect((await api('getUpload', { as: admin, params: { id: behind.uploadId } })).body.state).toBe(
+      'committed',
     );
 
     // the state stream: the records its event source mapping's filters let through

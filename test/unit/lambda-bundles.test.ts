@@ -16,6 +16,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const ENTRIES: Record<string, string> = {
   ...handlerEntries,
   'state-stream': 'functions/streams/state-stream.ts',
+  verifier: 'functions/streams/verifier.ts',
   maintenance: 'functions/scheduled/maintenance.ts',
 };
 /** Functions whose routes or jobs call Cognito (registration, login, roles). */
