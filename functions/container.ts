@@ -49,6 +49,7 @@ import { MetadataCache } from '../shared/services/metadata-cache.ts';
 import { NodeCatalog, type NodeSpec } from '../shared/services/node-catalog.ts';
 import { NodeRegistry, type StorageNode } from '../shared/services/node-registry.ts';
 import { OpsService } from '../shared/services/ops-service.ts';
+import { PartHashRecords } from '../shared/services/part-hash-records.ts';
 import { PermissionService } from '../shared/services/permission-service.ts';
 import { Purger } from '../shared/services/purger.ts';
 import { Reconciler } from '../shared/services/reconciler.ts';
@@ -232,10 +233,12 @@ export function assemble(
   });
   const typePolicy = { deny: config.STRATUS_TYPE_DENY, allow: config.STRATUS_TYPE_ALLOW };
   const records = new SessionRecords(p.state);
+  const partHashes = new PartHashRecords(p.state);
   const storage = new UploadStorage({
     nodes,
     ledger,
     items,
+    partHashes,
     log: p.log,
     urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,
   });
@@ -275,6 +278,7 @@ export function assemble(
     users,
     reservations,
     records,
+    partHashes,
     storage,
     completion,
     folders,

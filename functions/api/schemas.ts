@@ -1,6 +1,12 @@
 /** Wire schemas of the public API. Types come from these (`wire-types.ts`); OpenAPI is generated from them. */
 import * as z from 'zod';
-import { MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART } from '../../shared/domain/upload-session.ts';
+import {
+  MAX_OBJECT,
+  MAX_PART,
+  MAX_PARTS,
+  MIN_PART,
+  PARTS_PER_REQUEST,
+} from '../../shared/domain/upload-session.ts';
 
 export const Email = z.string().trim().toLowerCase().max(254).pipe(z.email());
 export const Password = z.string().min(8).max(256);
@@ -104,11 +110,15 @@ export const CreateUploadBody = z.object({
   onConflict: z.enum(['fail', 'copy']).optional(),
   /** 5 MiB to 5 GiB; grown if the file would need more than 10,000 parts. */
   partSize: z.number().int().min(MIN_PART).max(MAX_PART).optional(),
-  /** Per-part SHA-256s: URLs for these parts come back bound to them, and unchanged parts of the
-   * file's current version are reused server-side (delta re-upload). */
+  /**
+   * Per-part SHA-256s: URLs for these parts come back bound to them, and unchanged parts of the
+   * file's current version are reused server-side (delta re-upload). Declaring any binds every
+   * part: each part's URL then needs its hash, and the parts past the first 1,000 are declared in
+   * batches with `POST /v1/uploads/{id}/parts`.
+   */
   parts: z
     .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), sha256: Sha256Hex }))
-    .max(MAX_PARTS)
+    .max(PARTS_PER_REQUEST)
     .optional(),
 });
 export const UploadState = z.enum([
@@ -165,11 +175,16 @@ export const UploadOut = z.object({
   result: CompleteOut.optional(),
   error: UploadErrorOut.optional(),
 });
+/**
+ * Fresh URLs for these parts. A `sha256` binds the part to that hash (on S3, if the upload declared
+ * part hashes at create: its multipart upload takes part checksums only then); once declared, a
+ * part's hash never changes (409).
+ */
 export const PartsBody = z.object({
   parts: z
     .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), sha256: Sha256Hex.optional() }))
     .min(1)
-    .max(1000),
+    .max(PARTS_PER_REQUEST),
 });
 export const PartsOut = z.object({ parts: z.array(PartUrl) });
 export const CompleteBody = z.object({

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import * as z from 'zod';
+import { MAX_OBJECT } from '../domain/upload-session.ts';
 
 const MiB = 1024 * 1024;
 
@@ -69,9 +70,11 @@ const common = {
   /** How long sharing with an address that has no account waits for it to register (30 days). */
   STRATUS_INVITATION_TTL_SECONDS: intFrom(60, 365 * 86_400).default(30 * 86_400),
   STRATUS_PART_SIZE_BYTES: intFrom(5 * MiB, 5 * 1024 * MiB).default(16 * MiB),
-  STRATUS_MAX_FILE_BYTES: intFrom(0, 5 * 1024 * 1024 * MiB).default(5 * 1024 * 1024 * MiB),
+  /** Up to S3's largest object (10,000 parts of 5 GiB, 48.8 TiB), the default. */
+  STRATUS_MAX_FILE_BYTES: intFrom(0, MAX_OBJECT).default(MAX_OBJECT),
   STRATUS_DEFAULT_QUOTA_BYTES: intFrom(0, Number.MAX_SAFE_INTEGER).default(10 * 1024 * MiB),
-  STRATUS_MAX_BODY_BYTES: intFrom(1024, 10 * MiB).default(256 * 1024),
+  /** At least 128 KiB: a batch of 1,000 part hashes (about 97 KB of JSON) must always fit. */
+  STRATUS_MAX_BODY_BYTES: intFrom(128 * 1024, 10 * MiB).default(256 * 1024),
   STRATUS_MAX_OPEN_UPLOADS: intFrom(1, 1_000_000).default(1000),
   /** Comma-separated types refused outright, e.g. "executable,application/x-msdownload". */
   STRATUS_TYPE_DENY: z.string().default('').transform(list),

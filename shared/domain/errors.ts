@@ -141,6 +141,9 @@ export const errors = {
   malformedBody: (message: string) => new InvalidInputError('malformed-body', message),
   payloadTooLarge: (limit: number) =>
     new InvalidInputError('payload-too-large', `request body exceeds ${limit} bytes`, { extra: { limit } }),
+  /** A declared file size over what this deployment accepts (`limit`, in bytes). */
+  fileTooLarge: (limit: number) =>
+    new InvalidInputError('payload-too-large', `files may be at most ${limit} bytes`, { extra: { limit } }),
   unsupportedMediaType: (message: string) => new InvalidInputError('unsupported-media-type', message),
   unauthorized: (message = 'authentication required') => new UnauthenticatedError('unauthorized', message),
   forbidden: (message = 'not allowed') => new ForbiddenError('forbidden', message),

@@ -6,14 +6,23 @@
  *   verifying -> committed | failed (the background verifier: bad bytes, a refused type)
  *   uploading -> aborted (client) | expired (TTL)
  * An abort of a completing or committed upload is refused: a commit may reference its bytes. The part plan follows
- * S3's rules: parts of 5 MiB to 5 GiB, at most 10,000 of them, objects up to 5 TiB; an object
- * that fits in one part is sent with a single PUT.
+ * S3's rules ("Amazon S3 multipart upload limits", S3 User Guide): parts of 5 MiB to 5 GiB, at
+ * most 10,000 of them, so objects up to 10,000 x 5 GiB (the guide's "48.8 TiB"); an object that
+ * fits in one part is sent with a single PUT.
  */
 export const MiB = 1024 * 1024;
 export const MIN_PART = 5 * MiB;
 export const MAX_PART = 5 * 1024 * MiB;
 export const MAX_PARTS = 10_000;
-export const MAX_OBJECT = 5 * 1024 * 1024 * MiB;
+/** 53,687,091,200,000 bytes (48.83 TiB): the largest object 10,000 parts of 5 GiB make. */
+export const MAX_OBJECT = MAX_PARTS * MAX_PART;
+/**
+ * Part hashes one request may declare, and part URLs one response carries: a full batch (about
+ * 97 KB of JSON) fits the smallest allowed request body, and the hashes declared at create stay
+ * small enough to live in the session record. A 10,000-part upload declares the rest in batches
+ * (`POST /v1/uploads/{id}/parts`).
+ */
+export const PARTS_PER_REQUEST = 1000;
 
 export type UploadState =
   | 'uploading'

@@ -15,6 +15,7 @@ import type { Item, Principal } from '../domain/model.ts';
 import { nameKey, normaliseName } from '../domain/names.ts';
 import {
   MAX_PARTS,
+  PARTS_PER_REQUEST,
   type PartPlan,
   partLength,
   planParts,
@@ -25,6 +26,7 @@ import type { UploadedPart } from '../ports/blob-store.ts';
 import type { Database } from '../ports/database.ts';
 import type { ItemStore, ReservationStore, UserStore } from '../ports/metadata.ts';
 import type { FolderService } from './folder-service.ts';
+import type { PartHashRecords } from './part-hash-records.ts';
 import type { UploadCompletion } from './upload-completion.ts';
 import { mayStillWrite, type OnConflict, type SessionRecords, TOMBSTONE_SECONDS } from './upload-state.ts';
 import type { UploadStorage } from './upload-storage.ts';
@@ -40,14 +42,13 @@ export interface UploadServiceOptions {
   typePolicy: TypePolicy;
 }
 
-const MAX_URLS_PER_RESPONSE = 1000;
-
 export class UploadService {
   private readonly db: Database;
   private readonly items: ItemStore;
   private readonly users: UserStore;
   private readonly reservations: ReservationStore;
   private readonly records: SessionRecords;
+  private readonly partHashes: PartHashRecords;
   private readonly storage: UploadStorage;
   private readonly completion: Pick<UploadCompletion, 'completeUpload'>;
   private readonly folders: Pick<FolderService, 'folder'>;
@@ -60,6 +61,7 @@ export class UploadService {
     users: UserStore;
     reservations: ReservationStore;
     records: SessionRecords;
+    partHashes: PartHashRecords;
     storage: UploadStorage;
     completion: Pick<UploadCompletion, 'completeUpload'>;
     folders: Pick<FolderService, 'folder'>;
@@ -71,6 +73,7 @@ export class UploadService {
     this.users = deps.users;
     this.reservations = deps.reservations;
     this.records = deps.records;
+    this.partHashes = deps.partHashes;
     this.storage = deps.storage;
     this.completion = deps.completion;
     this.folders = deps.folders;
@@ -94,7 +97,7 @@ export class UploadService {
   ) {
     const { item: parent } = await this.folders.folder(p, input.parentId, 'write');
     const name = normaliseName(input.name);
-    if (input.size > this.opts.maxFileBytes) throw errors.payloadTooLarge(this.opts.maxFileBytes);
+    if (input.size > this.opts.maxFileBytes) throw errors.fileTooLarge(this.opts.maxFileBytes);
     checkDeclaredType(this.opts.typePolicy, input.contentType);
     const owner = await this.users.get(parent.ownerId);
     if (!owner) throw errors.notFound('folder');
@@ -106,6 +109,12 @@ export class UploadService {
     if (input.partSize !== undefined && plan.mode === 'multipart' && plan.partSize !== input.partSize) {
       throw errors.validation(
         `partSize must be at least ${plan.partSize} bytes for a ${input.size}-byte file (at most ${MAX_PARTS} parts)`,
+      );
+    }
+    if ((input.parts?.length ?? 0) > PARTS_PER_REQUEST) {
+      throw errors.validation(
+        `at most ${PARTS_PER_REQUEST} part hashes at create; declare the rest with POST /v1/uploads/{id}/parts`,
+        [{ path: 'body.parts', message: 'too many' }],
       );
     }
     const declared = this.declaredHashes(input.parts ?? [], plan);
@@ -161,7 +170,9 @@ export class UploadService {
   ) {
     const { parent, name, plan, declared, existing, uploadId, versionId, expiresAt } = c;
     const blobKey = `v/${versionId}`;
-    const partChecksums = plan.mode === 'multipart' && declared.size === plan.partCount;
+    // Declaring part hashes binds every part (S3: the multipart upload takes SHA-256 checksums, so
+    // each part must carry one); those past the first batch are declared with renewParts.
+    const partChecksums = plan.mode === 'multipart' && declared.size > 0;
     // A new version that can reuse parts goes to a node holding the current one (delta).
     const prev =
       plan.mode === 'multipart' && existing?.kind === 'file' && existing.currentVersionId && declared.size
@@ -199,7 +210,7 @@ export class UploadService {
     const wanted = declared.size
       ? [...declared.keys()].sort((a, b) => a - b)
       : Array.from({ length: plan.partCount }, (_, i) => i + 1);
-    const numbers = wanted.filter((n) => !session.reused[n]).slice(0, MAX_URLS_PER_RESPONSE);
+    const numbers = wanted.filter((n) => !session.reused[n]).slice(0, PARTS_PER_REQUEST);
     const parts = await this.storage.partUrls(session, numbers);
     const reusedParts = Object.keys(session.reused)
       .map(Number)
@@ -270,7 +281,11 @@ export class UploadService {
     };
   }
 
-  /** Fresh URLs for the given parts (renewable while the session lives). */
+  /**
+   * Fresh URLs for the given parts (renewable while the session lives). A `sha256` binds its part
+   * to that hash, as declaring it at create does: an upload that declared part hashes at create
+   * declares the rest here, in batches, and every URL it gets is bound to its part's hash.
+   */
   async renewParts(
     p: Principal,
     uploadId: string,
@@ -289,25 +304,43 @@ export class UploadService {
       if (x.partNumber < 1 || x.partNumber > s.partCount)
         throw errors.validation(`part ${x.partNumber} is outside 1..${s.partCount}`);
     }
-    if (declared.size) {
-      const next = { ...s, partHashes: { ...s.partHashes, ...Object.fromEntries(declared) } };
-      await this.records.save(rec, next).catch((err: unknown) => {
-        if (err instanceof ConditionFailedError) throw errors.conflict('the upload changed; try again');
-        throw err;
-      });
-      return {
-        parts: await this.storage.partUrls(
-          next,
-          parts.map((x) => x.partNumber),
-        ),
-      };
+    const numbers = parts.map((x) => x.partNumber);
+    if (s.mode === 'single') {
+      // The one part is the whole file, bound to its SHA-256 since the create.
+      const other = declared.get(1);
+      if (other !== undefined && other !== s.sha256)
+        throw errors.conflict(
+          `part 1 is the whole file, bound to SHA-256 ${s.sha256}; a part's hash cannot change (abort and start a new upload to send other bytes)`,
+          { partNumber: 1, sha256: s.sha256 },
+        );
+      return { parts: await this.storage.partUrls(s, numbers) };
     }
-    return {
-      parts: await this.storage.partUrls(
-        s,
-        parts.map((x) => x.partNumber),
-      ),
-    };
+    // An upload created without part hashes still records those declared now, and local nodes
+    // sign them; an S3 multipart upload takes part checksums only if it was created for them.
+    await this.partHashes.bind(s.uploadId, declared, rec.expiresAt, s.partHashes);
+    const hashes = await this.boundHashes(s, numbers);
+    if (s.partChecksums) {
+      const unbound = numbers.filter((n) => !hashes.has(n) && !s.reused[n]);
+      if (unbound.length)
+        throw errors.validation(
+          `parts without a declared SHA-256: ${unbound.slice(0, 20).join(', ')}${unbound.length > 20 ? ', …' : ''}; this upload binds every part to its hash, so send each part's sha256`,
+          [{ path: 'body.parts', message: 'sha256 missing' }],
+        );
+    }
+    return { parts: await this.storage.partUrls(s, numbers, hashes) };
+  }
+
+  /** The hashes parts `numbers` are bound to: declared at create (the session) or since. */
+  private async boundHashes(s: UploadSession, numbers: number[]): Promise<Map<number, string>> {
+    const out = await this.partHashes.get(
+      s.uploadId,
+      numbers.filter((n) => s.partHashes[n] === undefined),
+    );
+    for (const n of numbers) {
+      const sha = s.partHashes[n];
+      if (sha !== undefined) out.set(n, sha);
+    }
+    return out;
   }
 
   /** Client abort: nothing is committed and the stored parts are deleted. Idempotent. */

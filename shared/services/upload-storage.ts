@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { BlobStore, UploadedPart } from '../ports/blob-store.ts';
 import type { ItemStore } from '../ports/metadata.ts';
 import type { NodeRegistry } from './node-registry.ts';
+import type { PartHashRecords } from './part-hash-records.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
 
 export interface PartUrl {
@@ -24,6 +25,7 @@ export class UploadStorage {
   private readonly nodes: NodeRegistry;
   private readonly ledger: ReplicaLedger;
   private readonly items: ItemStore;
+  private readonly partHashes: PartHashRecords;
   private readonly log: Logger;
   private readonly urlTtlSeconds: number;
 
@@ -31,12 +33,14 @@ export class UploadStorage {
     nodes: NodeRegistry;
     ledger: ReplicaLedger;
     items: ItemStore;
+    partHashes: PartHashRecords;
     log: Logger;
     urlTtlSeconds: number;
   }) {
     this.nodes = deps.nodes;
     this.ledger = deps.ledger;
     this.items = deps.items;
+    this.partHashes = deps.partHashes;
     this.log = deps.log;
     this.urlTtlSeconds = deps.urlTtlSeconds;
   }
@@ -126,13 +130,20 @@ export class UploadStorage {
     return reused;
   }
 
-  /** Signed URLs for the given parts (renewable while the session lives). */
-  async partUrls(s: UploadSession, numbers: number[]): Promise<PartUrl[]> {
+  /**
+   * Signed URLs for the given parts (renewable while the session lives), bound to the part hashes
+   * in `hashes` (those declared since the create) or the session (those declared at create).
+   */
+  async partUrls(
+    s: UploadSession,
+    numbers: number[],
+    hashes?: ReadonlyMap<number, string>,
+  ): Promise<PartUrl[]> {
     const plan = { mode: s.mode, partSize: s.partSize, partCount: s.partCount };
     return Promise.all(
       numbers.map(async (n) => {
         const contentLength = partLength(s.size, plan, n);
-        const sha256 = s.mode === 'single' ? s.sha256 : s.partHashes[n];
+        const sha256 = s.mode === 'single' ? s.sha256 : (s.partHashes[n] ?? hashes?.get(n));
         const req =
           s.mode === 'single'
             ? await this.node(s.nodeId).presignPut({
@@ -193,15 +204,18 @@ export class UploadStorage {
         `parts not listed: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
       );
     }
+    // An upload that binds its parts hands storage each part's SHA-256 (S3 requires them of a
+    // multipart upload created with a checksum algorithm).
+    const later = s.partChecksums ? await this.partHashes.all(s.uploadId) : new Map<number, string>();
+    const shaOf = (n: number) => s.partHashes[n] ?? later.get(n) ?? s.reused[n]?.sha256;
     try {
       await this.node(s.nodeId).completeMultipartUpload(
         s.blobKey,
         s.storageUploadId as string,
-        list.map((x) => ({
-          partNumber: x.partNumber,
-          etag: x.etag as string,
-          ...(s.partChecksums && s.partHashes[x.partNumber] ? { sha256: s.partHashes[x.partNumber] } : {}),
-        })),
+        list.map((x) => {
+          const sha256 = s.partChecksums ? shaOf(x.partNumber) : undefined;
+          return { partNumber: x.partNumber, etag: x.etag as string, ...(sha256 ? { sha256 } : {}) };
+        }),
       );
     } catch (err) {
       // A retry after a crash (or a refused commit) finds the object already assembled.

@@ -29,14 +29,14 @@ describe('part planning', () => {
     expect(planParts(12 * MiB, 1024).partSize).toBe(MIN_PART);
   });
 
-  it('grows the part size so no file needs more than 10,000 parts, up to 5 TiB', () => {
+  it('grows the part size so no file needs more than 10,000 parts, up to 48.8 TiB', () => {
     const plan = planParts(MAX_OBJECT, 16 * MiB);
     expect(plan.partCount).toBeLessThanOrEqual(MAX_PARTS);
     expect(plan.partSize * plan.partCount).toBeGreaterThanOrEqual(MAX_OBJECT);
     expect(plan.partSize % MiB).toBe(0);
   });
 
-  it('refuses sizes outside 0 .. 5 TiB', () => {
+  it('refuses sizes outside 0 .. 48.8 TiB', () => {
     expect(() => planParts(-1, 16 * MiB)).toThrow(RangeError);
     expect(() => planParts(MAX_OBJECT + 1, 16 * MiB)).toThrow(RangeError);
     expect(() => planParts(1.5, 16 * MiB)).toThrow(RangeError);
