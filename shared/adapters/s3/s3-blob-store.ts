@@ -108,6 +108,14 @@ export class S3BlobStore implements BlobStore {
     };
   }
 
+  /**
+   * With `partChecksums`, the upload takes SHA-256 part checksums: each part's presigned URL then
+   * signs its x-amz-checksum-sha256, S3 refuses a part whose bytes do not match it, and the complete
+   * must name every part's checksum. SHA-256 makes the object's checksum COMPOSITE (a checksum of
+   * the part checksums): S3 offers FULL_OBJECT only for the CRC algorithms, and one upload has one
+   * algorithm, so no full-object CRC64NVME can be asked for beside it (docs/deploy.md, "Integrity of
+   * uploaded parts").
+   */
   async createMultipartUpload(key: string, opts: { partChecksums: boolean }): Promise<string> {
     const res = await this.call(() =>
       this.s3.send(
