@@ -50,6 +50,12 @@ export interface StatelessStackProps extends StackProps {
 }
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+/**
+ * The longest an API function may run: under the 30 s an HTTP API waits for its integration ("Quotas
+ * for configuring and running an HTTP API in API Gateway": maximum integration timeout 30 seconds,
+ * not adjustable), so the function ends before the API gives up on it.
+ */
+export const API_FUNCTION_TIMEOUT_SECONDS = 29;
 
 export class StatelessStack extends Stack {
   readonly api: apigw.HttpApi;
@@ -134,7 +140,9 @@ export class StatelessStack extends Stack {
         group,
         handlerEntries[group],
         group === 'uploads' ? 1024 : 512,
-        Duration.seconds(group === 'uploads' ? 60 : 15),
+        // Below the HTTP API's 30 s integration timeout: a function still running after the API gave
+        // up would work on for a client that has gone (longer work runs in the workers).
+        Duration.seconds(group === 'uploads' ? API_FUNCTION_TIMEOUT_SECONDS : 15),
         // The system function serves the dashboard: its bundled files go beside the handler.
         group === 'system'
           ? (inputDir, outputDir) => [`node "${inputDir}/scripts/build-web.ts" "${outputDir}/web"`]

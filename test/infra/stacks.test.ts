@@ -12,6 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allRoutes } from '../../functions/api/routes.ts';
 import { buildApp } from '../../infra/build-app.ts';
+import { API_FUNCTION_TIMEOUT_SECONDS } from '../../infra/stateless-stack.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -179,6 +180,33 @@ describe('stateless stack', () => {
       AuthorizerType: 'JWT',
       JwtConfiguration: { Audience: [Match.anyValue()], Issuer: Match.anyValue() },
     });
+  });
+
+  it('every API function ends before the HTTP API\u2019s 30 s integration timeout; the workers keep theirs', () => {
+    const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
+    const integrations = Object.values(
+      stateless.findResources('AWS::ApiGatewayV2::Integration') as Resources,
+    );
+    expect(integrations.length).toBeGreaterThan(0);
+    const integrated = new Set<string>();
+    for (const integration of integrations) {
+      // An HTTP API waits 30 s at most; an integration may only lower that.
+      const waits = Number(integration.Properties.TimeoutInMillis ?? 30_000) / 1000;
+      expect(waits).toBeLessThanOrEqual(30);
+      const uri = JSON.stringify(integration.Properties.IntegrationUri);
+      const [id, fn] = Object.entries(fns).find(([fnId]) => uri.includes(`"${fnId}"`)) ?? [];
+      expect(id, uri).toBeDefined();
+      expect(fn?.Properties.Timeout).toBeLessThanOrEqual(API_FUNCTION_TIMEOUT_SECONDS);
+      expect(Number(fn?.Properties.Timeout)).toBeLessThan(waits);
+      integrated.add(String(id));
+    }
+    // The eight route groups, the uploads function among them; no worker sits behind the API.
+    expect(integrated.size).toBe(8);
+    expect([...integrated].some((id) => id.startsWith('Fnuploads'))).toBe(true);
+    const timeoutOf = (prefix: string) =>
+      Object.entries(fns).find(([id]) => id.startsWith(prefix))?.[1].Properties.Timeout;
+    expect(timeoutOf('Fnstatestream')).toBe(60);
+    expect(timeoutOf('Fnmaintenance')).toBe(15 * 60);
   });
 
   it('the API stage throttles and writes JSON access logs', () => {
