@@ -993,7 +993,11 @@ class Uploads {
   }
 
   private pump() {
-    const active = this.jobs.filter((j) => j.state === 'hashing' || j.state === 'uploading').length;
+    // A file the service verifies in the background only polls now: the next one may start.
+    const active = this.jobs.filter(
+      (j) =>
+        j.state === 'hashing' || j.state === 'uploading' || (j.state === 'verifying' && !j.verifyProgress),
+    ).length;
     const next = this.jobs.find((j) => j.state === 'waiting');
     if (next && active < 2) {
       void this.run(next);
@@ -1042,6 +1046,7 @@ class Uploads {
     job.state = job.hashes ? 'uploading' : 'hashing';
     job.startedAt = Date.now();
     job.done = 0;
+    job.verifyProgress = false;
     this.draw(job);
     try {
       const parentId = await this.folderFor(job).catch((err: unknown) => {
@@ -1105,10 +1110,12 @@ class Uploads {
           } else if (p.phase === 'completing' || p.phase === 'verifying') {
             // Sent, not yet stored: the service checks the bytes (a big file's in the background).
             if (job.state !== 'verifying') job.startedAt = Date.now();
+            const background = p.phase === 'verifying' && !job.verifyProgress;
             job.state = 'verifying';
             job.verifyProgress = p.phase === 'verifying';
             job.done = p.phase === 'verifying' ? p.done : 0;
             job.total = p.phase === 'verifying' ? p.total : job.size;
+            if (background) this.pump();
           } else return;
           this.draw(job);
         },
