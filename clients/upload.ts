@@ -13,7 +13,7 @@
  * Reading, hashing and the PUT itself are injected: Node uses file handles, node:crypto and fetch;
  * the browser uses Blob slices, hash-wasm and XMLHttpRequest (for upload progress).
  */
-import { planParts } from '../shared/domain/upload-session.ts';
+import { PARTS_PER_REQUEST, planParts } from '../shared/domain/upload-session.ts';
 import {
   ApiError,
   type Committed,
@@ -181,7 +181,9 @@ export async function uploadFile(o: UploadOptions): Promise<UploadResult> {
       size: o.source.size,
       sha256: hashes.sha256,
       ...(o.contentType ? { contentType: o.contentType } : {}),
-      ...(multipart ? { partSize: plan.partSize, parts: declared } : {}),
+      // At most a batch of hashes at create; the rest go up with the renewals of their URLs,
+      // which carry each part's hash (the service refuses more than a batch in one body).
+      ...(multipart ? { partSize: plan.partSize, parts: declared.slice(0, PARTS_PER_REQUEST) } : {}),
       ...(o.baseVersionId !== undefined ? { baseVersionId: o.baseVersionId } : {}),
     });
     uploadId = created.uploadId;

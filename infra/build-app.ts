@@ -45,6 +45,7 @@ export function buildApp(props: AppProps = {}) {
     env: primaryEnv,
     stage,
     stateful,
+    inlineVerifyMiB: options.inlineVerifyMiB,
   });
   const replicas = others.map((r, i) => {
     const replica = new ReplicaBlobStack(app, `Stratus-${stage}-Blobs-${r}`, {

@@ -36,6 +36,11 @@ export interface DeployOptions {
    * bucket) before the lifecycle rule removes it for good: an operator's window to undo a purge.
    */
   purgeGraceDays: number;
+  /**
+   * Uploads up to this many MiB are verified inside the complete request; larger ones answer 202
+   * and go to the verifier function (STRATUS_INLINE_VERIFY_BYTES). 0 to 1024, default 64.
+   */
+  inlineVerifyMiB: number;
 }
 
 const STAGE = /^[a-z][a-z0-9-]{0,19}$/;
@@ -135,6 +140,11 @@ export function readOptions(app: App): DeployOptions {
   if (!/^\d+$/.test(graceRaw) || purgeGraceDays < 1 || purgeGraceDays > 365)
     fail(`-c purgeGraceDays=${graceRaw}: a whole number of days from 1 to 365`);
 
+  const inlineRaw = text(app, 'inlineVerifyMiB') ?? '64';
+  const inlineVerifyMiB = Number(inlineRaw);
+  if (!/^\d+$/.test(inlineRaw) || inlineVerifyMiB > 1024)
+    fail(`-c inlineVerifyMiB=${inlineRaw}: a whole number of MiB from 0 to 1024`);
+
   const globalTable = flag(app, 'globalTable');
   if (globalTable && regions.length < 2) fail('-c globalTable=true needs at least two -c regions');
 
@@ -152,5 +162,6 @@ export function readOptions(app: App): DeployOptions {
     purgeGraceDays,
     ...(dsqlWitness ? { dsqlWitness } : {}),
     ...(dsqlPeers ? { dsqlPeers } : {}),
+    inlineVerifyMiB,
   };
 }

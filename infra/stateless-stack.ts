@@ -47,6 +47,8 @@ import type { StatefulStack } from './stateful-stack.ts';
 export interface StatelessStackProps extends StackProps {
   stage: string;
   stateful: StatefulStack;
+  /** Uploads up to this many MiB are verified inside the complete request (default 64). */
+  inlineVerifyMiB?: number;
 }
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -85,6 +87,7 @@ export class StatelessStack extends Stack {
       STRATUS_USER_POOL_ID: s.userPool.userPoolId,
       STRATUS_USER_POOL_CLIENT_ID: s.userPoolClient.userPoolClientId,
       NODE_OPTIONS: '--enable-source-maps',
+      STRATUS_INLINE_VERIFY_BYTES: String((props.inlineVerifyMiB ?? 64) * 1024 * 1024),
       ...s.metadata.environment,
       ...(s.cache ? { STRATUS_REDIS_URL: s.cache.url, STRATUS_REDIS_MODE: s.cache.mode } : {}),
     };

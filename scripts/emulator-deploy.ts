@@ -116,6 +116,10 @@ export function cdkDeployTo(
         `databaseUrl=${context.databaseUrl}`,
         '-c',
         `redisUrl=${context.redisUrl}`,
+        // Uploads past 8 MiB (the suite's multi-part file) take the 202 path through the verifier
+        // function and its mapping of the stream.
+        '-c',
+        'inlineVerifyMiB=8',
       ],
       env,
       log,

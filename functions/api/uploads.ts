@@ -1,11 +1,16 @@
 /** Lambda for /v1/uploads/*. It signs and verifies; the bytes go straight to storage. */
 import { errors } from '../../shared/domain/errors.ts';
 import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import { PROBLEM_TYPE_PREFIX } from '../../shared/http/problem.ts';
 import type { AwsModules } from '../aws-container.ts';
 import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { routes } from './routes.ts';
+
+/** The session as the API shows it: a refusal's type as the problem type URI its 4xx would carry. */
+const uploadOut = <U extends { error?: { type: string; detail: string } }>(u: U): U =>
+  u.error ? { ...u, error: { ...u.error, type: `${PROBLEM_TYPE_PREFIX}${u.error.type}` } } : u;
 
 export function createUploadsHandler(c: Container) {
   return createApiHandler(
@@ -20,7 +25,7 @@ export function createUploadsHandler(c: Container) {
         if (outcome.status === 'verifying')
           return {
             status: 202,
-            body: await c.uploads.getUpload(req.principal, params.id),
+            body: uploadOut(await c.uploads.getUpload(req.principal, params.id)),
             headers: { location: `/v1/uploads/${params.id}`, 'retry-after': '1' },
           };
         const { status: _committed, replayed, ...result } = outcome;
@@ -29,7 +34,7 @@ export function createUploadsHandler(c: Container) {
       }),
       implement(routes.getUpload, async ({ params }, req) => {
         if (!req.principal) throw errors.unauthorized();
-        return { status: 200, body: await c.uploads.getUpload(req.principal, params.id) };
+        return { status: 200, body: uploadOut(await c.uploads.getUpload(req.principal, params.id)) };
       }),
       implement(routes.renewParts, async ({ params, body }, req) => {
         if (!req.principal) throw errors.unauthorized();

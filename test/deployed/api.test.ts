@@ -128,7 +128,11 @@ describe('files through the deployed stack (S3 presigned multipart uploads)', ()
   let file: FileItem;
 
   it('uploads a three-part file straight to the blob bucket and downloads it intact', async () => {
-    const r = await upload(user, rootId, 'big.bin', big);
+    // The emulator deploy verifies uploads past 8 MiB in the background (-c inlineVerifyMiB=8):
+    // the complete answers 202, and the verifier function commits the file from its stream trigger.
+    const phases = new Set<string>();
+    const r = await upload(user, rootId, 'big.bin', big, undefined, (p) => phases.add(p.phase));
+    expect(phases).toContain('verifying');
     expect(r.bytesSent).toBe(big.length);
     file = await user.file(r.fileId);
     expect(file.size).toBe(big.length);

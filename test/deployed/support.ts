@@ -29,6 +29,7 @@ export async function upload(
   name: string,
   bytes: Uint8Array,
   baseVersionId?: string,
+  onProgress?: Parameters<typeof uploadFile>[0]['onProgress'],
 ) {
   return uploadFile({
     api,
@@ -40,6 +41,7 @@ export async function upload(
     newHasher: nodeHasher,
     putPart: fetchPutPart(),
     concurrency: 3,
+    ...(onProgress ? { onProgress } : {}),
   });
 }
 

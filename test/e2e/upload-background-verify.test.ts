@@ -152,7 +152,7 @@ describe('background verification (202)', () => {
     const failed = await until(uploadId, (s) => s.state !== 'verifying');
     expect(failed).toMatchObject({
       state: 'failed',
-      error: { type: 'checksum-mismatch', detail: expect.stringContaining('SHA-256') },
+      error: { type: 'urn:stratus:problem:checksum-mismatch', detail: expect.stringContaining('SHA-256') },
     });
     expect(failed).not.toHaveProperty('result');
     // nothing was committed, the quota reservation is released, and a complete says it failed

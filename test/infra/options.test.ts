@@ -262,6 +262,8 @@ describe('bad choices stop synthesis with one clear line', () => {
     [{ kms: 'yes' }, /-c kms=yes: expected true or false/],
     [{ purgeGraceDays: '0' }, /-c purgeGraceDays=0: a whole number of days from 1 to 365/],
     [{ purgeGraceDays: 'soon' }, /-c purgeGraceDays=soon/],
+    [{ inlineVerifyMiB: '2048' }, /-c inlineVerifyMiB=2048: a whole number of MiB from 0 to 1024/],
+    [{ inlineVerifyMiB: '-1' }, /-c inlineVerifyMiB=-1/],
     [{ regions: 'us-east-1,mars-1' }, /"mars-1" is not a region name/],
     [{ stage: 'Prod!' }, /-c stage=Prod!/],
   ])('%o', (context, message) => {
@@ -336,6 +338,24 @@ describe('multi-Region Aurora DSQL (-c regions=us-east-1,us-east-2 -c dsqlWitnes
     ],
   ])('refuses %o', (context, message) => {
     expect(() => synth(context as Record<string, string>)).toThrow(message);
+  });
+});
+
+describe('-c inlineVerifyMiB: which uploads the verifier function commits (202)', () => {
+  it('gives every function the limit in bytes, 64 MiB by default', () => {
+    const envs = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::Function'))
+        .map(
+          (f) => (f as { Properties: { Environment?: { Variables?: Record<string, string> } } }).Properties,
+        )
+        .map((p) => p.Environment?.Variables?.STRATUS_INLINE_VERIFY_BYTES)
+        .filter((v) => v !== undefined);
+    const byDefault = envs(Template.fromStack(synth({}).built.stateless));
+    expect(byDefault.length).toBeGreaterThanOrEqual(11);
+    expect(new Set(byDefault)).toEqual(new Set([String(64 * 1024 * 1024)]));
+    expect(new Set(envs(Template.fromStack(synth({ inlineVerifyMiB: '0' }).built.stateless)))).toEqual(
+      new Set(['0']),
+    );
   });
 });
 
