@@ -9,7 +9,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { errors } from '../../domain/errors.ts';
 import type {
   BlobStat,
@@ -31,6 +32,13 @@ interface Manifest {
   size: number;
   parts: { partNumber: number; size: number }[];
 }
+
+/**
+ * What a download reads through: a few buffers, reused. Four of 1 MiB keep the socket fed (one
+ * being read from disk while up to three wait in the socket) and bound what one download holds.
+ */
+const SEND_BUFFER_BYTES = 1024 * 1024;
+const SEND_BUFFERS = 4;
 
 /** The only directories a node creates in its root, and the only place it deletes. */
 const NODE_DIRS = ['tmp', 'objects', 'multipart'] as const;
@@ -193,6 +201,7 @@ export class LocalFsBlobStore implements BlobStore {
       }
     }
     await writeFileDurably(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+    await syncDir(dir);
     // Rename first, tidy after: a crash before the rename leaves a completable upload (its marker
     // is still there); a crash after it leaves a whole object with a stray marker. Removing the
     // marker first left a window where the upload could be neither completed nor found.
@@ -217,6 +226,7 @@ export class LocalFsBlobStore implements BlobStore {
       if (had) await fs.rename(old, target).catch(() => undefined);
       throw err;
     }
+    await syncDir(path.dirname(target));
     if (had) await fs.rm(old, { recursive: true, force: true });
   }
 
@@ -268,14 +278,19 @@ export class LocalFsBlobStore implements BlobStore {
     return m ? { size: m.size } : undefined;
   }
 
-  async read(key: string, range?: { start: number; end: number }): Promise<Readable> {
+  /** The manifest and the byte range of `key` to serve (the whole object without `range`). */
+  private async extent(key: string, range?: { start: number; end: number }) {
     const m = await this.manifest(key);
     if (!m) throw errors.notFound('object');
-    const dir = this.objectDir(key);
     const start = range?.start ?? 0;
     const end = range?.end ?? m.size - 1;
     if (start < 0 || end >= m.size || (end < start && m.size > 0))
       throw errors.validation('byte range outside the object');
+    return { m, dir: this.objectDir(key), start, end };
+  }
+
+  async read(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const { m, dir, start, end } = await this.extent(key, range);
     // Parts are streamed one after another, lazily: nothing is opened until the consumer reads, so a
     // part that vanishes (aborted, purged, wiped) fails the consumer's read, and never becomes an
     // 'error' event on a stream nobody listens to yet, which would end the process.
@@ -295,6 +310,73 @@ export class LocalFsBlobStore implements BlobStore {
       }
     }
     return Readable.from(bytes(), { objectMode: false, highWaterMark: 1024 * 1024 });
+  }
+
+  /**
+   * Writes the object (or one byte range of it) into `out` and ends it: what piping `read` into it
+   * does, through a few reused buffers instead of a fresh one per chunk. A buffer is read into
+   * again only once `out` has called back for the write that carried it (its bytes have left for
+   * the socket), so nothing queued is ever overwritten. Serving a file this way allocates nothing
+   * per read: with `read`, the garbage collector took about a third of the node's time while a
+   * download ran. Rejects when a part is missing or short, or when `out` closes before the end.
+   */
+  async sendTo(key: string, out: Writable, range?: { start: number; end: number }): Promise<void> {
+    const { m, dir, start, end } = await this.extent(key, range);
+    const free: Buffer[] = Array.from({ length: SEND_BUFFERS }, () =>
+      Buffer.allocUnsafeSlow(SEND_BUFFER_BYTES),
+    );
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    const ready = () => {
+      wake?.();
+      wake = undefined;
+    };
+    const onClose = () => {
+      failure ??= new Error('the receiver closed before the end');
+      ready();
+    };
+    out.once('close', onClose);
+    const buffer = async (): Promise<Buffer> => {
+      for (;;) {
+        if (failure) throw failure;
+        const b = free.pop();
+        if (b) return b;
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+      }
+    };
+    try {
+      let offset = 0;
+      for (const p of m.parts) {
+        const partStart = offset;
+        offset += p.size;
+        if (p.size === 0 || offset - 1 < start || partStart > end) continue;
+        let pos = Math.max(0, start - partStart);
+        const stop = Math.min(p.size - 1, end - partStart) + 1;
+        const fh = await fs.open(path.join(dir, `part.${p.partNumber}`), 'r');
+        try {
+          while (pos < stop) {
+            const b = await buffer();
+            const { bytesRead } = await fh.read(b, 0, Math.min(b.length, stop - pos), pos);
+            if (bytesRead === 0) throw new Error(`part ${p.partNumber} is shorter than its manifest says`);
+            pos += bytesRead;
+            out.write(b.subarray(0, bytesRead), (err?: Error | null) => {
+              if (err) failure ??= err;
+              free.push(b);
+              ready();
+            });
+          }
+        } finally {
+          await fh.close();
+        }
+      }
+      if (failure) throw failure;
+      out.end();
+      await finished(out);
+    } finally {
+      out.off('close', onClose);
+    }
   }
 
   async copyPart(input: {
@@ -348,6 +430,7 @@ export class LocalFsBlobStore implements BlobStore {
     }
     await fs.rename(tmp, target);
     await writeFileDurably(path.join(dir, `part.${input.partNumber}.json`), JSON.stringify(meta));
+    await syncDir(dir);
     return { partNumber: meta.partNumber, size: meta.size, sha256: meta.sha256, etag: etagOf(meta.sha256) };
   }
 
@@ -359,6 +442,7 @@ export class LocalFsBlobStore implements BlobStore {
       path.join(dir, 'manifest.json'),
       JSON.stringify({ size: body.length, parts: [{ partNumber: 1, size: body.length }] }),
     );
+    await syncDir(dir);
     await this.moveIntoPlace(dir, key);
   }
 
@@ -388,6 +472,7 @@ export class LocalFsBlobStore implements BlobStore {
         path.join(dir, 'manifest.json'),
         JSON.stringify({ size, parts: [{ partNumber: 1, size }] }),
       );
+      await syncDir(dir);
       await this.moveIntoPlace(dir, key);
       return { sha256 };
     } finally {
@@ -490,6 +575,19 @@ async function newestMtime(p: string): Promise<Date | undefined> {
     }
   }
   return new Date(newest);
+}
+
+/**
+ * Makes a directory's entries durable (the files renamed into it or created in it): without this a
+ * crash may lose a rename that was acknowledged, even though the file's bytes were synced.
+ */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function writeFileDurably(file: string, data: string | Buffer): Promise<void> {
