@@ -110,16 +110,121 @@ export async function uploadTimed(
   }
 }
 
+/**
+ * Watches the API client's requests for `POST /v1/uploads/{id}/complete`: when it was sent, when
+ * its answer came and with which status. Seen from the wire, so it holds whatever the upload
+ * engine does after a 202 (wait for the commit itself or not).
+ */
+export class CompleteProbe {
+  uploadId: string | undefined;
+  sentAt = Number.NaN;
+  answeredAt = Number.NaN;
+  status = 0;
+  /** Runs just before complete is sent (e.g. to read the runtime's CPU time then). */
+  beforeComplete: (() => Promise<void>) | undefined;
+
+  readonly fetch: typeof fetch = async (input, init) => {
+    const url = String(input instanceof Request ? input.url : input);
+    const m = /\/v1\/uploads\/([^/?]+)\/complete(?:\?|$)/.exec(url);
+    if (!m || (init?.method ?? 'GET').toUpperCase() !== 'POST') return fetch(input, init);
+    this.uploadId = m[1];
+    await this.beforeComplete?.();
+    this.sentAt = performance.now();
+    const res = await fetch(input, init);
+    this.answeredAt = performance.now();
+    this.status = res.status;
+    return res;
+  };
+
+  reset(): void {
+    this.uploadId = undefined;
+    this.sentAt = Number.NaN;
+    this.answeredAt = Number.NaN;
+    this.status = 0;
+  }
+}
+
+/** Polls the session until it is committed (at once after a 201); throws when verification refused it. */
+export async function waitCommitted(api: StratusApi, uploadId: string, timeoutMs = 900_000) {
+  const t0 = performance.now();
+  for (;;) {
+    const s = await api.upload(uploadId);
+    if (s.state === 'committed' && s.fileId) return { at: performance.now(), fileId: s.fileId };
+    if (s.state !== 'verifying' && s.state !== 'completing')
+      throw new Error(`upload ${uploadId} is ${s.state}${s.error ? `: ${s.error.detail}` : ''}`);
+    if (performance.now() - t0 > timeoutMs) throw new Error(`upload ${uploadId} not committed in time`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * An upload as the CLI does it (hash pass, then parts 4 at a time, then complete), with the time of
+ * each phase: the client's hashing, the transfer until complete answers (201 or 202), complete's
+ * own latency, and until the session is committed (later than the answer after a 202). `api` must
+ * send through `probe.fetch`.
+ */
+export async function uploadPhased(
+  api: StratusApi,
+  probe: CompleteProbe,
+  file: string,
+  parentId: string,
+  name: string,
+  o: { concurrency?: number; baseVersionId?: string | null } = {},
+) {
+  probe.reset();
+  const { source, close } = await openFileSource(file);
+  try {
+    const t0 = performance.now();
+    const hashes = await hashSource(source, nodeHasher);
+    const t1 = performance.now();
+    const result = await uploadFile({
+      api,
+      source,
+      parentId,
+      name,
+      newHasher: nodeHasher,
+      putPart: fetchPutPart(),
+      concurrency: o.concurrency ?? 4,
+      hashes,
+      ...(o.baseVersionId !== undefined ? { baseVersionId: o.baseVersionId } : {}),
+    });
+    if (!probe.uploadId) throw new Error('the upload never called complete');
+    const committed = await waitCommitted(api, probe.uploadId);
+    return {
+      size: source.size,
+      fileId: committed.fileId,
+      bytesSent: result.bytesSent,
+      completeStatus: probe.status,
+      hashMs: t1 - t0,
+      /** From the first request after hashing until complete answered. */
+      transferMs: probe.answeredAt - t1,
+      completeMs: probe.answeredAt - probe.sentAt,
+      /** From complete's request until the session showed committed. */
+      completeToCommittedMs: committed.at - probe.sentAt,
+      /** Hashing included, until committed: what a user of the CLI waits. */
+      endToEndMs: committed.at - t0,
+    };
+  } finally {
+    await close();
+  }
+}
+
 export interface ChildRuntime {
   url: string;
   pid: number;
   /** Resident set size now (VmRSS), in MiB. */
   rssMiB(): Promise<number>;
+  /** CPU time the process has used so far (user + system, all its threads), in seconds. */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
 /** `npm start`'s entry point in its own process, on a fresh data directory. */
-export async function startChildRuntime(dataDir: string, env: Record<string, string>): Promise<ChildRuntime> {
+export async function startChildRuntime(
+  dataDir: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<ChildRuntime> {
   const port = await freePort();
   const limits = Object.fromEntries(
     ['auth', 'read', 'write', 'public'].map((k) => [
@@ -127,7 +232,7 @@ export async function startChildRuntime(dataDir: string, env: Record<string, str
       { perIp: { capacity: 1e6, refillPerSecond: 1e6 }, perUser: { capacity: 1e6, refillPerSecond: 1e6 } },
     ]),
   );
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'local', 'main.ts')], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'local', 'main.ts')], {
     env: {
       ...process.env,
       PORT: String(port),
@@ -159,6 +264,7 @@ export async function startChildRuntime(dataDir: string, env: Record<string, str
       const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
       return round(kb / 1024, 1);
     },
+    cpuSeconds: () => cpuSecondsOf(child.pid as number),
     async stop() {
       child.removeAllListeners('exit');
       const exited = new Promise((r) => child.once('exit', r));
@@ -168,15 +274,23 @@ export async function startChildRuntime(dataDir: string, env: Record<string, str
   };
 }
 
+/** A process's user + system CPU time from /proc (clock ticks of 1/100 s, as on Linux). */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, so split after its closing parenthesis).
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 /** Signs in as the admin the runtime created at start-up (STRATUS_ADMIN_EMAIL + STRATUS_ADMIN_PASSWORD). */
-export async function signInAdmin(url: string, email: string): Promise<StratusApi> {
-  const api = new StratusApi({ endpoint: url });
+export async function signInAdmin(url: string, email: string, doFetch?: typeof fetch): Promise<StratusApi> {
+  const api = new StratusApi({ endpoint: url, ...(doFetch ? { fetch: doFetch } : {}) });
   await api.login(email, 'correct horse battery');
   return api;
 }
 
-export async function signUp(url: string, email: string): Promise<StratusApi> {
-  const api = new StratusApi({ endpoint: url });
+export async function signUp(url: string, email: string, doFetch?: typeof fetch): Promise<StratusApi> {
+  const api = new StratusApi({ endpoint: url, ...(doFetch ? { fetch: doFetch } : {}) });
   await api.register(email, 'correct horse battery');
   await api.login(email, 'correct horse battery');
   return api;

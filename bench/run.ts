@@ -18,6 +18,7 @@ import { startRuntime } from '../test/support/local-runtime.ts';
 import { PG_URL } from '../test/support/services.ts';
 import { COLD_RUNS, coldStart, describeColdStart } from './cold-start.ts';
 import {
+  CompleteProbe,
   drain,
   freePort,
   latency,
@@ -34,11 +35,18 @@ import {
   startChildRuntime,
   svgPlot,
   timed,
+  uploadPhased,
   uploadTimed,
 } from './lib.ts';
 import { writeReport } from './report.ts';
+import { tusPeer } from './tus-peer.ts';
 
 const quick = process.argv.includes('--quick');
+/**
+ * `--only=data-path`: the baselines, throughput, the peer, memory and the complete curve alone, at
+ * the mode's sizes, written to <date>[-quick]-data-path.json; the README is left as it is.
+ */
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const SIZES = quick
   ? {
       big: 128 * MiB,
@@ -64,12 +72,13 @@ const SIZES = quick
       concurrencySeconds: 30,
       coldRuns: COLD_RUNS.full,
       delta: 256 * MiB,
-      curveSizes: [16, 64, 256, 1024, 2048].map((n) => n * MiB),
+      curveSizes: [16, 64, 256, 1024, 4096].map((n) => n * MiB),
       listSizes: [100, 1_000, 10_000, 100_000],
       sweepSizes: [1_000, 10_000, 100_000],
     };
 
-const work = path.join(ROOT, 'bench', '.data');
+// Under the system's temporary directory (big files: up to 4 GiB and its stored copy), removed at the end.
+const work = path.join(os.tmpdir(), `stratus-bench-${process.pid}`);
 let last = performance.now();
 const log = (m: string) => {
   const now = performance.now();
@@ -171,24 +180,40 @@ async function throughput(bigFile: string) {
       STRATUS_ADMIN_PASSWORD: 'correct horse battery',
     });
     try {
-      const api = await signInAdmin(rt.url, email);
+      const probe = new CompleteProbe();
+      const api = await signInAdmin(rt.url, email, probe.fetch);
       const ups: number[] = [];
+      const endToEnd: number[] = [];
       const downs: number[] = [];
+      const cpuUp: number[] = [];
+      const cpuDown: number[] = [];
+      const gib = SIZES.big / 1024 ** 3;
       let replicatedMs: number | undefined;
       for (let r = 0; r < SIZES.runs; r++) {
-        const up = await uploadTimed(api, bigFile, 'root', `big-${r}.bin`);
-        ups.push(mbps(SIZES.big, up.ms));
-        if (rf > 1 && r === 0) replicatedMs = await timeToReplicate(api, up.ms);
+        const c0 = await rt.cpuSeconds();
+        const up = await uploadPhased(api, probe, bigFile, 'root', `big-${r}.bin`);
+        const c1 = await rt.cpuSeconds();
+        ups.push(mbps(SIZES.big, up.transferMs));
+        endToEnd.push(mbps(SIZES.big, up.endToEndMs));
+        cpuUp.push(round((c1 - c0) / gib));
+        if (rf > 1 && r === 0) replicatedMs = await timeToReplicate(api, up.transferMs);
+        const c2 = await rt.cpuSeconds();
         const d = await timed(async () => {
-          const { url } = await api.downloadUrl(up.result.fileId);
+          const { url } = await api.downloadUrl(up.fileId);
           return drain(await fetch(url));
         });
+        cpuDown.push(round(((await rt.cpuSeconds()) - c2) / gib));
         if (d.value !== SIZES.big) throw new Error(`download returned ${d.value} bytes`);
         downs.push(mbps(SIZES.big, d.ms));
       }
       out[`rf${rf}`] = {
+        // Parts sent until complete answered (201, or 202 with verification left to the background),
+        // the client's hashes known beforehand; then the CLI's whole wait, its hashing pass and
+        // the wait for the commit included.
         uploadMBps: spread(ups),
+        endToEndMBps: spread(endToEnd),
         downloadMBps: spread(downs),
+        runtimeCpuSecondsPerGiB: { upload: spread(cpuUp), download: spread(cpuDown) },
         ...(replicatedMs !== undefined ? { secondsUntilReplicated: round(replicatedMs / 1000) } : {}),
       };
     } finally {
@@ -208,57 +233,6 @@ async function timeToReplicate(api: StratusApi, uploadMs: number): Promise<numbe
     if (performance.now() - t0 > 600_000) throw new Error('not replicated after 10 minutes');
     await new Promise((res) => setTimeout(res, 100));
   }
-}
-
-/** The peer: @tus/server with @tus/file-store, driven by a minimal tus 1.0 client (PATCH in 8 MiB chunks). */
-async function tusPeer(bigFile: string) {
-  const { Server } = await import('@tus/server');
-  const { FileStore } = await import('@tus/file-store');
-  const dir = path.join(work, 'tus');
-  await fs.rm(dir, { recursive: true, force: true });
-  await fs.mkdir(dir, { recursive: true });
-  const tus = new Server({ path: '/files', datastore: new FileStore({ directory: dir }) });
-  const server = http.createServer((req, res) => void tus.handle(req, res));
-  const port = await freePort();
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${port}`;
-  const runs: number[] = [];
-  try {
-    for (let r = 0; r < SIZES.runs; r++) {
-      const fh = await fs.open(bigFile, 'r');
-      const t = await timed(async () => {
-        const created = await fetch(`${base}/files`, {
-          method: 'POST',
-          headers: { 'tus-resumable': '1.0.0', 'upload-length': String(SIZES.big) },
-        });
-        const location = new URL(created.headers.get('location') ?? '', base).toString();
-        const buf = Buffer.allocUnsafe(8 * MiB);
-        for (let off = 0; off < SIZES.big; ) {
-          const { bytesRead } = await fh.read(buf, 0, buf.length, off);
-          const res = await fetch(location, {
-            method: 'PATCH',
-            headers: {
-              'tus-resumable': '1.0.0',
-              'upload-offset': String(off),
-              'content-type': 'application/offset+octet-stream',
-            },
-            body: buf.subarray(0, bytesRead),
-          });
-          if (res.status !== 204) throw new Error(`tus PATCH answered ${res.status}`);
-          off = Number(res.headers.get('upload-offset'));
-        }
-      });
-      await fh.close();
-      runs.push(mbps(SIZES.big, t.ms));
-    }
-  } finally {
-    await new Promise((r) => server.close(r));
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-  const version = JSON.parse(
-    await fs.readFile(path.join(ROOT, 'node_modules/@tus/server/package.json'), 'utf8'),
-  ).version;
-  return { server: `@tus/server ${version} + @tus/file-store`, uploadMBps: spread(runs) };
 }
 
 // ------------------------------------------------------------------ memory
@@ -302,10 +276,12 @@ async function memory() {
       await new Promise((r) => setTimeout(r, 1000));
       const idle = await rt.rssMiB();
       if (!transfer) return { idleRssMiB: idle };
-      const api = await signUp(rt.url, 'bench-memory@example.com');
+      const probe = new CompleteProbe();
+      const api = await signUp(rt.url, 'bench-memory@example.com', probe.fetch);
       let fileId = '';
+      // Until committed: background verification of a big upload runs in this process too.
       const upload = await peakRssDuring(rt, async () => {
-        fileId = (await uploadTimed(api, file, 'root', 'memory.bin')).result.fileId;
+        fileId = (await uploadPhased(api, probe, file, 'root', 'memory.bin')).fileId;
       });
       const download = await peakRssDuring(rt, async () => {
         const { url } = await api.downloadUrl(fileId);
@@ -520,26 +496,44 @@ async function delta() {
 
 // ------------------------------------------------------------------ scaling curves
 
-async function curves() {
+async function curves(uploadOnly = false) {
   // Upload time against file size.
   const dir = path.join(work, 'rt-curve');
   await fs.rm(dir, { recursive: true, force: true });
   const rt = await startChildRuntime(dir, { STRATUS_LOCAL_NODES: '1', STRATUS_REPLICATION_FACTOR: '1' });
   const uploadCurve: [number, number][] = [];
+  const completeCurve: [number, number][] = [];
+  const committedCurve: [number, number][] = [];
+  const completeStatus: [number, number][] = [];
   try {
-    const api = await signUp(rt.url, 'bench-curve@example.com');
+    const probe = new CompleteProbe();
+    const api = await signUp(rt.url, 'bench-curve@example.com', probe.fetch);
     for (const size of SIZES.curveSizes) {
       const file = path.join(work, `curve-${size}.bin`);
-      await makeFile(file, size, size);
-      const up = await uploadTimed(api, file, 'root', `curve-${size}.bin`);
-      uploadCurve.push([size / MiB, round(up.ms / 1000, 3)]);
-      await fs.rm(file, { force: true });
+      await makeFile(file, size, size / MiB);
+      try {
+        const up = await uploadPhased(api, probe, file, 'root', `curve-${size}.bin`);
+        uploadCurve.push([size / MiB, round(up.transferMs / 1000, 3)]);
+        completeCurve.push([size / MiB, round(up.completeMs, 1)]);
+        committedCurve.push([size / MiB, round(up.completeToCommittedMs, 1)]);
+        completeStatus.push([size / MiB, up.completeStatus]);
+        log(`curve: ${size / MiB} MiB, complete ${up.completeStatus} in ${round(up.completeMs)} ms`);
+      } finally {
+        await fs.rm(file, { force: true });
+      }
     }
   } finally {
     await rt.stop();
     await fs.rm(dir, { recursive: true, force: true });
   }
 
+  if (uploadOnly)
+    return {
+      uploadSecondsBySizeMiB: uploadCurve,
+      completeMsBySizeMiB: completeCurve,
+      completeStatusBySizeMiB: completeStatus,
+      committedMsBySizeMiB: committedCurve,
+    };
   // List latency (p50 of a 100-item page) against folder size, and reconciler sweeps against versions.
   const meta = await startRuntime({ STRATUS_LOG_LEVEL: 'silent' }, path.join(work, 'curve-meta'));
   const listCurve: [number, number][] = [];
@@ -597,6 +591,11 @@ async function curves() {
   }
   return {
     uploadSecondsBySizeMiB: uploadCurve,
+    /** POST …/complete until its answer (ms), and its status (201 inline, 202 background). */
+    completeMsBySizeMiB: completeCurve,
+    completeStatusBySizeMiB: completeStatus,
+    /** From sending complete until the session showed `committed` (ms). */
+    committedMsBySizeMiB: committedCurve,
     listP50MsByEntries: listCurve,
     sweepSecondsByVersions: sweepCurve,
   };
@@ -624,11 +623,45 @@ async function main() {
   await makeFile(bigFile, SIZES.big, 3);
   log('upload and download at replication factor 1 and 2');
   const stratus = await throughput(bigFile);
-  log('peer: @tus/server');
-  const tus = await tusPeer(bigFile);
+  log('peer: @tus/server driven by tus-js-client');
+  const tus = await tusPeer(bigFile, work, SIZES.runs);
   await fs.rm(bigFile, { force: true });
   log('memory');
   const mem = await memory();
+  if (only === 'data-path') {
+    log('scaling curves (upload and complete only)');
+    const curve = await curves(true);
+    await fs.rm(work, { recursive: true, force: true });
+    const results = {
+      date: new Date().toISOString(),
+      mode: quick ? 'quick' : 'full',
+      only,
+      machine,
+      sizes: { fileBytes: SIZES.big, runs: SIZES.runs },
+      baselines: { disk, loopback },
+      upload: { ...stratus, tus },
+      memory: mem,
+      curves: curve,
+      durationSeconds: round((Date.now() - started) / 1000, 0),
+    };
+    const outDir = path.join(ROOT, 'bench', 'results');
+    const stem = `${results.date.slice(0, 10)}${quick ? '-quick' : ''}-data-path`;
+    await fs.writeFile(path.join(outDir, `${stem}.json`), `${JSON.stringify(results, null, 2)}\n`);
+    await fs.writeFile(
+      path.join(outDir, `${stem}-complete.svg`),
+      svgPlot({
+        title: 'Complete latency against file size (RF 1)',
+        xLabel: 'file size (MiB)',
+        yLabel: 'milliseconds',
+        series: [
+          { name: 'POST complete until its answer', points: curve.completeMsBySizeMiB },
+          { name: 'until committed', points: curve.committedMsBySizeMiB },
+        ],
+      }),
+    );
+    log(`done in ${results.durationSeconds} s: bench/results/${stem}.json`);
+    return;
+  }
   log('metadata on PGlite');
   const metaPglite = await metadata('pglite');
   log('metadata on PostgreSQL');
@@ -670,17 +703,26 @@ async function main() {
       yLabel: 'seconds',
       series: [{ name: 'upload', points: curve.uploadSecondsBySizeMiB }],
     }),
+    complete: svgPlot({
+      title: 'Complete latency against file size (RF 1)',
+      xLabel: 'file size (MiB)',
+      yLabel: 'milliseconds',
+      series: [
+        { name: 'POST complete until its answer', points: curve.completeMsBySizeMiB },
+        { name: 'until committed', points: curve.committedMsBySizeMiB },
+      ],
+    }),
     list: svgPlot({
       title: 'List latency (p50, 100-item page) against folder size',
       xLabel: 'entries in the folder',
       yLabel: 'milliseconds',
-      series: [{ name: 'PGlite', points: curve.listP50MsByEntries }],
+      series: [{ name: 'PGlite', points: curve.listP50MsByEntries ?? [] }],
     }),
     sweep: svgPlot({
       title: 'Reconciler sweep time against versions',
       xLabel: 'versions',
       yLabel: 'seconds',
-      series: [{ name: 'sweep', points: curve.sweepSecondsByVersions }],
+      series: [{ name: 'sweep', points: curve.sweepSecondsByVersions ?? [] }],
     }),
   };
   for (const [name, svg] of Object.entries(plots))
