@@ -124,31 +124,12 @@ describe('background verification (202)', () => {
   it('fails an upload whose bytes do not match its declared SHA-256, and says why', async () => {
     const usageBefore = (await user.call('GET', '/v1/usage')).json;
     const bytes = data(8 * MiB, 3);
-    const created = await user.call('POST', '/v1/uploads', {
-      parentId: 'root',
-      name: 'wrong.txt',
-      size: bytes.length,
-      sha256: sha256(Buffer.from('something else')),
-      contentType: 'text/plain',
-    });
-    expect(created.status).toBe(201);
-    const { uploadId, partSize, parts } = created.json as {
-      uploadId: string;
-      partSize: number;
-      parts: { partNumber: number; url: string; headers: Record<string, string> }[];
-    };
-    const etags = [];
-    for (const p of parts) {
-      const res = await fetch(p.url, {
-        method: 'PUT',
-        headers: p.headers,
-        body: bytes.subarray((p.partNumber - 1) * partSize, p.partNumber * partSize),
-      });
-      expect(res.status).toBe(200);
-      etags.push({ partNumber: p.partNumber, etag: res.headers.get('etag') ?? '' });
-    }
-    const complete = await user.call('POST', `/v1/uploads/${uploadId}/complete`, { parts: etags });
-    expect(complete.status).toBe(202);
+    const declared = sha256(Buffer.from('something else'));
+    const sent = await user.upload('root', 'wrong.txt', bytes, 'text/plain', { sha256: declared });
+    expect(sent.created.status).toBe(201);
+    expect(sent.complete?.status).toBe(202);
+    const uploadId = sent.uploadId as string;
+    const etags = sent.etags;
     const failed = await until(uploadId, (s) => s.state !== 'verifying');
     expect(failed).toMatchObject({
       state: 'failed',

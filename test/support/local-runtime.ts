@@ -153,13 +153,14 @@ export class Client {
     name: string,
     data: Buffer,
     contentType = 'application/octet-stream',
-    opts: { declareParts?: boolean; partSize?: number } = {},
+    /** `sha256`: the whole-file hash to declare, when not the data's own (a lying client). */
+    opts: { declareParts?: boolean; partSize?: number; sha256?: string } = {},
   ) {
     const body: Record<string, unknown> = {
       parentId,
       name,
       size: data.length,
-      sha256: sha256(data),
+      sha256: opts.sha256 ?? sha256(data),
       contentType,
     };
     if (opts.partSize) body.partSize = opts.partSize;
@@ -193,7 +194,7 @@ export class Client {
       }),
     );
     const complete = await this.call('POST', `/v1/uploads/${uploadId}/complete`, { parts: etags });
-    return { created, complete, uploadId, sentBytes };
+    return { created, complete, uploadId, sentBytes, etags };
   }
 
   /**
