@@ -295,6 +295,15 @@ describe('delta re-upload', () => {
     const first = await c.upload('root', 'disk.img', v1, 'application/octet-stream', { declareParts: true });
     expect(first.complete?.status).toBe(201);
     expect(first.sentBytes).toBe(64 * MiB);
+    // Parts are copied inside a node holding the current version. Until its replica lands, that is
+    // one node of three, and the new version's placement (two of three) can miss it: the re-upload
+    // then sends every part. Once replicated, any placement of two includes a holder.
+    const firstVersion = first.complete?.json.versionId as string;
+    for (let i = 0; i < 100; i++) {
+      const replicas = await rt.container.ledger.forVersion(firstVersion);
+      if (replicas.filter((r) => r.data.state === 'verified').length >= 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const v2 = Buffer.from(v1);
     randomBytes(MiB).copy(v2, 40 * MiB + 123);
     const second = await c.upload('root', 'disk.img', v2, 'application/octet-stream', { declareParts: true });
