@@ -5,6 +5,7 @@
  * it does not use.
  */
 
+import { wasmSha256 } from '../shared/adapters/hash-wasm/wasm-sha256.ts';
 import type { LocalFsBlobStore } from '../shared/adapters/localfs/localfs-blob-store.ts';
 import { MemoryRateLimiter } from '../shared/adapters/memory/memory-rate-limiter.ts';
 import { AuditRepository } from '../shared/adapters/postgres/audit-repository.ts';
@@ -247,6 +248,7 @@ export function assemble(
     items,
     cache: metadataCache,
     scanner: p.scanner ?? (config.STRATUS_SCANNER === 'eicar' ? new EicarScanner() : undefined),
+    resumableSha256: wasmSha256,
     typePolicy,
     log: p.log,
   });
@@ -271,6 +273,7 @@ export function assemble(
     users,
     log: p.log,
     inlineVerifyBytes: config.STRATUS_INLINE_VERIFY_BYTES,
+    verifyRunMs: config.STRATUS_VERIFY_RUN_SECONDS * 1000,
   });
   const uploads = new UploadService({
     db: p.db,

@@ -67,6 +67,12 @@ const common = {
    * and are verified in the background (0: every upload in the background).
    */
   STRATUS_INLINE_VERIFY_BYTES: intFrom(0, Number.MAX_SAFE_INTEGER).default(64 * MiB),
+  /**
+   * Seconds one background verification run reads before it stops at a checkpoint and hands over
+   * to a new run (fractions allowed); 0, the default, is no limit. The AWS verifier function sets it
+   * below its 15-minute timeout, so files of any size verify across runs.
+   */
+  STRATUS_VERIFY_RUN_SECONDS: z.coerce.number().min(0).max(86_400).default(0),
   /** How long sharing with an address that has no account waits for it to register (30 days). */
   STRATUS_INVITATION_TTL_SECONDS: intFrom(60, 365 * 86_400).default(30 * 86_400),
   STRATUS_PART_SIZE_BYTES: intFrom(5 * MiB, 5 * 1024 * MiB).default(16 * MiB),

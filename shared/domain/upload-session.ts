@@ -86,6 +86,26 @@ export interface UploadSession {
   error?: UploadError;
   /** While `verifying`: bytes the background verifier has read so far. */
   verifiedBytes?: number;
+  /** While `verifying`, after a run that stopped before the end: where the next run goes on. */
+  verifyCheckpoint?: VerifyCheckpoint;
+}
+
+/**
+ * Where a resumable verification stopped (services/upload-inspection.ts); small enough to ride on
+ * the session record.
+ */
+export interface VerifyCheckpoint {
+  /** Bytes inspected: the next run reads from here. */
+  offset: number;
+  /** hash-wasm states (base64) of the whole-file SHA-256 and of the content hash's outer SHA-256. */
+  sha256State: string;
+  contentState: string;
+  /** The first bytes of the object (base64), for the type check at the end. */
+  head: string;
+  /** The scan session's checkpoint, when a scanner reads bytes. */
+  scan?: string;
+  /** Runs so far. */
+  runs: number;
 }
 
 export interface PartPlan {

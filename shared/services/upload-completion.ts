@@ -27,7 +27,7 @@ import {
   uploadingAgain,
 } from './upload-state.ts';
 import type { UploadStorage } from './upload-storage.ts';
-import type { UploadVerification, Verified } from './upload-verification.ts';
+import type { Stopped, UploadVerification, Verified } from './upload-verification.ts';
 
 /** What a complete answers: the committed version (201), or that it is being verified (202). */
 export type CompleteOutcome =
@@ -45,7 +45,10 @@ export type CompleteOutcome =
   | { status: 'verifying' };
 
 /** What one run of the background verifier did. */
-export type BackgroundOutcome = 'committed' | 'failed' | 'busy' | 'done';
+export type BackgroundOutcome = 'committed' | 'failed' | 'busy' | 'done' | 'continued';
+
+/** How long each run of a verification that goes on in another run keeps the session alive. */
+const VERIFY_RUN_KEEPS_SECONDS = 86_400;
 
 /** How often the background verifier writes its progress on the session (bytes read). */
 const PROGRESS_EVERY_BYTES = 64 * 1024 * 1024;
@@ -69,6 +72,12 @@ export class UploadCompletion {
   private readonly log: Logger;
   /** Uploads up to this many bytes are verified inside the complete request. */
   private readonly inlineVerifyBytes: number;
+  /**
+   * How long one background verification run may read before it stops at a checkpoint and hands
+   * over to the next run; 0 is no limit (the local runtime). The AWS verifier's 15-minute timeout
+   * sets it.
+   */
+  private readonly verifyRunMs: number;
 
   constructor(deps: {
     records: SessionRecords;
@@ -80,6 +89,7 @@ export class UploadCompletion {
     users: Pick<UserStore, 'get'>;
     log: Logger;
     inlineVerifyBytes: number;
+    verifyRunMs?: number;
   }) {
     this.records = deps.records;
     this.storage = deps.storage;
@@ -90,6 +100,7 @@ export class UploadCompletion {
     this.users = deps.users;
     this.log = deps.log;
     this.inlineVerifyBytes = deps.inlineVerifyBytes;
+    this.verifyRunMs = deps.verifyRunMs ?? 0;
   }
 
   async completeUpload(
@@ -279,12 +290,20 @@ export class UploadCompletion {
       tokenId: `verifier:${s.uploadId}`,
       expiresAt: Math.floor(Date.now() / 1000) + 3600,
     };
-    let reported = 0;
-    const verdict = await this.verification.verify(s, (bytesRead) => {
-      if (bytesRead - reported < PROGRESS_EVERY_BYTES) return;
-      reported = bytesRead;
-      lease.write({ ...lease.current, verifiedBytes: bytesRead }).catch(() => undefined);
+    let reported = s.verifiedBytes ?? 0;
+    const resumable = this.verifyRunMs > 0;
+    const verdict = await this.verification.verify(s, {
+      resumable,
+      ...(resumable ? { stopAfter: Date.now() + this.verifyRunMs } : {}),
+      ...(s.verifyCheckpoint ? { from: s.verifyCheckpoint } : {}),
+      earlierParts: () => this.records.verifiedParts(s.uploadId),
+      onProgress: (bytesRead) => {
+        if (bytesRead - reported < PROGRESS_EVERY_BYTES) return;
+        reported = bytesRead;
+        lease.write({ ...lease.current, verifiedBytes: bytesRead }).catch(() => undefined);
+      },
     });
+    if (verdict.kind === 'stopped') return this.continueLater(s, lease, verdict);
     if (verdict.kind !== 'verified') {
       const refusal =
         verdict.kind === 'missing'
@@ -304,6 +323,43 @@ export class UploadCompletion {
     }
     await this.records.verificationDone(s.uploadId);
     return 'committed';
+  }
+
+  /**
+   * A run that stopped before the end (its time is up) keeps its checkpoint and this run's part
+   * digests, lets go of the lease and triggers the next run. Each run moves the session's expiry
+   * on, so a verification of many runs never outlives its session.
+   */
+  private async continueLater(
+    s: UploadSession,
+    lease: CompletionLease,
+    stopped: Stopped,
+  ): Promise<BackgroundOutcome> {
+    lease.stop();
+    if (lease.lost) return 'busy';
+    const expiresAt = Math.max(
+      lease.expiresAt ?? 0,
+      Math.floor(Date.now() / 1000) + VERIFY_RUN_KEEPS_SECONDS,
+    );
+    await this.records.keepVerifiedParts(s.uploadId, stopped.parts, expiresAt);
+    const { completingUntil: _held, ...rest } = lease.current;
+    try {
+      await lease.write(
+        { ...rest, verifiedBytes: stopped.checkpoint.offset, verifyCheckpoint: stopped.checkpoint },
+        expiresAt,
+      );
+    } catch (err) {
+      if (err instanceof ConditionFailedError) return 'busy';
+      throw err;
+    }
+    await this.records.awaitVerification(s.uploadId, expiresAt);
+    this.log.info('verification continues in another run', {
+      uploadId: s.uploadId,
+      verifiedBytes: stopped.checkpoint.offset,
+      size: s.size,
+      runs: stopped.checkpoint.runs,
+    });
+    return 'continued';
   }
 
   /**
@@ -339,7 +395,7 @@ export class UploadCompletion {
       contentHash: verified.contentHash,
       scanState: verified.scanState,
     };
-    const { completingUntil: _held, verifiedBytes: _read, ...settled } = s;
+    const { completingUntil: _held, verifiedBytes: _read, verifyCheckpoint: _at, ...settled } = s;
     await lease.write({ ...settled, state: 'committed', result }).catch((err: unknown) => {
       if (!(err instanceof ConditionFailedError)) throw err;
     });
@@ -374,7 +430,7 @@ export class UploadCompletion {
   ) {
     await this.reservations.release(s.uploadId);
     await this.storage.release(s);
-    const { completingUntil: _held, verifiedBytes: _read, ...settled } = s;
+    const { completingUntil: _held, verifiedBytes: _read, verifyCheckpoint: _at, ...settled } = s;
     await lease
       .write(
         { ...settled, state, error: uploadErrorOf(error) },

@@ -31,6 +31,14 @@ export const verifyTriggerKey = (uploadId: string) => ({
 const verifyIndexKey = (uploadId: string) => ({ pk: `verifying#${uploadId.slice(0, 1)}`, sk: uploadId });
 const VERIFY_INDEX_PARTITIONS = '0123456789abcdef'.split('');
 
+/**
+ * The part digests a resumable verification computed in its earlier runs
+ * (`verifiedparts#<uploadId>`, 1,000 parts per record, as raw digests in base64: about 43 KB an
+ * item), kept apart from the session so it stays small.
+ */
+const verifiedPartsPk = (uploadId: string) => `verifiedparts#${uploadId}`;
+const VERIFIED_PARTS_PER_RECORD = 1000;
+
 /** How long a complete holds its upload before another may take over; renewed every third of it. */
 export const COMPLETION_LEASE_MS = 15_000;
 
@@ -73,11 +81,53 @@ export class SessionRecords {
     await this.store.put({ ...verifyTriggerKey(uploadId), data: { uploadId, at: Date.now() }, ...ttl });
   }
 
-  /** The upload left `verifying` (committed or failed): its trigger and index entry go. */
+  /** The upload left `verifying` (committed or failed): its trigger, index entry and parts go. */
   async verificationDone(uploadId: string): Promise<void> {
     await this.store.delete(verifyTriggerKey(uploadId).pk, 'v');
     const { pk, sk } = verifyIndexKey(uploadId);
     await this.store.delete(pk, sk);
+    for (const r of await this.store.query(verifiedPartsPk(uploadId))) await this.store.delete(r.pk, r.sk);
+  }
+
+  /** Keeps part digests (hex, by part number) a verification run computed, until `expiresAt`. */
+  async keepVerifiedParts(uploadId: string, parts: Map<number, string>, expiresAt: number): Promise<void> {
+    const byRecord = new Map<number, [number, string][]>();
+    for (const [n, h] of parts) {
+      const r = Math.floor((n - 1) / VERIFIED_PARTS_PER_RECORD);
+      byRecord.set(r, [...(byRecord.get(r) ?? []), [n, h]]);
+    }
+    for (const [r, entries] of byRecord) {
+      const sk = String(r).padStart(2, '0');
+      const old = await this.store.get<{ first: number; digests: string }>(verifiedPartsPk(uploadId), sk);
+      const first = r * VERIFIED_PARTS_PER_RECORD + 1;
+      const digests = Buffer.alloc(32 * VERIFIED_PARTS_PER_RECORD);
+      if (old) Buffer.from(old.data.digests, 'base64').copy(digests);
+      let used = old ? Buffer.from(old.data.digests, 'base64').length / 32 : 0;
+      for (const [n, h] of entries) {
+        Buffer.from(h, 'hex').copy(digests, (n - first) * 32);
+        used = Math.max(used, n - first + 1);
+      }
+      await this.store.put({
+        pk: verifiedPartsPk(uploadId),
+        sk,
+        data: { first, digests: digests.subarray(0, used * 32).toString('base64') },
+        expiresAt,
+      });
+    }
+  }
+
+  /** The part digests kept by `keepVerifiedParts`. */
+  async verifiedParts(uploadId: string): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    const empty = Buffer.alloc(32).toString('hex');
+    for (const r of await this.store.query<{ first: number; digests: string }>(verifiedPartsPk(uploadId))) {
+      const raw = Buffer.from(r.data.digests, 'base64');
+      for (let i = 0; i * 32 < raw.length; i++) {
+        const h = raw.subarray(i * 32, i * 32 + 32).toString('hex');
+        if (h !== empty) out.set(r.data.first + i, h);
+      }
+    }
+    return out;
   }
 
   /** Uploads waiting for the verifier, from the index (at most `limit` per partition). */

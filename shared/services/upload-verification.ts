@@ -1,22 +1,52 @@
 /**
- * Verification of an upload's bytes, in a single read of the object: its size, SHA-256 and each
- * part's SHA-256 against what the client declared, the content hash, the magic bytes against the
- * type policy, and the malware scan; and the later rescans of versions whose scan could not finish.
+ * Verification of an upload's bytes, in a single read of the object (upload-inspection.ts): its
+ * size, SHA-256 and each part's SHA-256 against what the client declared, the content hash, the
+ * magic bytes against the type policy, and the malware scan; and the later rescans of versions
+ * whose scan could not finish.
  */
 
-import { createHash } from 'node:crypto';
-import { ContentHasher } from '../domain/content-hash.ts';
+import type { Readable } from 'node:stream';
 import { errors } from '../domain/errors.ts';
 import { checkContent, type TypePolicy } from '../domain/file-type.ts';
 import type { ScanState } from '../domain/model.ts';
 import type { UploadSession } from '../domain/upload-session.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ItemStore } from '../ports/metadata.ts';
+import type { ResumableSha256 } from '../ports/resumable-hash.ts';
 import type { Scanner } from '../ports/scanner.ts';
 import type { MetadataCache } from './metadata-cache.ts';
+import { Inspection, type InspectionCheckpoint, SNIFF_BYTES } from './upload-inspection.ts';
 import type { UploadStorage } from './upload-storage.ts';
 
-const SNIFF_BYTES = 4096;
+/** How a verification runs: see `UploadVerification.verify`. */
+export interface VerifyRun {
+  onProgress?: (bytesRead: number) => void;
+  resumable?: boolean;
+  stopAfter?: number;
+  from?: InspectionCheckpoint;
+  earlierParts?: () => Promise<Map<number, string>>;
+}
+
+/** A resumable verification that ran out of time: where to go on from, and this run's part digests. */
+export interface Stopped {
+  kind: 'stopped';
+  checkpoint: InspectionCheckpoint;
+  parts: Map<number, string>;
+}
+
+/** The first of `parts` whose digest is not the one the session declared for it, as a refusal. */
+function badPart(s: UploadSession, parts: Map<number, string>): Verdict | undefined {
+  for (const [n, h] of [...parts].sort((a, b) => a[0] - b[0])) {
+    const declared = s.partHashes[n];
+    if (declared !== undefined && declared !== h)
+      return {
+        kind: 'refused',
+        reason: `part ${n} sha256 mismatch`,
+        error: errors.checksumMismatch(`part ${n} does not match its declared SHA-256`),
+      };
+  }
+  return undefined;
+}
 
 export interface Verified {
   /** The type to store and serve: the declared one when the bytes agree, else what they show. */
@@ -42,6 +72,7 @@ export class UploadVerification {
   private readonly items: ItemStore;
   private readonly cache: MetadataCache;
   private readonly scanner: Scanner | undefined;
+  private readonly resumableSha256: ResumableSha256 | undefined;
   private readonly typePolicy: TypePolicy;
   private readonly log: Logger;
 
@@ -50,6 +81,8 @@ export class UploadVerification {
     items: ItemStore;
     cache: MetadataCache;
     scanner: Scanner | undefined;
+    /** Lets background runs stop at checkpoints; without it every verification reads to the end. */
+    resumableSha256?: ResumableSha256;
     typePolicy: TypePolicy;
     log: Logger;
   }) {
@@ -57,6 +90,7 @@ export class UploadVerification {
     this.items = deps.items;
     this.cache = deps.cache;
     this.scanner = deps.scanner;
+    this.resumableSha256 = deps.resumableSha256;
     this.typePolicy = deps.typePolicy;
     this.log = deps.log;
   }
@@ -93,10 +127,14 @@ export class UploadVerification {
   }
 
   /**
-   * The session's assembled object checked against its declaration. `onProgress` hears how many
-   * bytes have been read (the background verifier reports it on the session).
+   * The session's assembled object checked against its declaration, in one read. A `resumable`
+   * run may stop once `stopAfter` (epoch ms) has passed: it answers `stopped` with the checkpoint
+   * and the part digests of this run, which the caller keeps and hands back (`from`,
+   * `earlierParts`) to the next run. `onProgress` hears how many bytes have been read in all.
    */
-  async verify(s: UploadSession, onProgress?: (bytesRead: number) => void): Promise<Verdict> {
+  async verify(s: UploadSession, run?: VerifyRun & { resumable?: false }): Promise<Verdict>;
+  async verify(s: UploadSession, run: VerifyRun): Promise<Verdict | Stopped>;
+  async verify(s: UploadSession, run: VerifyRun = {}): Promise<Verdict | Stopped> {
     const stat = await this.storage.node(s.nodeId).stat(s.blobKey);
     if (!stat) return { kind: 'missing' };
     if (stat.size !== s.size) {
@@ -106,7 +144,51 @@ export class UploadVerification {
         error: errors.checksumMismatch(`uploaded ${stat.size} bytes, declared ${s.size}`),
       };
     }
-    const inspected = await this.inspect(s, onProgress);
+    const inspection = await Inspection.open({
+      size: s.size,
+      partSize: s.mode === 'multipart' ? s.partSize : s.size,
+      scanner: this.scanner,
+      target: { nodeId: s.nodeId, key: s.blobKey },
+      resumable: (run.resumable && this.resumableSha256) || false,
+      ...(run.from ? { from: run.from } : {}),
+    });
+    const from = inspection.position;
+    if (from < s.size) {
+      const stream = (await this.storage
+        .node(s.nodeId)
+        .read(s.blobKey, from > 0 ? { start: from, end: s.size - 1 } : undefined)) as Readable;
+      try {
+        const fed = await inspection.feed(stream, {
+          ...(run.stopAfter !== undefined ? { stopAfter: run.stopAfter } : {}),
+          ...(run.onProgress ? { onProgress: run.onProgress } : {}),
+        });
+        if (fed === 'stopped') {
+          const parts = inspection.takeParts();
+          // A part that already shows it is not what was declared ends the upload now.
+          const bad = badPart(s, parts);
+          if (bad) return bad;
+          return { kind: 'stopped', checkpoint: inspection.checkpoint(), parts };
+        }
+      } finally {
+        stream.destroy();
+      }
+    }
+    const inspected = await inspection.finish((await run.earlierParts?.()) ?? new Map());
+    let scanState: ScanState;
+    if (inspected.scan.state === 'scanning') {
+      scanState = 'scanning';
+      this.log.warn('scanner unavailable; version stays quarantined', {
+        uploadId: s.uploadId,
+        err: String('error' in inspected.scan ? inspected.scan.error : ''),
+      });
+    } else {
+      scanState = inspected.scan.state;
+      if (scanState === 'infected')
+        this.log.warn('upload infected; quarantined', {
+          uploadId: s.uploadId,
+          signature: 'signature' in inspected.scan ? inspected.scan.signature : undefined,
+        });
+    }
     let verified: Verified;
     try {
       const { contentType } = checkContent(this.typePolicy, {
@@ -114,22 +196,21 @@ export class UploadVerification {
         declared: s.contentType,
         head: inspected.head,
       });
-      verified = { ...inspected, contentType };
+      verified = {
+        contentType,
+        sha256: inspected.sha256,
+        contentHash: inspected.contentHash,
+        partHashes: inspected.partHashes,
+        head: inspected.head,
+        scanState,
+      };
     } catch (err) {
       return { kind: 'refused', reason: 'type refused', error: err };
     }
     // Per-part integrity, computed here rather than trusted from storage (emulators and some
     // S3-compatible stores do not enforce part checksums).
-    const badPart = verified.partHashes.findIndex(
-      (h, i) => s.partHashes[i + 1] !== undefined && s.partHashes[i + 1] !== h,
-    );
-    if (badPart >= 0) {
-      return {
-        kind: 'refused',
-        reason: `part ${badPart + 1} sha256 mismatch`,
-        error: errors.checksumMismatch(`part ${badPart + 1} does not match its declared SHA-256`),
-      };
-    }
+    const bad = badPart(s, new Map(verified.partHashes.map((h, i) => [i + 1, h])));
+    if (bad) return bad;
     if (verified.sha256 !== s.sha256) {
       return {
         kind: 'refused',
@@ -140,82 +221,18 @@ export class UploadVerification {
     return { kind: 'verified', verified };
   }
 
-  /**
-   * One read of the object: SHA-256, each part's SHA-256, the content hash, the head for sniffing,
-   * and the malware scan.
-   */
-  private async inspect(
-    s: UploadSession,
-    onProgress?: (bytesRead: number) => void,
-  ): Promise<Omit<Verified, 'contentType'>> {
-    let bytesRead = 0;
-    const sha = createHash('sha256');
-    const content = new ContentHasher();
-    const scan = this.scanner?.start();
-    const head: Buffer[] = [];
-    let headLen = 0;
-    const partSize = s.mode === 'multipart' ? s.partSize : Math.max(1, s.size);
-    const partHashes: string[] = [];
-    let part = createHash('sha256');
-    let inPart = 0;
-    for await (const whole of (await this.storage.node(s.nodeId).read(s.blobKey)) as AsyncIterable<Buffer>) {
-      sha.update(whole);
-      content.update(whole);
-      bytesRead += whole.length;
-      onProgress?.(bytesRead);
-      scan?.update(whole);
-      for (let off = 0; off < whole.length; ) {
-        const take = Math.min(partSize - inPart, whole.length - off);
-        part.update(whole.subarray(off, off + take));
-        inPart += take;
-        off += take;
-        if (inPart === partSize) {
-          partHashes.push(part.digest('hex'));
-          part = createHash('sha256');
-          inPart = 0;
-        }
-      }
-      if (headLen < SNIFF_BYTES) {
-        head.push(whole.subarray(0, SNIFF_BYTES - headLen));
-        headLen += Math.min(whole.length, SNIFF_BYTES - headLen);
-      }
-    }
-    let scanState: ScanState = 'clean';
-    if (scan) {
-      try {
-        const r = await scan.finish();
-        scanState = r.verdict;
-        if (r.verdict === 'infected')
-          this.log.warn('upload infected; quarantined', { uploadId: s.uploadId, signature: r.signature });
-      } catch (err) {
-        scanState = 'scanning';
-        this.log.warn('scanner unavailable; version stays quarantined', {
-          uploadId: s.uploadId,
-          err: String(err),
-        });
-      }
-    }
-    if (inPart > 0 || partHashes.length === 0) partHashes.push(part.digest('hex'));
-    return {
-      sha256: sha.digest('hex'),
-      contentHash: content.digest(),
-      partHashes,
-      head: Buffer.concat(head),
-      scanState,
-    };
-  }
-
   /** Rescans versions whose scan could not finish; returns how many got a verdict. */
   async rescanPending(limit = 100): Promise<number> {
     if (!this.scanner) return 0;
     let done = 0;
     for (const v of await this.items.versionsAwaitingScan(limit)) {
-      const scan = this.scanner.start();
+      const scan = this.scanner.start({ nodeId: v.nodeId, key: v.blobKey });
       try {
-        for await (const chunk of (await this.storage
-          .node(v.nodeId)
-          .read(v.blobKey)) as AsyncIterable<Buffer>)
-          scan.update(chunk);
+        if (this.scanner.needsBytes)
+          for await (const chunk of (await this.storage
+            .node(v.nodeId)
+            .read(v.blobKey)) as AsyncIterable<Buffer>)
+            scan.update(chunk);
         const r = await scan.finish();
         await this.items.setScanState(v.id, r.verdict);
         await this.cache.invalidate([v.fileId], []);

@@ -317,6 +317,12 @@ describe('stateless stack', () => {
     const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
     const [verifierId, verifier] = Object.entries(fns).find(([id]) => id.startsWith('Fnverifier')) ?? [];
     expect(verifier?.Properties.Timeout).toBe(900);
+    // a run stops at a checkpoint well before the timeout, and the next run goes on from it
+    const env = (verifier?.Properties.Environment as { Variables?: Record<string, string> } | undefined)
+      ?.Variables;
+    const runSeconds = Number(env?.STRATUS_VERIFY_RUN_SECONDS);
+    expect(runSeconds).toBeGreaterThan(0);
+    expect(runSeconds).toBeLessThanOrEqual(900 - 120);
     stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: verifierId },
       BatchSize: 1,
