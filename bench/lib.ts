@@ -5,8 +5,11 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { StratusApi } from '../clients/api.ts';
-import { nodeHasher, openFileSource } from '../clients/node-io.ts';
-import { fetchPutPart, hashSource, uploadFile } from '../clients/upload.ts';
+import { httpPutPart, nodeHasher, openFileSource } from '../clients/node-io.ts';
+import { hashSource, uploadFile } from '../clients/upload.ts';
+
+/** Part bodies over node:http, as the CLI sends them (clients/node-io.ts). */
+const benchPutPart = httpPutPart();
 
 export const MiB = 1024 * 1024;
 export const ROOT = path.resolve(import.meta.dirname, '..');
@@ -98,7 +101,7 @@ export async function uploadTimed(
         parentId,
         name,
         newHasher: nodeHasher,
-        putPart: fetchPutPart(),
+        putPart: benchPutPart,
         concurrency: o.concurrency ?? 4,
         hashes,
         ...(o.baseVersionId !== undefined ? { baseVersionId: o.baseVersionId } : {}),
@@ -183,7 +186,7 @@ export async function uploadPhased(
       parentId,
       name,
       newHasher: nodeHasher,
-      putPart: fetchPutPart(),
+      putPart: benchPutPart,
       concurrency: o.concurrency ?? 4,
       hashes,
       ...(o.baseVersionId !== undefined ? { baseVersionId: o.baseVersionId } : {}),

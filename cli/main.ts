@@ -23,9 +23,9 @@ import {
   StratusApi,
   splitPath,
 } from '../clients/api.ts';
-import { nodeHasher, openFileSource, SourceChangedError } from '../clients/node-io.ts';
+import { httpPutPart, nodeHasher, openFileSource, SourceChangedError } from '../clients/node-io.ts';
 import { fetchWithRetry } from '../clients/retry.ts';
-import { fetchPutPart, hashSource, type Progress, UploadInterrupted, uploadFile } from '../clients/upload.ts';
+import { hashSource, type Progress, type PutPart, UploadInterrupted, uploadFile } from '../clients/upload.ts';
 import { UploadVerificationFailed } from '../clients/upload-verification.ts';
 import {
   DownloadInterrupted,
@@ -369,8 +369,11 @@ function drawLine(label: string, line: string) {
   process.stderr.write(`\r${label} ${line}`.padEnd(100).slice(0, 140));
 }
 
+/** Part bodies go over node:http with a pool of keep-alive sockets shared by every file. */
+const sendPart = httpPutPart();
+
 /** A token bucket in front of part PUTs: `--limit-rate` caps the average upload speed. */
-function rateLimited(put: ReturnType<typeof fetchPutPart>, bytesPerSecond: number | undefined) {
+function rateLimited(put: PutPart, bytesPerSecond: number | undefined): PutPart {
   if (!bytesPerSecond) return put;
   let nextFree = Date.now();
   return async (...a: Parameters<typeof put>) => {
@@ -424,7 +427,7 @@ async function uploadOne(ctx: Ctx, a: Api, local: string, remote: string, parent
       name,
       baseVersionId,
       newHasher: nodeHasher,
-      putPart: rateLimited(fetchPutPart(), parseRate(ctx.flags['limit-rate'])),
+      putPart: rateLimited(sendPart, parseRate(ctx.flags['limit-rate'])),
       concurrency: parallel(ctx),
       hashes,
       resumeUploadId: pending?.uploadId,
