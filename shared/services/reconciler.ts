@@ -14,6 +14,7 @@ import type { VersionRef } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ItemStore, ReservationStore } from '../ports/metadata.ts';
 import type { NodeRegistry } from './node-registry.ts';
+import { OrphanSweep } from './orphan-sweep.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
 import type { Replicator } from './replicator.ts';
 
@@ -39,7 +40,7 @@ export class Reconciler {
   private readonly replicator: Replicator;
   private readonly log: Logger;
   private readonly reapExpired: (() => Promise<number>) | undefined;
-  private readonly reservations: ReservationStore;
+  private readonly orphans: OrphanSweep;
   private running: Promise<ReconcileReport> | undefined;
 
   constructor(deps: {
@@ -57,7 +58,7 @@ export class Reconciler {
     this.replicator = deps.replicator;
     this.log = deps.log;
     this.reapExpired = deps.reapExpired;
-    this.reservations = deps.reservations;
+    this.orphans = new OrphanSweep(deps);
   }
 
   /** Runs one sweep; a sweep already running is joined rather than doubled. */
@@ -181,9 +182,9 @@ export class Reconciler {
     });
     report.replicated = await this.drain(opts.concurrency ?? 4);
     report.moved = await this.rebalance();
-    report.orphansDeleted = await this.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
+    report.orphansDeleted = await this.orphans.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
     report.expiredSessions = (await this.reapExpired?.()) ?? 0;
-    report.leftoversRemoved = await this.sweepLeftovers(opts.orphanGraceSeconds ?? 3600);
+    report.leftoversRemoved = await this.orphans.sweepLeftovers(opts.orphanGraceSeconds ?? 3600);
     this.log.info('reconcile sweep', { ...report });
     return report;
   }
@@ -241,52 +242,6 @@ export class Reconciler {
       if (progressed === 0) break;
     }
     return done;
-  }
-
-  /** Deletes objects no version references, once they are older than the grace period. */
-  private async sweepOrphans(graceSeconds: number): Promise<number> {
-    let deleted = 0;
-    const cutoff = Date.now() - graceSeconds * 1000;
-    for (const n of this.nodes.all().filter((x) => x.health !== 'down')) {
-      for (const o of await n.store.list('v/').catch(() => [])) {
-        if (o.modifiedAt.getTime() > cutoff) continue;
-        if (await this.items.blobReferenced(n.id, o.key)) continue;
-        // An open upload's object (a single PUT landed, the complete is still to come) is not an
-        // orphan, however old: sessions live a day, longer than the grace period.
-        if (await this.reservations.heldByOpenUpload(o.key)) continue;
-        if (await this.items.blobKeyInUse(o.key)) {
-          // Referenced by a version whose primary is elsewhere: an orphan only if the ledger disowns it.
-          const versionId = o.key.slice(2);
-          const known = (await this.ledger.forVersion(versionId)).some((r) => r.data.nodeId === n.id);
-          if (known || this.nodes.home(versionId).some((p) => p.id === n.id)) continue;
-        }
-        await n.store.delete(o.key);
-        deleted++;
-      }
-    }
-    return deleted;
-  }
-
-  /**
-   * Removes what nodes wrote beside their objects and nobody will finish: multipart uploads no open
-   * session holds, temp files of interrupted writes, objects pushed aside by a replacing write.
-   * Runs after expired sessions are reaped, so those go through their own path first.
-   */
-  private async sweepLeftovers(graceSeconds: number): Promise<number> {
-    let removed = 0;
-    const cutoff = new Date(Date.now() - graceSeconds * 1000);
-    for (const n of this.nodes.all().filter((x) => x.health !== 'down')) {
-      const leftovers = await n.store.leftovers(cutoff).catch((err: unknown) => {
-        this.log.warn('leftover listing failed', { nodeId: n.id, err: String(err) });
-        return [];
-      });
-      for (const l of leftovers) {
-        if (l.key && (await this.reservations.heldByOpenUpload(l.key))) continue;
-        await n.store.removeLeftover(l);
-        removed++;
-      }
-    }
-    return removed;
   }
 
   async replicationStatus() {
