@@ -362,7 +362,10 @@ export function assemble(
       nodes,
       ledger,
       replicator,
+      state: p.state,
       log: p.log,
+      runBudgetMs: config.STRATUS_RECONCILE_BUDGET_SECONDS * 1000,
+      fullPassEverySeconds: config.STRATUS_FULL_SWEEP_EVERY_SECONDS,
       // Late-bound: the local profile attaches its reaper after assembly.
       reapExpired: () => self.reapExpiredState?.() ?? Promise.resolve(0),
     }),

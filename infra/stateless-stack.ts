@@ -88,6 +88,10 @@ export class StatelessStack extends Stack {
       STRATUS_USER_POOL_CLIENT_ID: s.userPoolClient.userPoolClientId,
       NODE_OPTIONS: '--enable-source-maps',
       STRATUS_INLINE_VERIFY_BYTES: String((props.inlineVerifyMiB ?? 64) * 1024 * 1024),
+      // A reconcile run asked for through the API (admin functions end after 15 s) stops at the
+      // first page boundary after 5 s and keeps its cursor; the maintenance function (below) gets
+      // ten minutes an hour and finishes the pass.
+      STRATUS_RECONCILE_BUDGET_SECONDS: '5',
       ...s.metadata.environment,
       ...(s.cache ? { STRATUS_REDIS_URL: s.cache.url, STRATUS_REDIS_MODE: s.cache.mode } : {}),
     };
@@ -404,6 +408,8 @@ export class StatelessStack extends Stack {
       1024,
       Duration.minutes(15),
     );
+    // Ten minutes of each hourly run, then the sweep keeps its cursor and the next run goes on.
+    maintenance.addEnvironment('STRATUS_RECONCILE_BUDGET_SECONDS', '600');
     connectAsApp(maintenance);
     s.table.grantReadWriteData(maintenance);
     s.bucket.grantReadWrite(maintenance);

@@ -404,7 +404,11 @@ export const NodeOut = z.object({
 });
 export const NodesOut = z.object({ replicationFactor: z.number().int(), items: z.array(NodeOut) });
 export const ReconcileOut = z.object({
+  pass: z.enum(['full', 'incremental', 'busy']),
+  complete: z.boolean(),
+  resumedAfter: z.string().optional(),
   versions: z.number().int(),
+  contended: z.number().int(),
   belowReplicationFactor: z.number().int(),
   missing: z.number().int(),
   corrupt: z.number().int(),

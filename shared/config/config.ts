@@ -73,6 +73,13 @@ const common = {
    * below its 15-minute timeout, so files of any size verify across runs.
    */
   STRATUS_VERIFY_RUN_SECONDS: z.coerce.number().min(0).max(86_400).default(0),
+  /**
+   * Seconds one reconcile run works before it stops at a page boundary, keeping its cursor for the
+   * next run (0: no limit). The maintenance function sets it below its 15-minute timeout.
+   */
+  STRATUS_RECONCILE_BUDGET_SECONDS: intFrom(0, 86_400).default(0),
+  /** How often a full pass re-reads every version even when nothing changed (a topology change always does). */
+  STRATUS_FULL_SWEEP_EVERY_SECONDS: intFrom(60, 90 * 86_400).default(86_400),
   /** How long sharing with an address that has no account waits for it to register (30 days). */
   STRATUS_INVITATION_TTL_SECONDS: intFrom(60, 365 * 86_400).default(30 * 86_400),
   STRATUS_PART_SIZE_BYTES: intFrom(5 * MiB, 5 * 1024 * MiB).default(16 * MiB),

@@ -92,6 +92,16 @@ export interface ItemStore {
   versionsOfFiles(fileIds: readonly string[], limit: number): Promise<Version[]>;
   /** Versions in id order after `afterId`, a page at a time. */
   versionsAfter(afterId: string, limit: number): Promise<VersionRef[]>;
+  /**
+   * Versions created at or after `since`, in (created_at, id) order, a page at a time: `after` is
+   * the last row of the previous page (`at` is an opaque, exact stamp). The reconciler's
+   * incremental pass walks what was committed since its last pass.
+   */
+  versionsCreatedSince(
+    since: Date,
+    after: { at: string; id: string } | undefined,
+    limit: number,
+  ): Promise<(VersionRef & { at: string })[]>;
   countVersions(): Promise<number>;
   /** Bytes and versions whose primary copy is on each node. */
   bytesByNode(): Promise<{ nodeId: string; bytes: number; versions: number }[]>;

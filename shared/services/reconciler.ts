@@ -1,25 +1,47 @@
 /**
  * The reconciler: a scheduled sweep (EventBridge -> Lambda in AWS, a timer locally) that finds and
- * repairs what the event path missed. For each version it checks the ledger against placement:
- * replicas that are missing or corrupt go back to `pending`; versions below the replication factor
- * get new pending replicas; failed ones are retried. It also rebalances: replicas on draining nodes,
- * or on nodes outside placement once placement holds enough, are deleted, but only while at least
- * the replication factor of verified replicas remain elsewhere, so no version ever drops below it.
- * Blobs no version references are deleted after a grace period. Pending work is then driven
- * through the replicator with bounded concurrency.
+ * repairs what the event path missed. The event path (commit -> ledger -> stream -> replicator) is
+ * the primary mechanism; the sweep only catches what it missed, and its cost follows what changed:
+ *
+ * - A **full pass** walks every version in id order, a page at a time, from a cursor persisted
+ *   after each page (`reconcile#sweep` in the state store): a run that stops (its time budget is
+ *   spent, or it dies) loses nothing, and the next run goes on from the cursor. It runs when the
+ *   topology changed (a node added, draining, down or back), when the last full pass is older than
+ *   `fullPassEverySeconds`, on demand (`full`, `verifyChecksums`), and the first time. It ends
+ *   with the orphan and leftover sweeps, which list every node.
+ * - Otherwise an **incremental pass** looks only at the versions created since the last pass
+ *   began (a commit that died before planning its replicas), then drains due replicas. With
+ *   nothing changed it reads one page and the pending index: near-instant.
+ *
+ * For each version it checks the ledger against placement: replicas that are missing or corrupt go
+ * back to `pending`; versions below the replication factor get new pending replicas; failed ones
+ * are retried. The page's pending replicas are then copied, and the page rebalanced: replicas on
+ * draining nodes, or on nodes outside placement once placement holds enough, are deleted, but only
+ * while at least the replication factor of verified replicas remain elsewhere, so no version ever
+ * drops below it. Two sweeps never run one pass at once: the cursor item is also a lease.
  */
 
 import { createHash } from 'node:crypto';
+import { ConditionFailedError } from '../domain/errors.ts';
 import type { VersionRef } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ItemStore, ReservationStore } from '../ports/metadata.ts';
+import type { StateItem, StateStore } from '../ports/state-store.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import { OrphanSweep } from './orphan-sweep.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
 import type { Replicator } from './replicator.ts';
 
 export interface ReconcileReport {
+  /** Which pass ran: every version, only those created since the last pass, or none (another sweep holds it). */
+  pass: 'full' | 'incremental' | 'busy';
+  /** False when the run's time was up before the pass reached its end; the next run goes on. */
+  complete: boolean;
+  /** The version id a full pass went on after (a resumed pass), if not from the start. */
+  resumedAfter?: string;
   versions: number;
+  /** Versions whose ledger changed under the sweep (the event path was acting on them): left for the next pass. */
+  contended: number;
   belowReplicationFactor: number;
   missing: number;
   corrupt: number;
@@ -33,14 +55,60 @@ export interface ReconcileReport {
   leftoversRemoved: number;
 }
 
+export interface SweepOptions {
+  /** Read every verified replica back and compare its SHA-256 (implies a full pass). */
+  verifyChecksums?: boolean;
+  /** A full pass now, whatever changed (an unfinished one is finished first). */
+  full?: boolean;
+  orphanGraceSeconds?: number;
+  concurrency?: number;
+}
+
+/** The sweep's persisted state: the cursor of a full pass under way, and what the last ones saw. */
+interface SweepState {
+  /** A full pass under way: the last version id done, and when and under which topology it began. */
+  pass?: { after: string; startedAt: string; topology: string; verifyChecksums: boolean };
+  /** The last full pass that reached its end. */
+  lastFull?: { startedAt: string; completedAt: string; topology: string };
+  /** When the last pass (of either kind) began: the incremental pass looks at versions since. */
+  watermark?: string;
+  /** Epoch ms until which a sweep holds the state (renewed after each page). */
+  heldUntil?: number;
+}
+
+const STATE_KEY = { pk: 'reconcile#sweep', sk: 'state' };
+const FIRST_ID = '00000000-0000-0000-0000-000000000000';
+/** A sweep renews its hold after every page; one that died lets go after this long. */
+const HOLD_MS = 120_000;
+/**
+ * The incremental pass looks back this far before its watermark: a version row's created_at is
+ * its insert time, and its transaction may commit (become visible) a little later.
+ */
+const WATERMARK_SLACK_MS = 10 * 60_000;
+
+/** Runs `each` over `items`, at most `limit` at once. */
+async function inParallel<T>(items: readonly T[], limit: number, each: (x: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) await each(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 export class Reconciler {
   private readonly items: ItemStore;
   private readonly nodes: NodeRegistry;
   private readonly ledger: ReplicaLedger;
   private readonly replicator: Replicator;
+  private readonly state: StateStore;
   private readonly log: Logger;
   private readonly reapExpired: (() => Promise<number>) | undefined;
   private readonly orphans: OrphanSweep;
+  /** A run stops at the next page boundary after this long (0: never); the next run goes on. */
+  private readonly runBudgetMs: number;
+  private readonly fullPassEverySeconds: number;
+  /** Versions per page: checked together, and the cursor saved after each. */
+  private readonly pageSize: number;
   private running: Promise<ReconcileReport> | undefined;
 
   constructor(deps: {
@@ -49,22 +117,28 @@ export class Reconciler {
     nodes: NodeRegistry;
     ledger: ReplicaLedger;
     replicator: Replicator;
+    state: StateStore;
     log: Logger;
     reapExpired?: () => Promise<number>;
+    runBudgetMs?: number;
+    fullPassEverySeconds?: number;
+    pageSize?: number;
   }) {
     this.items = deps.items;
     this.nodes = deps.nodes;
     this.ledger = deps.ledger;
     this.replicator = deps.replicator;
+    this.state = deps.state;
     this.log = deps.log;
     this.reapExpired = deps.reapExpired;
     this.orphans = new OrphanSweep(deps);
+    this.runBudgetMs = deps.runBudgetMs ?? 0;
+    this.fullPassEverySeconds = deps.fullPassEverySeconds ?? 86_400;
+    this.pageSize = deps.pageSize ?? 500;
   }
 
-  /** Runs one sweep; a sweep already running is joined rather than doubled. */
-  sweep(
-    opts: { verifyChecksums?: boolean; orphanGraceSeconds?: number; concurrency?: number } = {},
-  ): Promise<ReconcileReport> {
+  /** Runs one sweep; a sweep already running in this process is joined rather than doubled. */
+  sweep(opts: SweepOptions = {}): Promise<ReconcileReport> {
     this.running ??= this.run(opts).finally(() => {
       this.running = undefined;
     });
@@ -73,9 +147,9 @@ export class Reconciler {
 
   /** Calls `each` for every version, in id order, a page at a time. */
   private async forEachVersion(each: (v: VersionRef) => Promise<void>): Promise<void> {
-    let after = '00000000-0000-0000-0000-000000000000';
+    let after = FIRST_ID;
     for (;;) {
-      const page = await this.items.versionsAfter(after, 500);
+      const page = await this.items.versionsAfter(after, this.pageSize);
       if (page.length === 0) return;
       after = page[page.length - 1]?.id ?? after;
       for (const v of page) await each(v);
@@ -87,13 +161,21 @@ export class Reconciler {
     return n !== undefined && n.health !== 'down';
   }
 
-  private async run(opts: {
-    verifyChecksums?: boolean;
-    orphanGraceSeconds?: number;
-    concurrency?: number;
-  }): Promise<ReconcileReport> {
+  /** What placement depends on: the nodes, which are draining and which are down. */
+  private topology(): string {
+    return this.nodes
+      .all()
+      .map((n) => `${n.id}${n.draining ? ':draining' : ''}${n.health === 'down' ? ':down' : ''}`)
+      .sort()
+      .join(',');
+  }
+
+  private async run(opts: SweepOptions): Promise<ReconcileReport> {
     const report: ReconcileReport = {
+      pass: 'incremental',
+      complete: true,
       versions: 0,
+      contended: 0,
       belowReplicationFactor: 0,
       missing: 0,
       corrupt: 0,
@@ -105,118 +187,240 @@ export class Reconciler {
       leftoversRemoved: 0,
       expiredSessions: 0,
     };
+    const stopAt = this.runBudgetMs > 0 ? Date.now() + this.runBudgetMs : Number.POSITIVE_INFINITY;
     await this.nodes.fresh();
-    const rf = this.nodes.replicationFactor;
-    await this.forEachVersion(async (v) => {
-      report.versions++;
-      const size = Number(v.size);
-      let replicas = await this.ledger.forVersion(v.id);
-      if (replicas.length === 0) {
-        // Committed before the ledger existed, or a crash between commit and plan.
-        await this.ledger.plan({ versionId: v.id, blobKey: v.blobKey, size, sha256: v.sha256 }, v.nodeId, []);
-        replicas = await this.ledger.forVersion(v.id);
-      }
-      // Check what the ledger calls verified.
-      for (const r of replicas.filter((x) => x.data.state === 'verified' && this.usable(x.data.nodeId))) {
-        const store = this.nodes.store(r.data.nodeId);
-        if (!store) continue;
-        const stat = await store.stat(v.blobKey).catch(() => undefined);
-        let bad: 'missing' | 'corrupt' | undefined = stat?.size === size ? undefined : 'missing';
-        if (!bad && opts.verifyChecksums) {
-          const h = createHash('sha256');
-          for await (const c of (await store.read(v.blobKey)) as AsyncIterable<Buffer>) h.update(c);
-          if (h.digest('hex') !== v.sha256) bad = 'corrupt';
+    let held = await this.hold();
+    if (!held) return { ...report, pass: 'busy', complete: false };
+    try {
+      const topology = this.topology();
+      const st = held.data;
+      const startedAt = new Date().toISOString();
+      const due =
+        !st.lastFull ||
+        st.lastFull.topology !== topology ||
+        Date.parse(st.lastFull.completedAt) + this.fullPassEverySeconds * 1000 <= Date.now();
+      const verify = opts.verifyChecksums ?? false;
+      if (st.pass || due || opts.full || verify) {
+        report.pass = 'full';
+        // An unfinished pass goes on from its cursor, unless it must now read replicas back.
+        const pass =
+          st.pass && (!verify || st.pass.verifyChecksums)
+            ? st.pass
+            : { after: FIRST_ID, startedAt, topology, verifyChecksums: verify };
+        if (pass.after !== FIRST_ID) report.resumedAfter = pass.after;
+        held = await this.save(held, { ...st, pass });
+        for (;;) {
+          const page = await this.items.versionsAfter(pass.after, this.pageSize);
+          if (page.length === 0) break;
+          await this.reconcilePage(page, { ...opts, verifyChecksums: pass.verifyChecksums }, report);
+          pass.after = page[page.length - 1]?.id ?? pass.after;
+          held = await this.save(held, { ...held.data, pass });
+          if (page.length < this.pageSize) break; // the last page
+          if (Date.now() >= stopAt) {
+            report.complete = false;
+            break;
+          }
         }
-        if (bad) {
-          report[bad]++;
-          if (bad === 'corrupt') await store.delete(v.blobKey);
-          await this.ledger.update(r, {
-            state: 'pending',
-            attempts: 0,
-            lastError: bad,
-            lastCheck: new Date().toISOString(),
+        if (report.complete) {
+          const { pass: _done, ...rest } = held.data;
+          held = await this.save(held, {
+            ...rest,
+            lastFull: {
+              startedAt: pass.startedAt,
+              completedAt: new Date().toISOString(),
+              topology: pass.topology,
+            },
+            watermark: pass.startedAt,
           });
         }
+      } else {
+        // Versions committed since the last pass began, in case one died before planning replicas.
+        const since = new Date(Date.parse(st.watermark ?? startedAt) - WATERMARK_SLACK_MS);
+        let after: { at: string; id: string } | undefined;
+        for (;;) {
+          const page = await this.items.versionsCreatedSince(since, after, this.pageSize);
+          if (page.length === 0) break;
+          await this.reconcilePage(page, opts, report);
+          const last = page[page.length - 1];
+          if (last) after = { at: last.at, id: last.id };
+          held = await this.save(held, { ...held.data });
+          if (page.length < this.pageSize) break;
+          if (Date.now() >= stopAt) {
+            report.complete = false;
+            break;
+          }
+        }
+        if (report.complete) held = await this.save(held, { ...held.data, watermark: startedAt });
       }
-      replicas = await this.ledger.forVersion(v.id);
-      const good = replicas.filter(
-        (r) =>
-          r.data.state === 'verified' &&
-          this.usable(r.data.nodeId) &&
-          !this.nodes.get(r.data.nodeId)?.draining,
+      report.replicated += await this.drain(opts.concurrency ?? 4);
+      report.expiredSessions = (await this.reapExpired?.()) ?? 0;
+      if (report.pass === 'full' && report.complete) {
+        report.orphansDeleted = await this.orphans.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
+        report.leftoversRemoved = await this.orphans.sweepLeftovers(opts.orphanGraceSeconds ?? 3600);
+      }
+    } finally {
+      await this.release(held).catch((err: unknown) =>
+        this.log.warn('reconcile: could not let go of the sweep state', { err: String(err) }),
       );
-      if (good.length < rf) report.belowReplicationFactor++;
-      // Plan replicas on the version's home nodes that are up and have none: this is what moves data
-      // onto an added node (rebalance() drops the surplus once these copies are verified). While a
-      // home node is down, stand-ins from the live placement keep the factor. Failed ones are retried.
-      const have = new Set(replicas.map((r) => r.data.nodeId));
-      const onHome = this.nodes
-        .home(v.id)
-        .map((n) => n.id)
-        .filter((id) => !have.has(id) && this.usable(id));
-      const active =
-        replicas.filter(
-          (r) =>
-            r.data.state !== 'failed' &&
-            !this.nodes.get(r.data.nodeId)?.draining &&
-            this.usable(r.data.nodeId),
-        ).length + onHome.length;
-      const standIns = this.nodes
-        .placement(v.id)
-        .map((n) => n.id)
-        .filter((id) => !have.has(id) && !onHome.includes(id))
-        .slice(0, Math.max(0, rf - active));
-      const missingNodes = [...onHome, ...standIns];
-      if (missingNodes.length) {
-        await this.ledger.plan(
-          { versionId: v.id, blobKey: v.blobKey, size, sha256: v.sha256 },
-          undefined,
-          missingNodes,
-        );
-        report.planned += missingNodes.length;
-      }
-      for (const r of replicas.filter((x) => x.data.state === 'failed' || x.data.state === 'missing')) {
-        await this.ledger.update(r, { state: 'pending', attempts: 0, retryAt: 0 });
-        report.retried++;
-      }
-    });
-    report.replicated = await this.drain(opts.concurrency ?? 4);
-    report.moved = await this.rebalance();
-    report.orphansDeleted = await this.orphans.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
-    report.expiredSessions = (await this.reapExpired?.()) ?? 0;
-    report.leftoversRemoved = await this.orphans.sweepLeftovers(opts.orphanGraceSeconds ?? 3600);
+    }
     this.log.info('reconcile sweep', { ...report });
     return report;
   }
 
-  /**
-   * Drops replicas on draining nodes or off their home nodes, once the home nodes hold enough
-   * verified copies: never while fewer than the factor remain on home nodes that are up. Runs after the copies
-   * of this sweep, so a drain or an added node settles in one sweep.
-   */
-  private async rebalance(): Promise<number> {
-    const rf = this.nodes.replicationFactor;
-    let moved = 0;
-    await this.forEachVersion(async (v) => {
-      const replicas = await this.ledger.forVersion(v.id);
-      const placed = this.nodes.home(v.id).map((n) => n.id);
-      const keep = replicas.filter(
-        (r) =>
-          r.data.state === 'verified' &&
-          placed.includes(r.data.nodeId) &&
-          this.usable(r.data.nodeId) &&
-          !this.nodes.get(r.data.nodeId)?.draining,
+  /** Takes the sweep state for this run, or undefined while another sweep holds it. */
+  private async hold(): Promise<StateItem<SweepState> | undefined> {
+    const cur = await this.state.get<SweepState>(STATE_KEY.pk, STATE_KEY.sk);
+    if (cur && (cur.data.heldUntil ?? 0) > Date.now()) return undefined;
+    try {
+      return await this.state.put<SweepState>(
+        { ...STATE_KEY, data: { ...(cur?.data ?? {}), heldUntil: Date.now() + HOLD_MS } },
+        cur ? { kind: 'version', version: cur.version } : { kind: 'absent' },
       );
-      if (keep.length < rf) return;
-      for (const r of replicas) {
-        const n = this.nodes.get(r.data.nodeId);
-        const surplus = !placed.includes(r.data.nodeId) || n?.draining;
-        if (!surplus || keep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
-        if (n && n.health !== 'down') await n.store.delete(v.blobKey);
-        await this.ledger.drop(v.id, r.data.nodeId);
-        moved++;
+    } catch (err) {
+      if (err instanceof ConditionFailedError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Writes the state and renews the hold; throws if another sweep took it over meanwhile. */
+  private save(held: StateItem<SweepState>, data: SweepState): Promise<StateItem<SweepState>> {
+    return this.state.put<SweepState>(
+      { ...STATE_KEY, data: { ...data, heldUntil: Date.now() + HOLD_MS } },
+      { kind: 'version', version: held.version },
+    );
+  }
+
+  private async release(held: StateItem<SweepState>) {
+    const { heldUntil: _h, ...rest } = held.data;
+    await this.state.put<SweepState>(
+      { ...STATE_KEY, data: rest },
+      { kind: 'version', version: held.version },
+    );
+  }
+
+  /** One page: each version checked and planned, its pending copies made, then rebalanced. */
+  private async reconcilePage(page: readonly VersionRef[], opts: SweepOptions, report: ReconcileReport) {
+    const concurrency = opts.concurrency ?? 8;
+    await inParallel(page, concurrency, async (v) => {
+      try {
+        await this.reconcileVersion(v, opts, report);
+      } catch (err) {
+        // The replicator (or a commit) changed this version's ledger meanwhile: it is being acted
+        // on, and the next pass looks at it again.
+        if (!(err instanceof ConditionFailedError)) throw err;
+        report.contended++;
       }
     });
+    await inParallel(page, concurrency, async (v) => {
+      for (const r of await this.ledger.forVersion(v.id)) {
+        if (r.data.state !== 'pending') continue;
+        if (await this.replicator.replicate({ ...r, data: { ...r.data, retryAt: 0 } })) report.replicated++;
+      }
+    });
+    await inParallel(page, concurrency, async (v) => {
+      // Not `report.moved += await …`: that reads the total before the await, losing the others' counts.
+      const moved = await this.rebalance(v);
+      report.moved += moved;
+    });
+  }
+
+  private async reconcileVersion(v: VersionRef, opts: SweepOptions, report: ReconcileReport) {
+    const rf = this.nodes.replicationFactor;
+    report.versions++;
+    const size = Number(v.size);
+    let replicas = await this.ledger.forVersion(v.id);
+    if (replicas.length === 0) {
+      // Committed before the ledger existed, or a crash between commit and plan.
+      await this.ledger.plan({ versionId: v.id, blobKey: v.blobKey, size, sha256: v.sha256 }, v.nodeId, []);
+      replicas = await this.ledger.forVersion(v.id);
+    }
+    // Check what the ledger calls verified.
+    for (const r of replicas.filter((x) => x.data.state === 'verified' && this.usable(x.data.nodeId))) {
+      const store = this.nodes.store(r.data.nodeId);
+      if (!store) continue;
+      const stat = await store.stat(v.blobKey).catch(() => undefined);
+      let bad: 'missing' | 'corrupt' | undefined = stat?.size === size ? undefined : 'missing';
+      if (!bad && opts.verifyChecksums) {
+        const h = createHash('sha256');
+        for await (const c of (await store.read(v.blobKey)) as AsyncIterable<Buffer>) h.update(c);
+        if (h.digest('hex') !== v.sha256) bad = 'corrupt';
+      }
+      if (bad) {
+        report[bad]++;
+        if (bad === 'corrupt') await store.delete(v.blobKey);
+        await this.ledger.update(r, {
+          state: 'pending',
+          attempts: 0,
+          lastError: bad,
+          lastCheck: new Date().toISOString(),
+        });
+      }
+    }
+    replicas = await this.ledger.forVersion(v.id);
+    const good = replicas.filter(
+      (r) =>
+        r.data.state === 'verified' && this.usable(r.data.nodeId) && !this.nodes.get(r.data.nodeId)?.draining,
+    );
+    if (good.length < rf) report.belowReplicationFactor++;
+    // Plan replicas on the version's home nodes that are up and have none: this is what moves data
+    // onto an added node (rebalance() drops the surplus once these copies are verified). While a
+    // home node is down, stand-ins from the live placement keep the factor. Failed ones are retried.
+    const have = new Set(replicas.map((r) => r.data.nodeId));
+    const onHome = this.nodes
+      .home(v.id)
+      .map((n) => n.id)
+      .filter((id) => !have.has(id) && this.usable(id));
+    const active =
+      replicas.filter(
+        (r) =>
+          r.data.state !== 'failed' && !this.nodes.get(r.data.nodeId)?.draining && this.usable(r.data.nodeId),
+      ).length + onHome.length;
+    const standIns = this.nodes
+      .placement(v.id)
+      .map((n) => n.id)
+      .filter((id) => !have.has(id) && !onHome.includes(id))
+      .slice(0, Math.max(0, rf - active));
+    const missingNodes = [...onHome, ...standIns];
+    if (missingNodes.length) {
+      await this.ledger.plan(
+        { versionId: v.id, blobKey: v.blobKey, size, sha256: v.sha256 },
+        undefined,
+        missingNodes,
+      );
+      report.planned += missingNodes.length;
+    }
+    for (const r of replicas.filter((x) => x.data.state === 'failed' || x.data.state === 'missing')) {
+      await this.ledger.update(r, { state: 'pending', attempts: 0, retryAt: 0 });
+      report.retried++;
+    }
+  }
+
+  /**
+   * Drops a version's replicas on draining nodes or off its home nodes, once the home nodes hold
+   * enough verified copies: never while fewer than the factor remain on home nodes that are up.
+   * Runs after the page's copies, so a drain or an added node settles in one pass.
+   */
+  private async rebalance(v: VersionRef): Promise<number> {
+    const rf = this.nodes.replicationFactor;
+    let moved = 0;
+    const replicas = await this.ledger.forVersion(v.id);
+    const placed = this.nodes.home(v.id).map((n) => n.id);
+    const keep = replicas.filter(
+      (r) =>
+        r.data.state === 'verified' &&
+        placed.includes(r.data.nodeId) &&
+        this.usable(r.data.nodeId) &&
+        !this.nodes.get(r.data.nodeId)?.draining,
+    );
+    if (keep.length < rf) return 0;
+    for (const r of replicas) {
+      const n = this.nodes.get(r.data.nodeId);
+      const surplus = !placed.includes(r.data.nodeId) || n?.draining;
+      if (!surplus || keep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
+      if (n && n.health !== 'down') await n.store.delete(v.blobKey);
+      await this.ledger.drop(v.id, r.data.nodeId);
+      moved++;
+    }
     return moved;
   }
 

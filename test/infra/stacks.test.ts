@@ -198,6 +198,11 @@ describe('stateless stack', () => {
       expect(id, uri).toBeDefined();
       expect(fn?.Properties.Timeout).toBeLessThanOrEqual(API_FUNCTION_TIMEOUT_SECONDS);
       expect(Number(fn?.Properties.Timeout)).toBeLessThan(waits);
+      // A reconcile asked for through the API stops (keeping its cursor) before the API gives up.
+      const env = (fn?.Properties.Environment as { Variables?: Record<string, string> } | undefined)
+        ?.Variables;
+      expect(Number(env?.STRATUS_RECONCILE_BUDGET_SECONDS)).toBeGreaterThan(0);
+      expect(Number(env?.STRATUS_RECONCILE_BUDGET_SECONDS)).toBeLessThan(Number(fn?.Properties.Timeout));
       integrated.add(String(id));
     }
     // The eight route groups, the uploads function among them; no worker sits behind the API.
@@ -207,6 +212,13 @@ describe('stateless stack', () => {
       Object.entries(fns).find(([id]) => id.startsWith(prefix))?.[1].Properties.Timeout;
     expect(timeoutOf('Fnstatestream')).toBe(60);
     expect(timeoutOf('Fnmaintenance')).toBe(15 * 60);
+    const maintenanceEnv = (
+      Object.entries(fns).find(([id]) => id.startsWith('Fnmaintenance'))?.[1].Properties.Environment as
+        | { Variables?: Record<string, string> }
+        | undefined
+    )?.Variables;
+    // Each hourly sweep works ten minutes at most, then the next goes on from its cursor.
+    expect(Number(maintenanceEnv?.STRATUS_RECONCILE_BUDGET_SECONDS)).toBe(600);
   });
 
   it('the API stage throttles and writes JSON access logs', () => {

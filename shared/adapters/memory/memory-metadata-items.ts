@@ -307,6 +307,10 @@ export class MemoryItemStore extends MemoryStore implements ItemStore {
     return this.run((t) => versions.versionsAfter(t, afterId, limit));
   }
 
+  versionsCreatedSince(since: Date, after: { at: string; id: string } | undefined, limit: number) {
+    return this.run((t) => versions.versionsCreatedSince(t, since, after, limit));
+  }
+
   countVersions() {
     return this.run((t) => t.versions.size);
   }

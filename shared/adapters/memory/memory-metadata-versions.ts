@@ -17,6 +17,8 @@ import {
   limitOf,
   type Micros,
   micros,
+  timestampOf,
+  timestampText,
   uuid,
 } from './memory-metadata-values.ts';
 
@@ -110,6 +112,36 @@ export function versionsAfter(t: Tables, afterId: string, limit: number): Versio
     .sort((a, b) => compareUuid(a.id, b.id))
     .slice(0, limitOf(limit))
     .map((v) => ({ id: v.id, nodeId: v.nodeId, blobKey: v.blobKey, size: v.size, sha256: v.sha256 }));
+}
+
+/** `where created_at >= $since and (created_at, id) > $after order by created_at, id limit $n`. */
+export function versionsCreatedSince(
+  t: Tables,
+  since: Date,
+  after: { at: string; id: string } | undefined,
+  limit: number,
+): (VersionRef & { at: string })[] {
+  const from = micros(since);
+  const afterAt = after ? timestampOf(after.at) : undefined;
+  const afterId = after ? uuid(after.id) : undefined;
+  return [...t.versions.values()]
+    .filter(
+      (v) =>
+        v.createdAt >= from &&
+        (afterAt === undefined ||
+          v.createdAt > afterAt ||
+          (v.createdAt === afterAt && compareUuid(v.id, afterId as string) > 0)),
+    )
+    .sort((a, b) => compareNumber(a.createdAt, b.createdAt) || compareUuid(a.id, b.id))
+    .slice(0, limitOf(limit))
+    .map((v) => ({
+      id: v.id,
+      nodeId: v.nodeId,
+      blobKey: v.blobKey,
+      size: v.size,
+      sha256: v.sha256,
+      at: timestampText(v.createdAt),
+    }));
 }
 
 /** `group by node_id order by node_id`. */

@@ -340,6 +340,38 @@ export class ItemRepository implements ItemStore {
     }));
   }
 
+  async versionsCreatedSince(
+    since: Date,
+    after: { at: string; id: string } | undefined,
+    limit: number,
+  ): Promise<(VersionRef & { at: string })[]> {
+    // created_at::text round-trips exactly (microseconds), so the keyset neither skips nor repeats.
+    const rows = await this.q.query<{
+      id: string;
+      node_id: string;
+      blob_key: string;
+      size: number | string;
+      sha256: string;
+      at: string;
+    }>(
+      after
+        ? `select id, node_id, blob_key, size, sha256, created_at::text as at from versions
+           where created_at >= $1 and (created_at > $2::timestamptz or (created_at = $2::timestamptz and id > $3))
+           order by created_at, id limit $4`
+        : `select id, node_id, blob_key, size, sha256, created_at::text as at from versions
+           where created_at >= $1 order by created_at, id limit $2`,
+      after ? [since, after.at, after.id, limit] : [since, limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      nodeId: r.node_id,
+      blobKey: r.blob_key,
+      size: Number(r.size),
+      sha256: r.sha256,
+      at: r.at,
+    }));
+  }
+
   /** Whether any version stores its bytes under this key (on any node). */
   async blobKeyInUse(blobKey: string): Promise<boolean> {
     return (await this.q.query('select 1 from versions where blob_key = $1 limit 1', [blobKey])).length > 0;

@@ -214,6 +214,14 @@ export const migrations: Migration[] = [
       'create index if not exists invitations_by_email on invitations (email)',
     ],
   },
+  {
+    version: 9,
+    name: 'versions by creation time',
+    statements: [
+      // The reconciler's incremental pass walks the versions committed since its last pass.
+      'create index if not exists versions_by_created on versions (created_at, id)',
+    ],
+  },
 ];
 
 export async function migrate(db: Database, list: readonly Migration[] = migrations): Promise<number> {
