@@ -153,6 +153,23 @@ export async function writeReport(r: Results, stem: string): Promise<void> {
     verdict(r.delta.ratio <= 1 / 16, String(r.delta.ratio)),
   );
 
+  // Issue 19: 209 s was a sweep over 100k settled versions before sweeps kept a cursor and paged.
+  const sweeps = (r.curves.sweepSecondsByVersions ?? []) as [number, number][];
+  const quiet = (r.curves.quietSweepSecondsByVersions ?? []) as [number, number][];
+  const full100k = sweeps.find(([n]) => n === 100_000)?.[1];
+  const quiet100k = quiet.find(([n]) => n === 100_000)?.[1];
+  if (full100k !== undefined && quiet100k !== undefined) {
+    const speedup = round(209 / full100k, 1);
+    add(
+      'Reconcile, 100k settled versions',
+      `full pass ${full100k} s (${speedup}× faster than 209 s before issue 19); nothing changed ${quiet100k} s; ${sweeps
+        .map(([n, sec]) => `${n.toLocaleString('en')}: ${sec} s`)
+        .join(', ')}`,
+      '≥ 10× faster than 209 s; nothing changed near-instant (< 1 s)',
+      verdict(speedup >= 10 && quiet100k < 1, `${speedup}×, nothing changed ${quiet100k} s`),
+    );
+  }
+
   const notes = await fs.readFile(path.join(ROOT, 'bench', 'notes.md'), 'utf8').catch(() => '');
   const table = [
     '| Scenario | Measured (median, min–max) | Target | Result |',

@@ -535,9 +535,16 @@ async function curves(uploadOnly = false) {
       committedMsBySizeMiB: committedCurve,
     };
   // List latency (p50 of a 100-item page) against folder size, and reconciler sweeps against versions.
-  const meta = await startRuntime({ STRATUS_LOG_LEVEL: 'silent' }, path.join(work, 'curve-meta'));
+  // Replication factor 3 on the three nodes: the sweep's versions share one blob, and with every
+  // node home to every version no rebalance deletes that blob from under the others (which would
+  // measure copies, not the sweep).
+  const meta = await startRuntime(
+    { STRATUS_LOG_LEVEL: 'silent', STRATUS_REPLICATION_FACTOR: '3' },
+    path.join(work, 'curve-meta'),
+  );
   const listCurve: [number, number][] = [];
   const sweepCurve: [number, number][] = [];
+  const quietSweepCurve: [number, number][] = [];
   try {
     const api = await signUp(meta.url, 'bench-curve-meta@example.com');
     const me = await api.me();
@@ -573,17 +580,25 @@ async function curves(uploadOnly = false) {
         const end = Math.min(n - 1, start + 4_999);
         await db.query(
           `insert into versions (id, file_id, node_id, blob_key, size, sha256, content_type, created_by, created_at)
-           select gen_random_uuid(), $1::uuid, $2, $3, $4, $5, 'application/octet-stream', $6::uuid, now()
+           select gen_random_uuid(), $1::uuid, $2, $3, $4, $5, 'application/octet-stream', $6::uuid,
+                  now() - interval '1 day'
            from generate_series($7::int, $8::int)`,
           [done.fileId, blob?.node_id, blob?.blob_key, body.length, sha, me.id, start, end],
         );
       }
       have = n;
       await db.query('analyze versions');
-      await meta.container.reconciler.sweep(); // first pass plans ledger rows for the new versions
-      const t = await timed(() => meta.container.reconciler.sweep());
+      // The first pass plans ledger rows for the new versions; then a full pass over settled
+      // versions (what a node added, or the daily pass, costs) and a sweep with nothing changed
+      // (what the hourly schedule costs on most runs).
+      await meta.container.reconciler.sweep({ full: true });
+      const t = await timed(() => meta.container.reconciler.sweep({ full: true }));
       if (t.value.versions !== n) throw new Error(`sweep saw ${t.value.versions} versions, expected ${n}`);
       sweepCurve.push([n, round(t.ms / 1000, 3)]);
+      const quiet = await timed(() => meta.container.reconciler.sweep());
+      if (quiet.value.pass !== 'incremental')
+        throw new Error(`expected an incremental pass, got ${quiet.value.pass}`);
+      quietSweepCurve.push([n, round(quiet.ms / 1000, 3)]);
     }
   } finally {
     await meta.stop();
@@ -597,7 +612,10 @@ async function curves(uploadOnly = false) {
     /** From sending complete until the session showed `committed` (ms). */
     committedMsBySizeMiB: committedCurve,
     listP50MsByEntries: listCurve,
+    /** A full reconcile pass over settled versions (seconds). */
     sweepSecondsByVersions: sweepCurve,
+    /** A sweep with nothing changed since the last pass: incremental (seconds). */
+    quietSweepSecondsByVersions: quietSweepCurve,
   };
 }
 
@@ -722,7 +740,10 @@ async function main() {
       title: 'Reconciler sweep time against versions',
       xLabel: 'versions',
       yLabel: 'seconds',
-      series: [{ name: 'sweep', points: curve.sweepSecondsByVersions ?? [] }],
+      series: [
+        { name: 'full pass', points: curve.sweepSecondsByVersions ?? [] },
+        { name: 'nothing changed', points: curve.quietSweepSecondsByVersions ?? [] },
+      ],
     }),
   };
   for (const [name, svg] of Object.entries(plots))

@@ -13,6 +13,7 @@ import type {
   DownloadOut,
   FileOut,
   ItemOut,
+  JobOut,
   NodeOut,
   NodesOut,
   PartsOut,
@@ -362,8 +363,18 @@ export class StratusApi {
     return (await this.request<ItemOut>('POST', `/v1/trash/${id}/restore`)).data;
   }
 
-  async purge(id?: string) {
-    return (await this.request<PurgeOut>('DELETE', id ? `/v1/trash/${id}` : '/v1/trash')).data;
+  /**
+   * Deletes a trash root (or, without `id`, the whole trash) for good: what was purged, or, for a
+   * tree too big for one request (202), the job purging it (`job(id)` polls it).
+   */
+  async purge(id?: string): Promise<{ purged: PurgeOut } | { job: JobOut }> {
+    const res = await this.request<PurgeOut | JobOut>('DELETE', id ? `/v1/trash/${id}` : '/v1/trash');
+    return res.status === 202 ? { job: res.data as JobOut } : { purged: res.data as PurgeOut };
+  }
+
+  /** A purge job: its state and progress. */
+  async job(id: string) {
+    return (await this.request<JobOut>('GET', `/v1/jobs/${id}`)).data;
   }
 
   async downloadUrl(fileId: string, versionId?: string) {

@@ -23,10 +23,13 @@ import { openRedis } from '../shared/adapters/redis/redis-client.ts';
 import { RedisRateLimiter } from '../shared/adapters/redis/redis-rate-limiter.ts';
 import { RedisThrottleStore } from '../shared/adapters/redis/redis-throttle-store.ts';
 import { type AwsConfig, loadConfig } from '../shared/config/config.ts';
+import type { Logger } from '../shared/observability/logger.ts';
 import type { BlobStore } from '../shared/ports/blob-store.ts';
 import type { IdentityProvider } from '../shared/ports/identity-provider.ts';
+import type { Scanner } from '../shared/ports/scanner.ts';
 import type { StorageNode } from '../shared/ports/storage-node.ts';
 import type { NodeSpec } from '../shared/services/node-catalog.ts';
+import type { NodeRegistry } from '../shared/services/node-registry.ts';
 import { applyNodeCatalog, assemble, type Container } from './container.ts';
 import { databaseOptions } from './database-options.ts';
 
@@ -44,10 +47,14 @@ export interface AwsContainerHooks {
 /** How a module creates its SDK clients: through the hooks, once per container. */
 export type SdkClients = <C extends AwsSdkClient>(client: C) => C;
 
-/** The storage side: the configured bucket as the home node, and nodes added at run time. */
+/**
+ * The storage side: the configured bucket as the home node, nodes added at run time, and the
+ * GuardDuty scanner, which reads the scan-result tags of the nodes' objects (STRATUS_SCANNER=guardduty).
+ */
 export interface AwsStorage {
   home(config: AwsConfig, sdk: SdkClients): BlobStore;
   node(spec: NodeSpec, sdk: SdkClients): Promise<StorageNode>;
+  guardDutyScanner(nodes: Pick<NodeRegistry, 'store'>, log: Logger): Scanner;
 }
 
 /** The identity provider (registration, login, refresh, password reset, roles). */
@@ -94,7 +101,11 @@ export async function createAwsContainer(
       db,
       state,
       ...(storage
-        ? { blobs: storage.home(config, sdk), nodeFactory: (spec: NodeSpec) => storage.node(spec, sdk) }
+        ? {
+            blobs: storage.home(config, sdk),
+            nodeFactory: (spec: NodeSpec) => storage.node(spec, sdk),
+            guardDuty: (nodes: NodeRegistry, l: Logger) => storage.guardDutyScanner(nodes, l),
+          }
         : {}),
       throttleStore: redis ? new RedisThrottleStore(redis) : new MemoryThrottleStore(),
       cache: redis ? new RedisCache(redis) : new MemoryCache(),

@@ -11,14 +11,16 @@ import { MemoryRateLimiter } from '../shared/adapters/memory/memory-rate-limiter
 import { AuditRepository } from '../shared/adapters/postgres/audit-repository.ts';
 import { ItemRepository } from '../shared/adapters/postgres/item-repository.ts';
 import { PermissionRepository } from '../shared/adapters/postgres/permission-repository.ts';
+import { PurgeJobRepository } from '../shared/adapters/postgres/purge-job-repository.ts';
 import { ReservationRepository } from '../shared/adapters/postgres/reservation-repository.ts';
 import { ShareRepository } from '../shared/adapters/postgres/share-repository.ts';
 import { UserRepository } from '../shared/adapters/postgres/user-repository.ts';
 import type { PrometheusMetrics } from '../shared/adapters/prometheus/prometheus-metrics.ts';
 import { EicarScanner } from '../shared/adapters/scanners/eicar-scanner.ts';
 import type { AccessTokenVerifier } from '../shared/auth/access-token-verifier.ts';
-import type { Config } from '../shared/config/config.ts';
+import { type Config, ConfigError } from '../shared/config/config.ts';
 import { errors } from '../shared/domain/errors.ts';
+import { DEFAULT_BATCH_LIMITS } from '../shared/domain/purge-job.ts';
 import type { ApiHandlerDeps } from '../shared/http/api-handler.ts';
 import type { Logger } from '../shared/observability/logger.ts';
 import type { BlobStore } from '../shared/ports/blob-store.ts';
@@ -34,6 +36,7 @@ import type {
   UserStore,
 } from '../shared/ports/metadata.ts';
 import { type Metrics, noMetrics } from '../shared/ports/metrics.ts';
+import type { PurgeJobStore } from '../shared/ports/purge-job-store.ts';
 import type { RateLimiter } from '../shared/ports/rate-limiter.ts';
 import type { Scanner } from '../shared/ports/scanner.ts';
 import type { StateStore } from '../shared/ports/state-store.ts';
@@ -41,6 +44,7 @@ import type { ThrottleStore } from '../shared/ports/throttle-store.ts';
 import { AccessControl } from '../shared/services/access-control.ts';
 import { AccountService } from '../shared/services/account-service.ts';
 import { AuthService } from '../shared/services/auth-service.ts';
+import { CounterAudit } from '../shared/services/counter-audit.ts';
 import { DownloadLinks } from '../shared/services/download-links.ts';
 import { DownloadService } from '../shared/services/download-service.ts';
 import { FolderService } from '../shared/services/folder-service.ts';
@@ -52,9 +56,11 @@ import { NodeRegistry, type StorageNode } from '../shared/services/node-registry
 import { OpsService } from '../shared/services/ops-service.ts';
 import { PartHashRecords } from '../shared/services/part-hash-records.ts';
 import { PermissionService } from '../shared/services/permission-service.ts';
+import { PurgeJobs } from '../shared/services/purge-jobs.ts';
 import { Purger } from '../shared/services/purger.ts';
 import { Reconciler } from '../shared/services/reconciler.ts';
 import { ReplicaLedger } from '../shared/services/replica-ledger.ts';
+import { ReplicationStatus } from '../shared/services/replication-status.ts';
 import { Replicator } from '../shared/services/replicator.ts';
 import { RequestLimits } from '../shared/services/request-limits.ts';
 import { RevocationList } from '../shared/services/revocation-list.ts';
@@ -83,10 +89,14 @@ export interface Container {
   auth: AuthService;
   folders: FolderService;
   versions: VersionService;
+  /** Purges of trash trees, in the request or as batched jobs (`GET /v1/jobs/{id}`). */
+  purges: PurgeJobs;
   permissions: PermissionService;
   account: AccountService;
   uploads: UploadService;
   verification: UploadVerification;
+  /** The malware scanner verification uses (STRATUS_SCANNER); undefined: none, every version clean. */
+  scanner: Scanner | undefined;
   /** Verifies and commits uploads that answered 202 (driven by the state change stream). */
   backgroundVerifier: UploadCompletion;
   downloads: DownloadService;
@@ -94,6 +104,10 @@ export interface Container {
   ops: OpsService;
   nodes: NodeRegistry;
   ledger: ReplicaLedger;
+  /** GET /v1/admin/replication, from the counters. */
+  replication: ReplicationStatus;
+  /** The counters' backfill and drift check (run after each reconciliation). */
+  counters: CounterAudit;
   replicator: Replicator;
   health: HealthMonitor;
   reconciler: Reconciler;
@@ -128,6 +142,7 @@ export interface MetadataStores {
   shares: ShareStore;
   audit: AuditLog;
   reservations: ReservationStore;
+  purgeJobs: PurgeJobStore;
 }
 
 /** The PostgreSQL repositories over one database (PGlite, PostgreSQL, Aurora, DSQL). */
@@ -139,6 +154,7 @@ export function postgresMetadata(db: Database): MetadataStores {
     shares: new ShareRepository(db),
     audit: new AuditRepository(db),
     reservations: new ReservationRepository(db),
+    purgeJobs: new PurgeJobRepository(db),
   };
 }
 
@@ -157,6 +173,11 @@ export interface Parts {
   cache: Cache;
   /** Defaults to the configured scanner; tests inject others. */
   scanner?: Scanner;
+  /**
+   * Builds the GuardDuty scanner over the composition's nodes (STRATUS_SCANNER=guardduty). Only a
+   * profile whose nodes are S3 buckets has it (functions/aws-storage.ts).
+   */
+  guardDuty?: (nodes: NodeRegistry, log: Logger) => Scanner;
   /** Every storage node with the replication factor; defaults to `blobs` alone. */
   nodes?: NodeRegistry;
   /** Builds a node from a spec (nodes added at run time); the profile knows how. */
@@ -167,6 +188,42 @@ export interface Parts {
   metrics?: Metrics;
   idp: IdentityProvider | undefined;
   log: Logger;
+}
+
+/** The one line a composition that cannot build the GuardDuty scanner stops with. */
+export const guardDutyRefused = () =>
+  new ConfigError(
+    'invalid configuration: STRATUS_SCANNER="guardduty": GuardDuty Malware Protection scans S3 buckets in AWS, ' +
+      'and this runtime stores versions on nodes it cannot scan (use eicar or none)',
+  );
+
+/** Where nothing is stored (the auth function in AWS) nothing is verified; should it be, nothing passes. */
+const scannerWithoutStorage: Scanner = {
+  name: 'guardduty',
+  needsBytes: false,
+  start: () => ({
+    update() {},
+    finish: () => Promise.reject(errors.unavailable('the malware scanner (this function holds no storage)')),
+  }),
+};
+
+/**
+ * The scanner STRATUS_SCANNER names. GuardDuty answers from S3 objects, so only a profile with S3
+ * storage can build it (`Parts.guardDuty`); a composition that stores versions and cannot build it
+ * refuses to start, rather than run with another scanner or none.
+ */
+function configuredScanner(config: Config, p: Parts, nodes: NodeRegistry): Scanner | undefined {
+  if (p.scanner) return p.scanner;
+  switch (config.STRATUS_SCANNER) {
+    case 'eicar':
+      return new EicarScanner();
+    case 'none':
+      return undefined;
+    case 'guardduty':
+      if (p.guardDuty) return p.guardDuty(nodes, p.log);
+      if (!p.blobs && !p.nodes) return scannerWithoutStorage;
+      throw guardDutyRefused();
+  }
 }
 
 export function assemble(
@@ -216,11 +273,36 @@ export function assemble(
       1,
     );
   const ledger = new ReplicaLedger(p.state);
+  const counters = new CounterAudit({ items, ledger, state: p.state, log: p.log });
   const catalog = new NodeCatalog(p.state);
   const replicator = new Replicator(ledger, nodes, p.log, metrics);
   const links = new DownloadLinks({ nodes, ledger, log: p.log });
-  const purger = new Purger(p.db, items, permissions, audit, nodes, ledger, metadataCache, p.log);
-  const folders = new FolderService({ db: p.db, items, users, audit, access, cache: metadataCache, purger });
+  const purger = new Purger(p.db, items, audit, nodes, ledger, p.log);
+  const purges = new PurgeJobs({
+    db: p.db,
+    jobs: meta.purgeJobs,
+    items,
+    audit,
+    access,
+    purger,
+    cache: metadataCache,
+    state: p.state,
+    log: p.log,
+    opts: {
+      runMs: config.STRATUS_PURGE_RUN_SECONDS * 1000,
+      inlineRows: config.STRATUS_PURGE_INLINE_ROWS,
+      limits: { ...DEFAULT_BATCH_LIMITS, rows: config.STRATUS_PURGE_BATCH_ROWS },
+    },
+  });
+  const folders = new FolderService({
+    db: p.db,
+    items,
+    users,
+    audit,
+    access,
+    cache: metadataCache,
+    claims: meta.purgeJobs,
+  });
   const versions = new VersionService({
     db: p.db,
     items,
@@ -229,6 +311,7 @@ export function assemble(
     access,
     cache: metadataCache,
     purger,
+    purges,
     folders,
     log: p.log,
   });
@@ -243,11 +326,12 @@ export function assemble(
     log: p.log,
     urlTtlSeconds: config.STRATUS_URL_TTL_SECONDS,
   });
+  const scanner = configuredScanner(config, p, nodes);
   const verification = new UploadVerification({
     storage,
     items,
     cache: metadataCache,
-    scanner: p.scanner ?? (config.STRATUS_SCANNER === 'eicar' ? new EicarScanner() : undefined),
+    scanner,
     resumableSha256: wasmSha256,
     typePolicy,
     log: p.log,
@@ -334,10 +418,12 @@ export function assemble(
     auth,
     folders,
     versions,
+    purges,
     permissions: permissionService,
     account: new AccountService({ users, reservations, audit, access }),
     uploads,
     verification,
+    scanner,
     backgroundVerifier: completion,
     downloads,
     metadataCache,
@@ -351,9 +437,12 @@ export function assemble(
       state: p.state,
       nodes: () => nodes.all().map((n) => n.store),
       log: p.log,
+      counters,
     }),
     nodes,
     ledger,
+    replication: new ReplicationStatus({ items, ledger, nodes, audit: counters }),
+    counters,
     replicator,
     health: new HealthMonitor(nodes, p.log, { store: p.state }),
     reconciler: new Reconciler({

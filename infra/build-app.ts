@@ -46,6 +46,7 @@ export function buildApp(props: AppProps = {}) {
     stage,
     stateful,
     inlineVerifyMiB: options.inlineVerifyMiB,
+    malwareScanner: options.malwareScanner,
   });
   const replicas = others.map((r, i) => {
     const replica = new ReplicaBlobStack(app, `Stratus-${stage}-Blobs-${r}`, {
@@ -55,6 +56,7 @@ export function buildApp(props: AppProps = {}) {
       peers: regions.filter((x) => x !== r),
       rtc: options.replicationRtc,
       purgeGraceDays: options.purgeGraceDays,
+      malwareProtection: options.malwareScanner === 'guardduty',
       ...(keyStacks[i] ? { key: keyStacks[i].key } : {}),
       ...(options.dsqlWitness
         ? {

@@ -264,6 +264,25 @@ export function acknowledgeFindings(
     }
   }
   for (const r of replicas) ack(r.accessLogs, 'AwsSolutions-S1', 'This is the access-log bucket itself.');
+
+  // ---- GuardDuty Malware Protection for S3 (-c malwareScanner=guardduty): the role AWS documents
+  for (const holder of [stateful, ...replicas]) {
+    const protection = holder.malwareProtection;
+    if (!protection) continue;
+    const bucket = Stack.of(holder).getLogicalId(holder.bucket.node.defaultChild as CfnElement);
+    ack(
+      protection.role,
+      `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/*]`,
+      'GuardDuty scans and tags every object written to the blob bucket (keys are version ids), as the ' +
+        'policy in "Create or update IAM role policy" (GuardDuty User Guide) grants it.',
+    );
+    ack(
+      protection.role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:${holder.region}:<AWS::AccountId>:rule/DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*]`,
+      'The EventBridge rule GuardDuty creates and manages for the plan has a name AWS chooses under this ' +
+        'prefix; the documented policy names it so (and the write actions only with events:ManagedBy).',
+    );
+  }
   if (link) {
     // The provider function of every AwsCustomResource in a stack is one singleton with this id.
     const singleton = link.node.tryFindChild('AWS679f53fac002430cb0da5b7982bd2287');

@@ -7,6 +7,7 @@ import type { App } from 'aws-cdk-lib';
 
 export type MetadataStore = 'dsql' | 'aurora' | 'external';
 export type CacheChoice = 'valkey' | 'none' | 'external';
+export type MalwareScanner = 'eicar' | 'guardduty';
 
 export interface DeployOptions {
   stage: string;
@@ -41,6 +42,12 @@ export interface DeployOptions {
    * and go to the verifier function (STRATUS_INLINE_VERIFY_BYTES). 0 to 1024, default 64.
    */
   inlineVerifyMiB: number;
+  /**
+   * The functions' malware scanner: the reference EICAR detector (default), or GuardDuty Malware
+   * Protection for S3 (a plan on every blob bucket, STRATUS_SCANNER=guardduty; docs/deploy.md,
+   * "Malware scanning").
+   */
+  malwareScanner: MalwareScanner;
 }
 
 const STAGE = /^[a-z][a-z0-9-]{0,19}$/;
@@ -163,5 +170,6 @@ export function readOptions(app: App): DeployOptions {
     ...(dsqlWitness ? { dsqlWitness } : {}),
     ...(dsqlPeers ? { dsqlPeers } : {}),
     inlineVerifyMiB,
+    malwareScanner: oneOf<MalwareScanner>(app, 'malwareScanner', ['eicar', 'guardduty'], 'eicar'),
   };
 }

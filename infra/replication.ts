@@ -18,6 +18,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
+import { type MalwareProtection, malwareProtection } from './malware-protection.ts';
 import { dsqlCluster } from './metadata-store.ts';
 
 export const blobBucketName = (stage: string, region: string) =>
@@ -197,6 +198,12 @@ export interface ReplicaStackProps extends StackProps {
   purgeGraceDays?: number;
   /** Multi-Region DSQL: this region's peer cluster (witness region and, once known, both ARNs). */
   dsql?: { witness: string; peers?: string[] };
+  /**
+   * GuardDuty Malware Protection on this bucket too (`-c malwareScanner=guardduty`): GuardDuty scans
+   * the objects replicated into a protected bucket, and S3 replicates tags only with the object, so
+   * a stateless stack deployed here after a failover finds this bucket's own verdicts.
+   */
+  malwareProtection?: boolean;
 }
 
 /** A blob bucket in another region, replicating to every other region's bucket. */
@@ -205,6 +212,7 @@ export class ReplicaBlobStack extends Stack {
   readonly accessLogs: s3.Bucket;
   readonly role: iam.Role;
   readonly metadataCluster?: dsql.CfnCluster;
+  readonly malwareProtection?: MalwareProtection;
 
   constructor(scope: Construct, id: string, props: ReplicaStackProps) {
     super(scope, id, props);
@@ -218,6 +226,7 @@ export class ReplicaBlobStack extends Stack {
       role: this.role.roleArn,
       rules: replicationRules(props.stage, props.peers, props.rtc, Boolean(props.key)),
     };
+    if (props.malwareProtection) this.malwareProtection = malwareProtection(this, this.bucket, props.key);
     if (props.dsql) {
       this.metadataCluster = dsqlCluster(this, {
         stage: props.stage,

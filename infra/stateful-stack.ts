@@ -10,6 +10,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { type MalwareProtection, malwareProtection } from './malware-protection.ts';
 import { createMetadataStore, type MetadataStoreResources } from './metadata-store.ts';
 import { type CacheStore, createCache, createNetwork, type Network } from './network.ts';
 import type { DeployOptions } from './options.ts';
@@ -45,6 +46,8 @@ export class StatefulStack extends Stack {
   readonly network?: Network;
   /** The customer-managed key for data at rest (`-c kms=true`). */
   readonly key?: kms.Key;
+  /** GuardDuty Malware Protection on the blob bucket (`-c malwareScanner=guardduty`). */
+  readonly malwareProtection?: MalwareProtection;
 
   constructor(scope: Construct, id: string, props: StatefulStackProps) {
     super(scope, id, props);
@@ -66,6 +69,8 @@ export class StatefulStack extends Stack {
     });
     if (peers.length)
       this.replicationRole = replicationRole(this, props.stage, this.bucket, peers, Boolean(this.key));
+    if (o.malwareScanner === 'guardduty')
+      this.malwareProtection = malwareProtection(this, this.bucket, this.key);
 
     this.table = new dynamodb.TableV2(this, 'State', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },

@@ -42,6 +42,7 @@ import {
   LAMBDA_SOURCES_CONTENT,
 } from './bundling.ts';
 import { Monitoring } from './monitoring.ts';
+import type { MalwareScanner } from './options.ts';
 import type { StatefulStack } from './stateful-stack.ts';
 
 export interface StatelessStackProps extends StackProps {
@@ -49,6 +50,8 @@ export interface StatelessStackProps extends StackProps {
   stateful: StatefulStack;
   /** Uploads up to this many MiB are verified inside the complete request (default 64). */
   inlineVerifyMiB?: number;
+  /** `guardduty`: the functions read GuardDuty's scan-result tags (the stateful stack's plan). */
+  malwareScanner?: MalwareScanner;
 }
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -92,6 +95,7 @@ export class StatelessStack extends Stack {
       // first page boundary after 5 s and keeps its cursor; the maintenance function (below) gets
       // ten minutes an hour and finishes the pass.
       STRATUS_RECONCILE_BUDGET_SECONDS: '5',
+      ...(props.malwareScanner === 'guardduty' ? { STRATUS_SCANNER: 'guardduty' } : {}),
       ...s.metadata.environment,
       ...(s.cache ? { STRATUS_REDIS_URL: s.cache.url, STRATUS_REDIS_MODE: s.cache.mode } : {}),
     };
@@ -221,8 +225,16 @@ export class StatelessStack extends Stack {
     );
     s.table.grantReadData(this.functions.folders);
     s.table.grantReadData(this.functions.files);
-    // Purging (trash, retention) deletes blobs and their replica-ledger entries.
-    s.table.grant(this.functions.files, 'dynamodb:DeleteItem');
+    // Purging (trash, retention) deletes blobs and their replica-ledger entries: each removal is one
+    // transaction with the version's ledger summary (a put, or a delete with the last replica) and
+    // an ADD to a counter item (replica-ledger.ts).
+    s.table.grant(
+      this.functions.files,
+      'dynamodb:DeleteItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:ConditionCheckItem',
+    );
     s.table.grantReadWriteData(this.functions.uploads);
     s.table.grantReadData(this.functions.system);
     s.table.grantReadData(this.functions.account);
@@ -380,6 +392,9 @@ export class StatelessStack extends Stack {
     // A run stops at a checkpoint after 12 minutes and the next run goes on from there: a file too
     // big to read in one 15-minute run still verifies, and a run never meets its timeout.
     verifierFn.addEnvironment('STRATUS_VERIFY_RUN_SECONDS', '720');
+    // Purge jobs of trees too big for a request ride the same mapping (purgejob#<id> triggers): a
+    // run deletes batches for 10 minutes (each batch a bounded transaction), then triggers the next.
+    verifierFn.addEnvironment('STRATUS_PURGE_RUN_SECONDS', '600');
     connectAsApp(verifierFn);
     s.table.grantReadWriteData(verifierFn);
     s.bucket.grantReadWrite(verifierFn);
@@ -396,6 +411,10 @@ export class StatelessStack extends Stack {
           lambda.FilterCriteria.filter({
             eventName: lambda.FilterRule.or('INSERT', 'MODIFY'),
             dynamodb: { Keys: { pk: { S: lambda.FilterRule.beginsWith('verify#') } } },
+          }),
+          lambda.FilterCriteria.filter({
+            eventName: lambda.FilterRule.or('INSERT', 'MODIFY'),
+            dynamodb: { Keys: { pk: { S: lambda.FilterRule.beginsWith('purgejob#') } } },
           }),
         ],
       }),
@@ -443,6 +462,38 @@ export class StatelessStack extends Stack {
         targets: [
           new targets.LambdaFunction(maintenance, {
             event: events.RuleTargetInput.fromObject({ task }),
+            deadLetterQueue: scheduleDlq,
+            retryAttempts: 2,
+          }),
+        ],
+      });
+    }
+
+    // GuardDuty Malware Protection (`-c malwareScanner=guardduty`). The functions that verify an
+    // upload or rescan quarantined versions (inline complete, the verifier, the maintenance rescans,
+    // the admin sweep) read each object's scan-result tag: named here, not only through the read
+    // grants' s3:GetObject*, so narrowing those cannot take it away unnoticed. An upload is
+    // committed quarantined before GuardDuty has scanned it; the tag GuardDuty writes then asks for a
+    // rescan at once, instead of at the daily retention run. The rule listens for S3's "Object Tags
+    // Added" (the tag is readable when it fires) rather than GuardDuty's "Object Scan Result" event,
+    // which does not promise that the tag is already there.
+    if (props.malwareScanner === 'guardduty') {
+      const readScanTag = new iam.PolicyStatement({
+        actions: ['s3:GetObjectTagging'],
+        resources: [s.bucket.arnForObjects('*')],
+      });
+      for (const fn of [this.functions.uploads, this.functions.admin, verifierFn, maintenance])
+        fn.addToRolePolicy(readScanTag);
+      new events.Rule(this, 'RescanOnScanResult', {
+        description: 'A blob got its GuardDuty scan-result tag: rescan the quarantined versions now',
+        eventPattern: {
+          source: ['aws.s3'],
+          detailType: ['Object Tags Added'],
+          detail: { bucket: { name: [s.bucket.bucketName] } },
+        },
+        targets: [
+          new targets.LambdaFunction(maintenance, {
+            event: events.RuleTargetInput.fromObject({ task: 'rescan' }),
             deadLetterQueue: scheduleDlq,
             retryAttempts: 2,
           }),

@@ -2,7 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { applyNodeCatalog, assemble, type Container, LOCAL_CLIENT_ID } from '../functions/container.ts';
+import {
+  applyNodeCatalog,
+  assemble,
+  type Container,
+  guardDutyRefused,
+  LOCAL_CLIENT_ID,
+} from '../functions/container.ts';
 import { LocalIdentityProvider } from '../shared/adapters/local-idp/local-identity-provider.ts';
 import { loadOrCreateSigningKey } from '../shared/adapters/local-idp/signing-keys.ts';
 import { LocalFsBlobStore } from '../shared/adapters/localfs/localfs-blob-store.ts';
@@ -67,6 +73,9 @@ export interface LocalOverrides {
 }
 
 export async function createLocalContainer(config: LocalConfig, o: LocalOverrides = {}): Promise<Container> {
+  // GuardDuty scans S3 buckets in AWS; versions here land on local directories it never sees, so
+  // they would stay quarantined for good. Refused before anything is opened.
+  if (config.STRATUS_SCANNER === 'guardduty' && !o.scanner) throw guardDutyRefused();
   const format = config.STRATUS_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json');
   const log = o.log ?? createLogger(config.STRATUS_LOG_LEVEL, { service: 'stratus' }, undefined, format);
   const dir = config.STRATUS_DATA_DIR;

@@ -67,6 +67,11 @@ async function main() {
 }
 
 main().catch((err: unknown) => {
+  // A setting the runtime refuses once it reads it (STRATUS_SCANNER=guardduty): a usage error too.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`stratus: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`stratus: failed to start: ${(err as Error)?.message ?? String(err)}\n`);
   process.exit(1);
 });

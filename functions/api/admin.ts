@@ -83,7 +83,7 @@ export function createAdminHandler(c: Container) {
       }),
       implement(routes.replication, async (_input, req) => {
         admin(req);
-        return { status: 200, body: await c.reconciler.replicationStatus() };
+        return { status: 200, body: await c.replication.status() };
       }),
     ],
     c.apiDeps,

@@ -1,11 +1,25 @@
 import { revisionFromIfMatch } from '../../shared/domain/etag.ts';
 import { createApiHandler, implement } from '../../shared/http/api-handler.ts';
+import type { PurgeOutcome } from '../../shared/services/purge-jobs.ts';
 import type { AwsModules } from '../aws-container.ts';
 import { s3Storage } from '../aws-storage.ts';
 import type { Container } from '../container.ts';
 import { lazyHandler } from './lazy-handler.ts';
-import { etagFor, fileOut, itemOut, trashOut, versionOut } from './presenters.ts';
+import { etagFor, fileOut, itemOut, jobOut, jobPath, trashOut, versionOut } from './presenters.ts';
 import { routes } from './routes.ts';
+
+/** 200 with what was purged (the job it ran as beside it), or 202 with the job still at work. */
+function purgeAnswer(o: PurgeOutcome) {
+  const headers: Record<string, string> =
+    o.status === 'done'
+      ? o.jobId
+        ? { 'content-location': jobPath(o.jobId) }
+        : {}
+      : { location: jobPath(o.job.id), 'retry-after': '1' };
+  return o.status === 'done'
+    ? { status: 200 as const, body: o.report, headers }
+    : { status: 202 as const, body: jobOut(o.job), headers };
+}
 
 export function createFilesHandler(c: Container) {
   return createApiHandler(
@@ -72,14 +86,18 @@ export function createFilesHandler(c: Container) {
         const item = await c.folders.restoreFromTrash(req.principal, params.id);
         return { status: 200, body: itemOut(item), headers: { etag: etagFor(item) } };
       }),
-      implement(routes.purgeTrash, async ({ params }, req) => ({
-        status: 200,
-        body: await c.folders.purge(req.principal, params.id),
-      })),
-      implement(routes.emptyTrash, async (_input, req) => ({
-        status: 200,
-        body: await c.folders.emptyTrash(req.principal),
-      })),
+      implement(routes.purgeTrash, async ({ params }, req) =>
+        purgeAnswer(await c.purges.purge(req.principal, params.id)),
+      ),
+      implement(routes.emptyTrash, async (_input, req) =>
+        purgeAnswer(await c.purges.emptyTrash(req.principal)),
+      ),
+      implement(routes.getJob, async ({ params }, req) => {
+        const job = await c.purges.get(req.principal, params.id);
+        const open = job.state === 'queued' || job.state === 'running';
+        const headers: Record<string, string> = open ? { 'retry-after': '1' } : {};
+        return { status: 200, body: jobOut(job), headers };
+      }),
     ],
     c.apiDeps,
   );

@@ -4,11 +4,13 @@
  */
 import { etagFor } from '../../shared/domain/etag.ts';
 import type { AuditEvent, Item, User, Version } from '../../shared/domain/model.ts';
+import type { PurgeJob } from '../../shared/domain/purge-job.ts';
 import type { Sharing } from '../../shared/services/permission-service.ts';
 import type {
   AuditEventOut,
   FileOut,
   ItemOut,
+  JobOut,
   PermissionOut,
   TrashItemOut,
   UserOut,
@@ -89,3 +91,20 @@ export const auditOut = (e: AuditEvent): AuditEventOut => ({
 });
 
 export { etagFor };
+
+export const jobOut = (j: PurgeJob): JobOut => ({
+  id: j.id,
+  operation: j.operation,
+  rootId: j.rootId,
+  state: j.state,
+  requestedBy: j.requestedBy,
+  progress: { done: j.done, total: j.total },
+  purged: j.purged,
+  error: j.error,
+  createdAt: j.createdAt.toISOString(),
+  updatedAt: j.updatedAt.toISOString(),
+  finishedAt: j.finishedAt?.toISOString() ?? null,
+});
+
+/** Where a purge job's progress is (the 202's Location, and the 200's Content-Location). */
+export const jobPath = (id: string) => `/v1/jobs/${id}`;

@@ -461,9 +461,16 @@ export const routes = {
     auth: true,
     tags: ['trash'],
     summary: 'Delete a trashed item and everything in it for good',
+    description:
+      'The item leaves the trash at once and can no longer be restored. A tree of up to a few ' +
+      'hundred items and versions is purged in the request (200, what was purged; Content-Location: ' +
+      'the job). A bigger one answers 202 with a job (Location: GET /v1/jobs/{id}) that deletes it in ' +
+      'batches of bounded transactions; usage goes down as they land. Deleting an item a job is ' +
+      'already purging answers that job (and queues it again if it failed).',
     params: s.IdParams,
     responses: {
       200: { description: 'purged', schema: s.PurgeOut },
+      202: { description: 'being purged in the background (Location: the job)', schema: s.JobOut },
       ...common,
       404: problem('not in your trash'),
     },
@@ -476,7 +483,36 @@ export const routes = {
     auth: true,
     tags: ['trash'],
     summary: 'Purge everything in your trash',
-    responses: { 200: { description: 'purged', schema: s.PurgeOut }, ...common },
+    description:
+      'Everything in the trash at the time of the request (not what is trashed later). A small ' +
+      'trash is purged in the request (200); a big one answers 202 with a job (Location: ' +
+      'GET /v1/jobs/{id}): the items leave the trash listing as the job claims them, within its ' +
+      'first batches, and are then deleted in batches as for DELETE /v1/trash/{id}.',
+    responses: {
+      200: { description: 'purged', schema: s.PurgeOut },
+      202: { description: 'being purged in the background (Location: the job)', schema: s.JobOut },
+      ...common,
+    },
+  }),
+  getJob: defineRoute({
+    id: 'getJob',
+    group: 'files',
+    method: 'GET',
+    path: '/v1/jobs/{id}',
+    auth: true,
+    tags: ['trash'],
+    summary: 'A purge job: its state and progress',
+    description:
+      'Shown to the owner of the purged trash and to admins; anyone else gets 404. `progress` ' +
+      'counts rows (items and versions) deleted of those counted when the job started; a job ends ' +
+      '`done` (total = done) or, after repeated internal errors, `failed` (DELETE the item again to ' +
+      'retry). Poll it while `queued` or `running`, as its Retry-After says.',
+    params: s.IdParams,
+    responses: {
+      200: { description: 'the job', schema: s.JobOut },
+      ...common,
+      404: problem('no such job'),
+    },
   }),
   grant: defineRoute({
     id: 'grant',

@@ -245,6 +245,27 @@ export const PurgeOut = z.object({
   bytes: z.number().int(),
   blobsReclaimed: z.number().int(),
 });
+/** A purge too big for one request, as `GET /v1/jobs/{id}` shows it. */
+export const JobOut = z.object({
+  id: z.string(),
+  operation: z.enum(['purge', 'empty-trash']).describe('what was asked: one trash root, or the whole trash'),
+  rootId: z.string().nullable().describe('the trash root purged (null: the whole trash)'),
+  state: z.enum(['queued', 'running', 'done', 'failed']),
+  requestedBy: z.string().nullable().describe('who asked (null: the trash retention sweep)'),
+  progress: z
+    .object({
+      done: z.number().int(),
+      total: z.number().int().nullable(),
+    })
+    .describe(
+      'rows (items and versions) deleted, of those counted when the job started (null: not counted yet)',
+    ),
+  purged: PurgeOut.describe('what was purged so far'),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
 export const GrantRole = z.enum(['viewer', 'editor']);
 export const PermissionBody = z.object({ itemId: Uuid, email: Email, role: GrantRole });
 /**

@@ -33,6 +33,7 @@ export type RestoredVersionOut = z.output<typeof s.RestoredVersionOut>;
 export type TrashItemOut = z.output<typeof s.TrashItemOut>;
 export type TrashOut = z.output<typeof s.TrashOut>;
 export type PurgeOut = z.output<typeof s.PurgeOut>;
+export type JobOut = z.output<typeof s.JobOut>;
 
 export type GrantRole = z.output<typeof s.GrantRole>;
 export type PermissionOut = z.output<typeof s.PermissionOut>;

@@ -78,6 +78,15 @@ const common = {
    * next run (0: no limit). The maintenance function sets it below its 15-minute timeout.
    */
   STRATUS_RECONCILE_BUDGET_SECONDS: intFrom(0, 86_400).default(0),
+  /**
+   * Seconds one run of a purge job deletes batches before it hands over to the next run (0: until
+   * done). The background function in AWS sets it below its 15-minute timeout.
+   */
+  STRATUS_PURGE_RUN_SECONDS: intFrom(0, 86_400).default(0),
+  /** Rows one purge batch (one transaction) may change, its bookkeeping included; DSQL's cap is 3,000. */
+  STRATUS_PURGE_BATCH_ROWS: intFrom(20, 2_000).default(500),
+  /** A purge of up to this many rows (items and versions) runs in the request; bigger ones are jobs. */
+  STRATUS_PURGE_INLINE_ROWS: intFrom(0, 10_000).default(500),
   /** How often a full pass re-reads every version even when nothing changed (a topology change always does). */
   STRATUS_FULL_SWEEP_EVERY_SECONDS: intFrom(60, 90 * 86_400).default(86_400),
   /** How long sharing with an address that has no account waits for it to register (30 days). */
@@ -93,8 +102,8 @@ const common = {
   STRATUS_TYPE_DENY: z.string().default('').transform(list),
   /** Comma-separated types accepted, declared and as stored after sniffing (e.g. "image/*,application/pdf"); empty accepts all. */
   STRATUS_TYPE_ALLOW: z.string().default('').transform(list),
-  /** The malware scanner: the reference EICAR detector, or none (every version is clean). */
-  STRATUS_SCANNER: z.enum(['eicar', 'none']).default('eicar'),
+  /** The malware scanner: the reference EICAR detector, GuardDuty (aws profile: its S3 object tags), or none (all clean). */
+  STRATUS_SCANNER: z.enum(['eicar', 'guardduty', 'none']).default('eicar'),
   STRATUS_RATE_LIMITS: rateLimits,
   STRATUS_NODES: nodeList,
   /** Log lines as JSON (default off a terminal) or readable text (default on one). */

@@ -102,11 +102,86 @@ export interface BlobStore {
   /** Streams `size` bytes into the object (replication); answers the SHA-256 of what was stored. */
   writeStream(key: string, body: Readable, size: number): Promise<{ sha256: string }>;
   delete(key: string): Promise<void>;
-  /** Objects under a prefix, with when they were last written (for the orphan sweep). */
-  list(prefix: string, limit?: number): Promise<{ key: string; size: number; modifiedAt: Date }[]>;
+  /**
+   * One page of the objects whose keys start with `prefix`, in key order (see `compareBlobKeys`),
+   * after `startAfter` when given (any string: it need not be a key that exists), at most `limit`
+   * (default and cap `MAX_LIST_PAGE`). `next` is there exactly when more keys follow; pass it back
+   * as `startAfter`. The cursor is a key, so a caller may delete what it listed before asking for
+   * the next page, and may seek (`startAfter: 'v/<versionId>'` to merge-join against versions in
+   * id order).
+   */
+  listPage(prefix: string, opts?: { startAfter?: string; limit?: number }): Promise<BlobPage>;
   /** Leftovers last touched before `olderThan` (for the orphan sweep). */
   leftovers(olderThan: Date, limit?: number): Promise<Leftover[]>;
   /** Removes a leftover (aborts a multipart upload); idempotent. */
   removeLeftover(leftover: Leftover): Promise<void>;
   ping(): Promise<void>;
+
+  /**
+   * Copies `key` from `source`, another node, without its bytes passing through this process: S3
+   * CopyObject or UploadPartCopy between buckets one client can reach, a file copy between local
+   * nodes. Refuses (not found, or invalid input) when the source does not hold `size` bytes under
+   * `key`. Answers how the copy is vouched for, or undefined when this node cannot copy from that
+   * source server-side (the caller streams the bytes instead). Nodes that never can omit it.
+   */
+  copyFrom?(source: BlobStore, key: string, size: number): Promise<CopyCheck | undefined>;
+}
+
+export interface ListedBlob {
+  key: string;
+  size: number;
+  /** When the object was last written. */
+  modifiedAt: Date;
+}
+
+export interface BlobPage {
+  items: ListedBlob[];
+  /** The last key of `items`, present exactly when more keys follow. */
+  next?: string;
+}
+
+/** The largest page `listPage` answers (S3's ListObjectsV2 caps MaxKeys at 1,000). */
+export const MAX_LIST_PAGE = 1000;
+
+/**
+ * What vouches for a server-side copy, so that the caller need not read it back:
+ * - `sha256`: the SHA-256 of the whole stored copy, computed by the storage itself (S3's
+ *   full-object checksum of a CopyObject); the caller compares it with the version's.
+ * - `same-as-source`: the storage checked the copy against the source object's own checksums,
+ *   computed by the storage (`part-sha256`: the SHA-256 of every part, the copy laid out as the
+ *   source; `crc64nvme`: the full-object CRC-64/NVME of both), or copied the files in the kernel
+ *   (`file-copy`). The copy is then exactly as good as the source replica it came from.
+ * - `none`: nothing vouches for it; the caller must read it back.
+ */
+export type CopyCheck =
+  | { kind: 'sha256'; sha256: string }
+  | { kind: 'same-as-source'; by: 'part-sha256' | 'crc64nvme' | 'file-copy' }
+  | { kind: 'none' };
+
+/**
+ * The order every node lists keys in: by Unicode code point, which is the byte order of their UTF-8
+ * (S3's order). JavaScript's `<` compares UTF-16 code units, which differs for characters past
+ * U+FFFF against U+E000..U+FFFF.
+ */
+export function compareBlobKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    // A surrogate starts a character past U+FFFF, above every other in code point order.
+    if (xs !== ys) return xs ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** A page size callers may ask for, capped: S3 never answers more than 1,000 keys at a time. */
+export function listPageLimit(limit: number | undefined): number {
+  if (limit === undefined) return MAX_LIST_PAGE;
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`list page limit ${limit} is not a positive integer`);
+  return Math.min(limit, MAX_LIST_PAGE);
 }

@@ -80,9 +80,9 @@ export interface ItemStore {
   /** Marks a trash root. Its name is freed; its descendants are hidden by it. */
   trash(id: string, by: string, revision?: number): Promise<Item | undefined>;
   untrash(id: string, to: { parentId: string; name: string; nameKey: string }): Promise<Item | undefined>;
-  /** Trash roots of an owner, newest first. */
+  /** Trash roots of an owner, newest first, but for those a purge job is deleting (not failed). */
   listTrash(ownerId: string, limit: number): Promise<Item[]>;
-  /** Trash roots whose owner's trash retention (or `defaultDays`) has passed at `now`. */
+  /** Unclaimed trash roots whose owner's trash retention (or `defaultDays`) has passed at `now`. */
   trashPastRetention(now: Date, defaultDays: number, limit: number): Promise<string[]>;
   /** Files with a non-current version older than their owner's `keepDays` at `now`. */
   filesPastKeepDays(now: Date, limit: number): Promise<string[]>;
@@ -102,9 +102,24 @@ export interface ItemStore {
     after: { at: string; id: string } | undefined,
     limit: number,
   ): Promise<(VersionRef & { at: string })[]>;
+  /**
+   * How many versions there are, from the version counters: `insertVersion` and `deleteVersions`
+   * keep them in their own transaction, a row per (shard, node) (shared/domain/counter-shards.ts),
+   * so this reads at most 256 rows per node whatever the size of the table. Exact once every shard
+   * is counted (`uncountedShards`).
+   */
   countVersions(): Promise<number>;
-  /** Bytes and versions whose primary copy is on each node. */
+  /** Bytes and versions whose primary copy is on each node, from the same counters; nodes with none left out. */
   bytesByNode(): Promise<{ nodeId: string; bytes: number; versions: number }[]>;
+  /** Shards whose counters have never been recounted (an existing deployment, until its backfill). */
+  uncountedShards(): Promise<string[]>;
+  /**
+   * Recounts one shard from the versions in its id range and sets its counters to the result, in
+   * one transaction that commits may run beside (they change the counters in theirs: whichever
+   * commits second sees or waits for the other). Marks the shard counted; returns how far the
+   * counters were off (counters minus versions; zero when they were right). Not inside a `with(tx)`.
+   */
+  recountShard(shard: string): Promise<{ versions: number; bytes: number }>;
   /** Deletes versions; returns the ids it deleted (a concurrent purge may have taken some). */
   deleteVersions(ids: readonly string[]): Promise<Set<string>>;
   /** Claims a trash root for purging, so a purge and a restore never both act on it. */

@@ -29,8 +29,37 @@ export interface StateStore {
   ): Promise<StateItem<T>[]>;
   /** How many live items a partition holds. */
   count(pk: string): Promise<number>;
+  /**
+   * Applies every write or none (DynamoDB TransactWriteItems; one SQL transaction). Throws
+   * ConditionFailedError, having written nothing, when a condition does not hold. Counter updates
+   * (`add`) ride on the conditional writes they account for, so a transition is counted exactly
+   * once however often it is retried: a retry of a write that landed fails its condition. At most
+   * 25 writes, each to a different item.
+   */
+  transact(writes: readonly StateWrite[]): Promise<void>;
+  /**
+   * The counters `add` keeps in a partition, summed over its items: name -> total (a name never
+   * added is absent). Counter partitions hold counters only; `get` and `query` are not for them.
+   */
+  counters(pk: string): Promise<Record<string, number>>;
   ping(): Promise<void>;
 }
+
+/**
+ * One write of `StateStore.transact`. A put's stored version is the read version + 1 under a
+ * `version` condition, 1 under `absent`, and one more than before otherwise. `check` writes
+ * nothing: it only makes the transaction depend on another item. `add` adds each delta to a named
+ * counter of a counter item, creating it (and the item) at zero.
+ */
+export type StateWrite =
+  | {
+      op: 'put';
+      item: { pk: string; sk: string; data: unknown; expiresAt?: number };
+      condition?: WriteCondition;
+    }
+  | { op: 'delete'; pk: string; sk: string; condition?: { kind: 'version'; version: number } }
+  | { op: 'check'; pk: string; sk: string; condition: WriteCondition }
+  | { op: 'add'; pk: string; sk: string; deltas: Readonly<Record<string, number>> };
 
 /**
  * A change to the store, as DynamoDB Streams reports it (NEW_AND_OLD_IMAGES). `expired` marks a

@@ -1,7 +1,8 @@
 /**
  * Folders and the tree: folders, listing, paths, rename and move, copy, trash and restore, and the
- * free-name rule the others share. The SQL store is the system of record; every change and its
- * audit record commit in one transaction, and the cache is invalidated after the commit.
+ * free-name rule the others share (purging for good is purge-jobs.ts). The SQL store is the system
+ * of record; every change and its audit record commit in one transaction, and the cache is
+ * invalidated after the commit.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -11,10 +12,10 @@ import type { ChildSort, Item, Principal } from '../domain/model.ts';
 import { nameKey, normaliseName } from '../domain/names.ts';
 import type { Database, SqlExecutor } from '../ports/database.ts';
 import type { AuditLog, ItemStore, UserStore } from '../ports/metadata.ts';
+import type { PurgeJobStore } from '../ports/purge-job-store.ts';
 import type { AccessControl } from './access-control.ts';
 import { decodeChildCursor, encodeChildCursor, type Page } from './cursors.ts';
 import type { MetadataCache } from './metadata-cache.ts';
-import type { PurgeReport, Purger } from './purger.ts';
 import { staleRevision } from './revisions.ts';
 
 /** "name (n).ext" for the first n that is free in the folder. */
@@ -31,7 +32,7 @@ export class FolderService {
   private readonly audit: AuditLog;
   private readonly access: AccessControl;
   private readonly cache: MetadataCache;
-  private readonly purger: Purger;
+  private readonly claims: Pick<PurgeJobStore, 'with' | 'anyClaimed'>;
 
   constructor(deps: {
     db: Database;
@@ -40,7 +41,8 @@ export class FolderService {
     audit: AuditLog;
     access: AccessControl;
     cache: MetadataCache;
-    purger: Purger;
+    /** Purge claims: nothing beneath a tree being purged is restored. */
+    claims: Pick<PurgeJobStore, 'with' | 'anyClaimed'>;
   }) {
     this.db = deps.db;
     this.items = deps.items;
@@ -48,7 +50,7 @@ export class FolderService {
     this.audit = deps.audit;
     this.access = deps.access;
     this.cache = deps.cache;
-    this.purger = deps.purger;
+    this.claims = deps.claims;
   }
 
   /** Resolves "root" to the principal's root folder id. */
@@ -187,6 +189,11 @@ export class FolderService {
         // The cycle check above read the chain outside this transaction; two crossing moves (a into
         // b, b into a) could both pass it. Re-read the destination's chain with its rows locked.
         await this.items.with(tx).lockTree(item.ownerId);
+        // Where it comes from, locked too: a folder above it trashed since the check above (and
+        // perhaps being purged, leaves first) must not lose a subtree back to the live tree.
+        const from = item.parentId ? await this.items.with(tx).lockChain(item.parentId) : [];
+        if (from.some((a) => a.deletedAt) || from[from.length - 1]?.parentId !== null)
+          throw errors.notFound(kind);
         const chain = await this.items.with(tx).lockChain(parentId);
         if (chain.some((a) => a.id === item.id))
           throw errors.conflict('a folder cannot move into itself or its own subfolder', { reason: 'cycle' });
@@ -302,6 +309,14 @@ export class FolderService {
       // Checked again with the destination's chain locked: a concurrent move or delete may have
       // changed it since; then the item goes back to the owner's root instead.
       await this.items.with(tx).lockTree(item.ownerId);
+      // An item beneath a trashed folder a purge claimed goes with that purge: its chain, locked,
+      // has no claimed root (a claim is an update of that row, so it waits for this or sees it).
+      const here = item.parentId ? await this.items.with(tx).lockChain(item.parentId) : [];
+      if (
+        here[here.length - 1]?.parentId !== null ||
+        (await this.claims.with(tx).anyClaimed(here.map((a) => a.id)))
+      )
+        throw errors.notFound('trashed item');
       const chain = await this.items.with(tx).lockChain(parentId);
       if (chain.some((a) => a.id === item.id || a.deletedAt) || chain[chain.length - 1]?.parentId !== null)
         parentId = owner.rootFolderId;
@@ -319,28 +334,5 @@ export class FolderService {
     });
     await this.cache.invalidate([item.id], [parentId]);
     return restored;
-  }
-
-  async purge(p: Principal, id: string): Promise<PurgeReport> {
-    const item = await this.access.requireTrashed(p, id);
-    const report = await this.purger.purgeSubtree(item, p.userId, 'explicit');
-    if (!report) throw errors.notFound('trashed item');
-    return report;
-  }
-
-  async emptyTrash(p: Principal): Promise<PurgeReport> {
-    const total: PurgeReport = { items: 0, versions: 0, bytes: 0, blobsReclaimed: 0 };
-    for (;;) {
-      const roots = await this.items.listTrash(p.userId, 100);
-      if (roots.length === 0) return total;
-      for (const r of roots) {
-        const rep = await this.purger.purgeSubtree(r, p.userId, 'explicit');
-        if (!rep) continue;
-        total.items += rep.items;
-        total.versions += rep.versions;
-        total.bytes += rep.bytes;
-        total.blobsReclaimed += rep.blobsReclaimed;
-      }
-    }
   }
 }

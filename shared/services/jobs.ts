@@ -13,7 +13,9 @@
 import type { Logger } from '../observability/logger.ts';
 import type { StateChange, StateStore } from '../ports/state-store.ts';
 import type { AuthService } from './auth-service.ts';
+import type { CounterAudit } from './counter-audit.ts';
 import type { HealthMonitor, NodeStatus } from './health-monitor.ts';
+import type { PurgeJobs } from './purge-jobs.ts';
 import type { ReconcileReport, Reconciler } from './reconciler.ts';
 import type { Replicator } from './replicator.ts';
 import { SessionCleanup } from './session-cleanup.ts';
@@ -34,7 +36,11 @@ export interface JobDeps {
   verification: Pick<UploadVerification, 'rescanPending'>;
   health: Pick<HealthMonitor, 'checkAll'>;
   reconciler: Pick<Reconciler, 'sweep'>;
+  /** The counters' drift check (counter-audit.ts); absent, none runs. */
+  counters?: Pick<CounterAudit, 'run'>;
   replicator: Pick<Replicator, 'handle'>;
+  /** Purge jobs of big trash trees (purge-jobs.ts): their triggers, and the stalled ones. */
+  purges: Pick<PurgeJobs, 'onTrigger' | 'resumeStalled'>;
   /** The background verifier of uploads that answered 202 (upload-completion.ts). */
   backgroundVerifier: Pick<UploadCompletion, 'verifyInBackground' | 'resumeStalled'>;
   /** Local profile only (read at call time: the profile attaches it after assembly). */
@@ -44,7 +50,7 @@ export interface JobDeps {
 }
 
 /** The tasks a maintenance event names; anything else runs `retention`. */
-export type MaintenanceTask = 'health' | 'reconcile' | 'retention' | 'promote-admin';
+export type MaintenanceTask = 'health' | 'reconcile' | 'retention' | 'rescan' | 'promote-admin';
 
 export type RetentionReport = Awaited<ReturnType<VersionService['sweep']>> & { rescanned: number };
 
@@ -59,7 +65,8 @@ export class Jobs {
 
   /**
    * A maintenance event (`{"task": …}`) as the scheduled function answers it. The answer's shape is
-   * part of the operator's interface: `{health}`, `{reconcile}`, `{admin}`, or `{retention, rescanned}`.
+   * part of the operator's interface: `{health}`, `{reconcile}`, `{admin}`, `{rescanned}`, or
+   * `{retention, rescanned}`.
    */
   async run(task: string | undefined, event: { email?: string } = {}) {
     switch (task) {
@@ -69,6 +76,10 @@ export class Jobs {
         return { health: await this.health() };
       case 'reconcile':
         return { reconcile: await this.reconcile() };
+      // Quarantined versions only: what an object scanner's "scan finished" event asks for
+      // (GuardDuty's scan results, through EventBridge), without a whole retention sweep.
+      case 'rescan':
+        return { rescanned: await this.deps.verification.rescanPending() };
       default: {
         const { rescanned, ...retention } = await this.retention();
         return { retention, rescanned };
@@ -83,14 +94,30 @@ export class Jobs {
 
   /**
    * A reconciliation sweep (a running one is joined), then the uploads whose background
-   * verification stalled are handed to the verifier again.
+   * verification stalled are handed to the verifier again, and the purge jobs whose run died; then
+   * a part of the counters' drift check.
    */
   async reconcile(opts?: Parameters<Reconciler['sweep']>[0]): Promise<ReconcileReport> {
     const report = await this.deps.reconciler.sweep(opts);
     await this.deps.backgroundVerifier
       .resumeStalled()
       .catch((err: unknown) => this.deps.log.error('resuming verifications failed', { err: String(err) }));
+    await this.deps.purges
+      .resumeStalled()
+      .catch((err: unknown) => this.deps.log.error('resuming purge jobs failed', { err: String(err) }));
+    // The usage and replication counters checked against a recount, a bounded part per run.
+    await this.deps.counters
+      ?.run()
+      .catch((err: unknown) => this.deps.log.error('counter drift check failed', { err: String(err) }));
     return report;
+  }
+
+  /**
+   * One trigger of a purge job (`purgejob#<id>`): batches until done or the run's time is up, then
+   * the next run is triggered. In AWS the background function's own stream mapping delivers them.
+   */
+  runPurgeJob(change: StateChange): Promise<void> {
+    return this.deps.purges.onTrigger(change);
   }
 
   /** One trigger of the background verifier: the upload it names is verified and committed. */
@@ -160,8 +187,9 @@ export class Jobs {
   async onStateChange(change: StateChange): Promise<void> {
     await this.cleanup.handle(change);
     await this.deps.replicator.handle(change);
-    // In AWS a function of its own gets these (functions/streams/verifier.ts): a verification
-    // may take minutes, and must not hold up the stream's cleanup and replication.
+    // In AWS a function of its own gets these (functions/streams/verifier.ts): a verification or a
+    // purge job may take minutes, and must not hold up the stream's cleanup and replication.
     await this.verifyUpload(change);
+    await this.runPurgeJob(change);
   }
 }

@@ -1,6 +1,8 @@
 /**
  * Operations views: deep health (every dependency, with latency) and storage usage per user and
- * per node. Read-only; the numbers come from the system of record, never from the cache.
+ * per node. Read-only; the numbers come from the system of record, never from the cache: per user
+ * the usage column (charged in each commit's and purge's transaction), per node and in total the
+ * version counters (kept in the same transactions), so no query reads every version or every user.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger.ts';
@@ -9,6 +11,7 @@ import type { Cache } from '../ports/cache.ts';
 import type { Database } from '../ports/database.ts';
 import type { ItemStore, UserStore } from '../ports/metadata.ts';
 import type { StateStore } from '../ports/state-store.ts';
+import type { CounterAudit } from './counter-audit.ts';
 
 export interface Check {
   ok: boolean;
@@ -23,6 +26,7 @@ export class OpsService {
   private readonly state: StateStore;
   private readonly nodes: () => BlobStore[];
   private readonly log: Logger;
+  private readonly counters: Pick<CounterAudit, 'versionCountsReady'>;
 
   constructor(deps: {
     db: Database;
@@ -32,6 +36,7 @@ export class OpsService {
     state: StateStore;
     nodes: () => BlobStore[];
     log: Logger;
+    counters: Pick<CounterAudit, 'versionCountsReady'>;
   }) {
     this.db = deps.db;
     this.users = deps.users;
@@ -40,6 +45,7 @@ export class OpsService {
     this.state = deps.state;
     this.nodes = deps.nodes;
     this.log = deps.log;
+    this.counters = deps.counters;
   }
 
   private async time(name: string, probe: () => Promise<unknown>, timeoutMs = 3000): Promise<Check> {
@@ -78,12 +84,17 @@ export class OpsService {
     return { status: results.every(([, c]) => c.ok) ? 'ok' : 'degraded', checks };
   }
 
+  /**
+   * The total is the sum of every version's size (by node), which is every user's usage: a version
+   * is charged to its owner in the transaction that writes it, and given back in the one that
+   * purges it. (Summing the users listed would stop at the list's length.)
+   */
   async usage() {
+    await this.counters.versionCountsReady();
     const users = await this.users.byUsage(10_000);
     const nodes = await this.items.bytesByNode();
-    const total = users.reduce((sum, u) => sum + u.usedBytes, 0);
     return {
-      totalBytes: total,
+      totalBytes: nodes.reduce((sum, n) => sum + n.bytes, 0),
       users: users.map((u) => ({
         userId: u.id,
         email: u.email,

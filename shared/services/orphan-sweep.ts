@@ -5,21 +5,22 @@
  */
 import type { Logger } from '../observability/logger.ts';
 import type { ItemStore, ReservationStore } from '../ports/metadata.ts';
+import { blobPages } from './blob-pages.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
 
 export class OrphanSweep {
-  private readonly items: ItemStore;
-  private readonly reservations: ReservationStore;
+  private readonly items: Pick<ItemStore, 'blobReferenced' | 'blobKeyInUse'>;
+  private readonly reservations: Pick<ReservationStore, 'heldByOpenUpload'>;
   private readonly nodes: NodeRegistry;
-  private readonly ledger: ReplicaLedger;
+  private readonly ledger: Pick<ReplicaLedger, 'forVersion'>;
   private readonly log: Logger;
 
   constructor(deps: {
-    items: ItemStore;
-    reservations: ReservationStore;
+    items: Pick<ItemStore, 'blobReferenced' | 'blobKeyInUse'>;
+    reservations: Pick<ReservationStore, 'heldByOpenUpload'>;
     nodes: NodeRegistry;
-    ledger: ReplicaLedger;
+    ledger: Pick<ReplicaLedger, 'forVersion'>;
     log: Logger;
   }) {
     this.items = deps.items;
@@ -29,28 +30,47 @@ export class OrphanSweep {
     this.log = deps.log;
   }
 
-  /** Deletes objects no version references, once they are older than the grace period. */
+  /**
+   * Deletes objects no version references, once they are older than the grace period. Walks every
+   * key of each node a page at a time (one page in memory, whatever the node holds), deleting as it
+   * goes: the listing's cursor is a key, so deletions do not shift it. A node whose listing fails
+   * keeps what it has not listed until the next sweep; a failed lookup or delete fails the sweep.
+   */
   async sweepOrphans(graceSeconds: number): Promise<number> {
     let deleted = 0;
     const cutoff = Date.now() - graceSeconds * 1000;
     for (const n of this.nodes.all().filter((x) => x.health !== 'down')) {
-      for (const o of await n.store.list('v/').catch(() => [])) {
-        if (o.modifiedAt.getTime() > cutoff) continue;
-        if (await this.items.blobReferenced(n.id, o.key)) continue;
-        // An open upload's object (a single PUT landed, the complete is still to come) is not an
-        // orphan, however old: sessions live a day, longer than the grace period.
-        if (await this.reservations.heldByOpenUpload(o.key)) continue;
-        if (await this.items.blobKeyInUse(o.key)) {
-          // Referenced by a version whose primary is elsewhere: an orphan only if the ledger disowns it.
-          const versionId = o.key.slice(2);
-          const known = (await this.ledger.forVersion(versionId)).some((r) => r.data.nodeId === n.id);
-          if (known || this.nodes.home(versionId).some((p) => p.id === n.id)) continue;
+      const pages = blobPages(n.store, 'v/');
+      for (;;) {
+        let page: Awaited<ReturnType<typeof pages.next>>;
+        try {
+          page = await pages.next();
+        } catch (err) {
+          this.log.warn('orphan listing failed', { nodeId: n.id, err: String(err) });
+          break;
         }
-        await n.store.delete(o.key);
-        deleted++;
+        if (page.done) break;
+        for (const o of page.value) {
+          if (o.modifiedAt.getTime() > cutoff) continue;
+          if (await this.isOwned(n.id, o.key)) continue;
+          await n.store.delete(o.key);
+          deleted++;
+        }
       }
     }
     return deleted;
+  }
+
+  private async isOwned(nodeId: string, key: string): Promise<boolean> {
+    if (await this.items.blobReferenced(nodeId, key)) return true;
+    // An open upload's object (a single PUT landed, the complete is still to come) is not an
+    // orphan, however old: sessions live a day, longer than the grace period.
+    if (await this.reservations.heldByOpenUpload(key)) return true;
+    if (!(await this.items.blobKeyInUse(key))) return false;
+    // Referenced by a version whose primary is elsewhere: an orphan only if the ledger disowns it.
+    const versionId = key.slice(2);
+    const known = (await this.ledger.forVersion(versionId)).some((r) => r.data.nodeId === nodeId);
+    return known || this.nodes.home(versionId).some((p) => p.id === nodeId);
   }
 
   /**

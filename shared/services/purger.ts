@@ -1,16 +1,16 @@
 /**
- * Purging: the only path that removes versions and items for good. Work is cut into transactions of
- * at most BATCH rows (Aurora DSQL allows 3,000 changed rows per transaction), each of which deletes
- * versions, gives their bytes back to the owner's usage and records the purge. Blobs are reclaimed
- * after the commit, and only when no remaining version references them (copies share blobs).
- * Every step is idempotent, so an interrupted purge is finished by running it again.
+ * Purging versions: the retention policy's deletions, in transactions of at most BATCH rows (Aurora
+ * DSQL allows 3,000 changed rows per transaction), each of which deletes versions, gives their bytes
+ * back to the owner's usage and records the purge; and `reclaim`, which deletes blobs after a
+ * commit, only when no remaining version references them (copies share blobs). Whole trees are
+ * purged by jobs (purge-jobs.ts), which reclaim through here too. Every step is idempotent, so an
+ * interrupted purge is finished by running it again.
  */
 
 import type { Item, Version } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Database } from '../ports/database.ts';
-import type { AuditLog, ItemStore, PermissionStore } from '../ports/metadata.ts';
-import type { MetadataCache } from './metadata-cache.ts';
+import type { AuditLog, ItemStore } from '../ports/metadata.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
 
@@ -32,30 +32,24 @@ export interface RetentionPolicy {
 export class Purger {
   private readonly db: Database;
   private readonly items: ItemStore;
-  private readonly permissions: PermissionStore;
   private readonly audit: AuditLog;
   private readonly nodes: NodeRegistry;
   private readonly ledger: ReplicaLedger;
-  private readonly cache: MetadataCache;
   private readonly log: Logger;
 
   constructor(
     db: Database,
     items: ItemStore,
-    permissions: PermissionStore,
     audit: AuditLog,
     nodes: NodeRegistry,
     ledger: ReplicaLedger,
-    cache: MetadataCache,
     log: Logger,
   ) {
     this.db = db;
     this.items = items;
-    this.permissions = permissions;
     this.audit = audit;
     this.nodes = nodes;
     this.ledger = ledger;
-    this.cache = cache;
     this.log = log;
   }
 
@@ -106,7 +100,7 @@ export class Purger {
    * Deletes blobs that no version references any more, with every replica of them, and forgets the
    * purged versions' ledger entries.
    */
-  async reclaim(versions: readonly Version[]): Promise<number> {
+  async reclaim(versions: readonly Pick<Version, 'id' | 'nodeId' | 'blobKey'>[]): Promise<number> {
     const seen = new Set<string>();
     let reclaimed = 0;
     for (const v of versions) {
@@ -131,50 +125,6 @@ export class Purger {
       await this.ledger.forget(v.id);
     }
     return reclaimed;
-  }
-
-  /** Purges an item and everything under it. */
-  async purgeSubtree(
-    trashed: Item,
-    actorId: string | null,
-    reason: string,
-  ): Promise<PurgeReport | undefined> {
-    // Undefined when the item left the trash (a restore won): nothing is purged.
-    const root = await this.items.claimForPurge(trashed.id);
-    if (!root) return undefined;
-    const tree = await this.items.subtree(root.id);
-    const ownerOf = new Map(tree.map((i) => [i.id, i.ownerId]));
-    const fileIds = tree.filter((i) => i.kind === 'file').map((i) => i.id);
-    const report = this.empty();
-    for (;;) {
-      const versions = await this.items.versionsOfFiles(fileIds, BATCH);
-      if (versions.length === 0) break;
-      const r = await this.purgeVersions(versions, ownerOf, actorId, reason);
-      report.versions += r.versions;
-      report.bytes += r.bytes;
-      report.blobsReclaimed += r.blobsReclaimed;
-    }
-    const ids = tree.map((i) => i.id);
-    for (let i = 0; i < ids.length; i += BATCH) {
-      const batch = ids.slice(i, i + BATCH);
-      await this.db.transaction(async (tx) => {
-        await this.permissions.with(tx).deleteForItems(batch);
-        await this.items.with(tx).deleteItems(batch);
-      });
-    }
-    await this.db.transaction((tx) =>
-      this.audit.with(tx).record({
-        actorId,
-        ownerId: root.ownerId,
-        itemId: root.id,
-        action: 'purge.item',
-        detail: { reason, name: root.name, items: ids.length },
-      }),
-    );
-    report.items = ids.length;
-    await this.cache.invalidate(ids, [root.parentId, root.originalParentId]);
-    this.log.info('purged', { rootId: root.id, reason, ...report });
-    return report;
   }
 
   /** Non-current versions outside the policy: beyond the newest `keepVersions`, or older than `keepDays`. */

@@ -78,8 +78,11 @@ interface SweepState {
 
 const STATE_KEY = { pk: 'reconcile#sweep', sk: 'state' };
 const FIRST_ID = '00000000-0000-0000-0000-000000000000';
-/** A sweep renews its hold after every page; one that died lets go after this long. */
-const HOLD_MS = 120_000;
+/**
+ * A sweep renews its hold after every page; one that died lets go after this long. Longer than a
+ * Lambda run (15 minutes), so a slow page (copies of big files) never lets a second sweep in.
+ */
+const HOLD_MS = 16 * 60_000;
 /**
  * The incremental pass looks back this far before its watermark: a version row's created_at is
  * its insert time, and its transaction may commit (become visible) a little later.
@@ -143,17 +146,6 @@ export class Reconciler {
       this.running = undefined;
     });
     return this.running;
-  }
-
-  /** Calls `each` for every version, in id order, a page at a time. */
-  private async forEachVersion(each: (v: VersionRef) => Promise<void>): Promise<void> {
-    let after = FIRST_ID;
-    for (;;) {
-      const page = await this.items.versionsAfter(after, this.pageSize);
-      if (page.length === 0) return;
-      after = page[page.length - 1]?.id ?? after;
-      for (const v of page) await each(v);
-    }
   }
 
   private usable(nodeId: string) {
@@ -446,21 +438,5 @@ export class Reconciler {
       if (progressed === 0) break;
     }
     return done;
-  }
-
-  async replicationStatus() {
-    const versions = await this.items.countVersions();
-    let below = 0;
-    let failed = 0;
-    await this.forEachVersion(async (v) => {
-      const replicas = (await this.ledger.forVersion(v.id)).map((r) => r.data);
-      if (
-        replicas.filter((r) => r.state === 'verified' && this.usable(r.nodeId)).length <
-        this.nodes.replicationFactor
-      )
-        below++;
-      failed += replicas.filter((r) => r.state === 'failed').length;
-    });
-    return { versions, belowReplicationFactor: below, pending: await this.ledger.pendingCount(), failed };
   }
 }

@@ -3,9 +3,20 @@
  * failed, missing), attempts, checksum and last check. Writes flow out through the store's change
  * stream (DynamoDB Streams in AWS, the local feed otherwise) and drive the replicator. Pending
  * replicas are also listed in one index partition, so due retries are found without a scan.
+ *
+ * Counters, so replication status is read without walking the ledger: each version has a summary
+ * item (its replicas per state, and the nodes holding a verified one), and sharded counter items
+ * hold the sums over every summary: replicas per state, and versions per set of verified nodes
+ * (from which "below the replication factor" follows for whichever nodes are down). Every change
+ * to a replica is one `transact` with its summary (conditional on the summary's version: two
+ * replicas of one version changing at once serialize there, and the loser re-reads and retries),
+ * its index entries and the counter deltas, so the counters are exactly the sums over the
+ * summaries, through retries and crashes. A version whose replicas were written without a summary
+ * (by code from before the counters) is not counted until `reconcileSummary` (the CounterAudit)
+ * or its next change builds one.
  */
-import { ConditionFailedError } from '../domain/errors.ts';
-import type { StateItem, StateStore } from '../ports/state-store.ts';
+import { ConditionFailedError, errors } from '../domain/errors.ts';
+import type { StateItem, StateStore, StateWrite } from '../ports/state-store.ts';
 
 export type ReplicaState = 'pending' | 'verified' | 'failed' | 'missing';
 
@@ -26,9 +37,78 @@ export interface Replica {
   createdAt: string;
 }
 
+/** What the counters hold for one version. */
+export interface VersionSummary {
+  /** Nodes holding a verified replica, sorted. */
+  verifiedOn: string[];
+  /** Replicas per state. */
+  states: Record<ReplicaState, number>;
+}
+
+/** The sums over every summary, as `counts()` reads them. */
+export interface LedgerCounts {
+  /** Versions with a summary (with at least one replica in the ledger). */
+  versions: number;
+  replicas: Record<ReplicaState, number>;
+  /** Versions per set of nodes holding their verified replicas. */
+  byVerifiedNodes: { nodes: string[]; versions: number }[];
+}
+
 const PENDING = 'ledger-pending';
 export const ledgerPk = (versionId: string) => `ledger#${versionId}`;
 const nodeIndex = (nodeId: string) => `node#${nodeId}`;
+const summaryKey = (versionId: string) => ({ pk: `ledger-summary#${versionId}`, sk: 'summary' });
+/**
+ * Counter items: every transition adds to one of them, at random, so concurrent transitions rarely
+ * share one (a DynamoDB item, and a partition key, takes ~1,000 writes a second, and transactions
+ * on one item conflict); reading sums all of them, a fixed 16 queries.
+ */
+export const LEDGER_COUNTER_SHARDS = 16;
+const counterKey = (shard: number) => ({ pk: `ledger-counters#${shard}`, sk: 'counts' });
+const STATES: readonly ReplicaState[] = ['pending', 'verified', 'failed', 'missing'];
+/** Summary races (another replica of the version changed first) are retried this often. */
+const SUMMARY_ATTEMPTS = 12;
+/** Replicas planned in one transaction; more are planned one by one. */
+const PLAN_AT_ONCE = 4;
+
+/** A change to one replica: from what the caller read (undefined: must not exist) to `after` (undefined: gone). */
+interface Change {
+  nodeId: string;
+  before: StateItem<Replica> | undefined;
+  after: Replica | undefined;
+}
+
+/** The summary of these replicas; undefined for none. */
+export function summarize(replicas: readonly Replica[]): VersionSummary | undefined {
+  if (replicas.length === 0) return undefined;
+  const states: Record<ReplicaState, number> = { pending: 0, verified: 0, failed: 0, missing: 0 };
+  for (const r of replicas) states[r.state]++;
+  const verifiedOn = replicas
+    .filter((r) => r.state === 'verified')
+    .map((r) => r.nodeId)
+    .sort();
+  return { verifiedOn, states };
+}
+
+/** What a summary adds to the counters. */
+function contribution(s: VersionSummary | undefined): Record<string, number> {
+  if (!s) return {};
+  const out: Record<string, number> = { versions: 1, [`set:${s.verifiedOn.join(',')}`]: 1 };
+  for (const state of STATES) if (s.states[state]) out[`state:${state}`] = s.states[state];
+  return out;
+}
+
+function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of new Set([...Object.keys(after), ...Object.keys(before)])) {
+    const d = (after[name] ?? 0) - (before[name] ?? 0);
+    if (d !== 0) out[name] = d;
+  }
+  return out;
+}
+
+const sameSummary = (a: VersionSummary | undefined, b: VersionSummary | undefined) =>
+  JSON.stringify(contribution(a)) === JSON.stringify(contribution(b));
 
 export class ReplicaLedger {
   private readonly store: StateStore;
@@ -52,44 +132,25 @@ export class ReplicaLedger {
       attempts: 0,
       createdAt: now,
     };
-    if (primary)
-      await this.put(
-        { ...base, nodeId: primary, state: 'verified', checksum: v.sha256, lastCheck: now },
-        true,
-      );
-    for (const nodeId of others) await this.put({ ...base, nodeId, state: 'pending' }, true);
-  }
-
-  private async put(r: Replica, onlyIfAbsent = false, version?: number) {
-    let stored: StateItem<Replica> | undefined;
-    try {
-      stored = await this.store.put(
-        { pk: ledgerPk(r.versionId), sk: r.nodeId, data: r },
-        onlyIfAbsent ? { kind: 'absent' } : version !== undefined ? { kind: 'version', version } : undefined,
-      );
-    } catch (err) {
-      if (onlyIfAbsent && err instanceof ConditionFailedError) return undefined; // planned already
-      throw err;
-    }
-    // The indexes follow the item, once its conditional write has won.
-    const sk = `${r.versionId}#${r.nodeId}`;
-    if (r.state === 'pending')
-      await this.store.put({
-        pk: PENDING,
-        sk,
-        data: { versionId: r.versionId, nodeId: r.nodeId, createdAt: r.createdAt },
-      });
-    else await this.store.delete(PENDING, sk);
-    // Per-node index of verified replicas: how many a node holds (a drained node holds none).
-    if (r.state === 'verified')
-      await this.store.put({ pk: nodeIndex(r.nodeId), sk: r.versionId, data: { versionId: r.versionId } });
-    else await this.store.delete(nodeIndex(r.nodeId), r.versionId);
-    return stored;
+    const planned: Replica[] = [
+      ...(primary
+        ? [{ ...base, nodeId: primary, state: 'verified' as const, checksum: v.sha256, lastCheck: now }]
+        : []),
+      ...others.map((nodeId) => ({ ...base, nodeId, state: 'pending' as const })),
+    ];
+    const changes = planned.map((r) => ({ nodeId: r.nodeId, before: undefined, after: r }));
+    // All in one transaction (a commit's usual case); if one was planned already, one by one.
+    if (changes.length > 0 && changes.length <= PLAN_AT_ONCE && (await this.apply(v.versionId, changes)))
+      return;
+    for (const c of changes) await this.apply(v.versionId, [c]); // false: planned already
   }
 
   /** Updates a replica only if nobody changed it since it was read. */
-  async update(item: StateItem<Replica>, patch: Partial<Replica>) {
-    return this.put({ ...item.data, ...patch }, false, item.version);
+  async update(item: StateItem<Replica>, patch: Partial<Replica>): Promise<StateItem<Replica>> {
+    const next = { ...item.data, ...patch };
+    if (!(await this.apply(next.versionId, [{ nodeId: next.nodeId, before: item, after: next }])))
+      throw new ConditionFailedError(`replica ${next.versionId}/${next.nodeId} changed`);
+    return { ...item, data: next, version: item.version + 1 };
   }
 
   async forVersion(versionId: string): Promise<StateItem<Replica>[]> {
@@ -108,9 +169,16 @@ export class ReplicaLedger {
 
   /** Removes one replica's record (after its bytes are deleted from the node). */
   async drop(versionId: string, nodeId: string): Promise<void> {
-    await this.store.delete(PENDING, `${versionId}#${nodeId}`);
-    await this.store.delete(nodeIndex(nodeId), versionId);
-    await this.store.delete(ledgerPk(versionId), nodeId);
+    for (;;) {
+      const current = await this.store.get<Replica>(ledgerPk(versionId), nodeId);
+      if (!current) {
+        // Index entries left by a crash of code that wrote them apart from the item.
+        await this.store.delete(PENDING, `${versionId}#${nodeId}`);
+        await this.store.delete(nodeIndex(nodeId), versionId);
+        return;
+      }
+      if (await this.apply(versionId, [{ nodeId, before: current, after: undefined }])) return;
+    }
   }
 
   async countOn(nodeId: string): Promise<number> {
@@ -120,4 +188,155 @@ export class ReplicaLedger {
   async pendingCount(): Promise<number> {
     return this.store.count(PENDING);
   }
+
+  /** The counters: a fixed number of reads, whatever the size of the ledger. */
+  async counts(): Promise<LedgerCounts> {
+    const shards = await Promise.all(
+      Array.from({ length: LEDGER_COUNTER_SHARDS }, (_, k) => this.store.counters(counterKey(k).pk)),
+    );
+    const total: Record<string, number> = {};
+    for (const shard of shards)
+      for (const [name, v] of Object.entries(shard)) total[name] = (total[name] ?? 0) + v;
+    const replicas = Object.fromEntries(STATES.map((s) => [s, total[`state:${s}`] ?? 0])) as Record<
+      ReplicaState,
+      number
+    >;
+    const byVerifiedNodes = Object.entries(total)
+      .filter(([name, n]) => name.startsWith('set:') && n !== 0)
+      .map(([name, n]) => ({ nodes: name === 'set:' ? [] : name.slice(4).split(','), versions: n }))
+      .sort((a, b) => (a.nodes.join(',') < b.nodes.join(',') ? -1 : 1));
+    return { versions: total.versions ?? 0, replicas, byVerifiedNodes };
+  }
+
+  /**
+   * Makes a version's summary (and so the counters) agree with its replicas; returns whether it had
+   * to. The summary is read before the replicas: a change committed between the two reads moved
+   * the summary's version, so the corrected write, conditional on it, fails and is tried again.
+   */
+  async reconcileSummary(versionId: string): Promise<boolean> {
+    const key = summaryKey(versionId);
+    for (let attempt = 1; attempt <= SUMMARY_ATTEMPTS; attempt++) {
+      const stored = await this.store.get<VersionSummary>(key.pk, key.sk);
+      const expected = summarize((await this.forVersion(versionId)).map((r) => r.data));
+      if (sameSummary(stored?.data, expected)) return false;
+      const writes: StateWrite[] = [this.summaryWrite(versionId, stored, expected)];
+      const delta = difference(contribution(expected), contribution(stored?.data));
+      if (Object.keys(delta).length) writes.push({ op: 'add', ...counterKey(randomShard()), deltas: delta });
+      try {
+        await this.store.transact(writes);
+        return true;
+      } catch (err) {
+        if (!(err instanceof ConditionFailedError)) throw err;
+      }
+    }
+    throw errors.unavailable('replica ledger (summary contention)', 1);
+  }
+
+  /**
+   * Applies changes to replicas of one version, with its summary, index entries and counters, in
+   * one transaction. False when a replica was not as the caller read it (nothing written); a
+   * summary changed meanwhile by another replica is re-read and the transaction tried again.
+   */
+  private async apply(versionId: string, changes: readonly Change[]): Promise<boolean> {
+    const key = summaryKey(versionId);
+    for (let attempt = 1; attempt <= SUMMARY_ATTEMPTS; attempt++) {
+      const stored = await this.store.get<VersionSummary>(key.pk, key.sk);
+      // No summary: this version is not counted yet; its summary is built from the replicas now.
+      let base: VersionSummary | undefined = stored?.data;
+      if (!stored) {
+        const existing = (await this.forVersion(versionId)).map((r) => r.data);
+        const changed = new Set(changes.map((c) => c.nodeId));
+        base = summarize([
+          ...existing.filter((r) => !changed.has(r.nodeId)),
+          ...changes.flatMap((c) => (c.before ? [c.before.data] : [])),
+        ]);
+      }
+      const next = this.applied(base, changes);
+      const writes: StateWrite[] = [];
+      for (const c of changes) writes.push(...this.replicaWrites(c));
+      writes.push(this.summaryWrite(versionId, stored, next));
+      const delta = difference(contribution(next), stored ? contribution(stored.data) : {});
+      if (Object.keys(delta).length) writes.push({ op: 'add', ...counterKey(randomShard()), deltas: delta });
+      try {
+        await this.store.transact(writes);
+        return true;
+      } catch (err) {
+        if (!(err instanceof ConditionFailedError)) throw err;
+      }
+      for (const c of changes) {
+        const now = await this.store.get<Replica>(ledgerPk(versionId), c.nodeId);
+        if (c.before ? now?.version !== c.before.version : now !== undefined) return false;
+      }
+      // The summary moved (another replica of this version): read it again.
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+    }
+    throw errors.unavailable('replica ledger (summary contention)', 1);
+  }
+
+  private applied(base: VersionSummary | undefined, changes: readonly Change[]): VersionSummary | undefined {
+    const states: Record<ReplicaState, number> = base
+      ? { ...base.states }
+      : { pending: 0, verified: 0, failed: 0, missing: 0 };
+    const verified = new Set(base?.verifiedOn ?? []);
+    for (const { before, after, nodeId } of changes) {
+      if (before) {
+        states[before.data.state]--;
+        if (before.data.state === 'verified') verified.delete(nodeId);
+      }
+      if (after) {
+        states[after.state]++;
+        if (after.state === 'verified') verified.add(nodeId);
+      }
+    }
+    if (STATES.every((s) => states[s] <= 0)) return undefined;
+    return { verifiedOn: [...verified].sort(), states };
+  }
+
+  /** The replica item, conditional on what was read, and its index entries. */
+  private replicaWrites({ nodeId, before, after }: Change): StateWrite[] {
+    const versionId = after?.versionId ?? before?.data.versionId ?? '';
+    const pk = ledgerPk(versionId);
+    const sk = `${versionId}#${nodeId}`;
+    const item: StateWrite = after
+      ? {
+          op: 'put',
+          item: { pk, sk: nodeId, data: after },
+          condition: before ? { kind: 'version', version: before.version } : { kind: 'absent' },
+        }
+      : {
+          op: 'delete',
+          pk,
+          sk: nodeId,
+          ...(before ? { condition: { kind: 'version', version: before.version } } : {}),
+        };
+    return [
+      item,
+      after?.state === 'pending'
+        ? { op: 'put', item: { pk: PENDING, sk, data: { versionId, nodeId, createdAt: after.createdAt } } }
+        : { op: 'delete', pk: PENDING, sk },
+      // Per-node index of verified replicas: how many a node holds (a drained node holds none).
+      after?.state === 'verified'
+        ? { op: 'put', item: { pk: nodeIndex(nodeId), sk: versionId, data: { versionId } } }
+        : { op: 'delete', pk: nodeIndex(nodeId), sk: versionId },
+    ];
+  }
+
+  /** Writes `next` over the summary that was read (or checks it is still absent, for none over none). */
+  private summaryWrite(
+    versionId: string,
+    stored: StateItem<VersionSummary> | undefined,
+    next: VersionSummary | undefined,
+  ): StateWrite {
+    const key = summaryKey(versionId);
+    if (next)
+      return {
+        op: 'put',
+        item: { ...key, data: next },
+        condition: stored ? { kind: 'version', version: stored.version } : { kind: 'absent' },
+      };
+    if (stored) return { op: 'delete', ...key, condition: { kind: 'version', version: stored.version } };
+    return { op: 'check', ...key, condition: { kind: 'absent' } };
+  }
 }
+
+const randomShard = () => Math.floor(Math.random() * LEDGER_COUNTER_SHARDS);

@@ -1,12 +1,18 @@
 /**
  * Copies versions to the nodes the ledger says they belong on. Driven by the ledger's change
  * stream: a `pending` replica is verified if the node already holds the right bytes (S3 cross-region
- * replication may have copied it first) or copied, streamed, from a verified replica on a node that
- * is up, and read back as it is written. Idempotent; failures back off and, after `maxAttempts`,
+ * replication may have copied it first) or copied from a verified replica on a node that is up.
+ * Where the target can copy from the source server-side (`BlobStore.copyFrom`: S3 to S3, local
+ * node to local node) the bytes never pass through this process, and the copy is verified by what
+ * the storage vouches for (`CopyCheck`): its SHA-256 of the copy, compared with the version's; or
+ * that it checked the copy against the source (the source is a verified replica, so the copy is as
+ * good); or, when it vouches for nothing, a read-back. Otherwise the bytes are streamed from the
+ * source and hashed as they are written. Idempotent; failures back off and, after `maxAttempts`,
  * mark the replica `failed`.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
 import type { Metrics } from '../ports/metrics.ts';
 import type { StateChange, StateItem } from '../ports/state-store.ts';
 import type { NodeRegistry } from './node-registry.ts';
@@ -53,11 +59,7 @@ export class Replicator {
           .filter((n) => n !== undefined && n.health !== 'down');
         const source = sources[0];
         if (!source) throw new Error('no verified replica on a node that is up');
-        ({ sha256: checksum } = await target.store.writeStream(
-          r.blobKey,
-          await source.store.read(r.blobKey),
-          r.size,
-        ));
+        checksum = await this.copy(source.store, target.store, r);
       }
       if (checksum !== r.sha256) throw new Error('copy does not match the version checksum');
       await this.ledger.update(item, {
@@ -92,6 +94,25 @@ export class Replicator {
         err: String(err),
       });
       return false;
+    }
+  }
+
+  /** Copies the replica's bytes from `source` to `target`; answers the SHA-256 the copy is known to have. */
+  private async copy(source: BlobStore, target: BlobStore, r: Replica): Promise<string> {
+    const check = await target.copyFrom?.(source, r.blobKey, r.size);
+    if (!check) {
+      this.metrics.count('stratus_replica_copies_total', { node: r.nodeId, path: 'stream' });
+      return (await target.writeStream(r.blobKey, await source.read(r.blobKey), r.size)).sha256;
+    }
+    this.metrics.count('stratus_replica_copies_total', { node: r.nodeId, path: 'server-side' });
+    switch (check.kind) {
+      case 'sha256':
+        return check.sha256;
+      case 'same-as-source':
+        // The source is a verified replica of this version, and the storage says the copy is its bytes.
+        return r.sha256;
+      case 'none':
+        return this.hashOf(target.read(r.blobKey));
     }
   }
 

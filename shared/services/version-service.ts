@@ -14,6 +14,7 @@ import type { AuditLog, ItemStore, UserStore } from '../ports/metadata.ts';
 import type { AccessControl } from './access-control.ts';
 import type { FolderService } from './folder-service.ts';
 import type { MetadataCache } from './metadata-cache.ts';
+import type { PurgeJobs } from './purge-jobs.ts';
 import { DEFAULT_TRASH_DAYS, type PurgeReport, type Purger } from './purger.ts';
 import { staleRevision } from './revisions.ts';
 
@@ -25,6 +26,7 @@ export class VersionService {
   private readonly access: AccessControl;
   private readonly cache: MetadataCache;
   private readonly purger: Purger;
+  private readonly purges: Pick<PurgeJobs, 'purgeExpired' | 'forgetFinished'>;
   private readonly folders: Pick<FolderService, 'item'>;
   private readonly log: Logger;
 
@@ -36,6 +38,7 @@ export class VersionService {
     access: AccessControl;
     cache: MetadataCache;
     purger: Purger;
+    purges: Pick<PurgeJobs, 'purgeExpired' | 'forgetFinished'>;
     folders: Pick<FolderService, 'item'>;
     log: Logger;
   }) {
@@ -46,6 +49,7 @@ export class VersionService {
     this.access = deps.access;
     this.cache = deps.cache;
     this.purger = deps.purger;
+    this.purges = deps.purges;
     this.folders = deps.folders;
     this.log = deps.log;
   }
@@ -138,7 +142,8 @@ export class VersionService {
 
   /**
    * The scheduled sweep: trash past each owner's retention, and versions past `keepDays`. Bounded
-   * per call; run it again until it reports nothing.
+   * per call; run it again until it reports nothing. `trashRoots` counts the roots it purged or
+   * handed to a purge job; the other counts are what it purged itself (a job reports its own).
    */
   async sweep(now = new Date()): Promise<PurgeReport & { trashRoots: number }> {
     const total = { items: 0, versions: 0, bytes: 0, blobsReclaimed: 0, trashRoots: 0 };
@@ -146,14 +151,17 @@ export class VersionService {
     for (const id of roots) {
       const item = await this.items.get(id);
       if (!item) continue;
-      const r = await this.purger.purgeSubtree(item, null, 'trash retention');
-      if (!r) continue;
+      const outcome = await this.purges.purgeExpired(item);
+      if (!outcome) continue;
       total.trashRoots++;
+      if (outcome.status !== 'done') continue;
+      const r = outcome.report;
       total.items += r.items;
       total.versions += r.versions;
       total.bytes += r.bytes;
       total.blobsReclaimed += r.blobsReclaimed;
     }
+    await this.purges.forgetFinished();
     const files = await this.items.filesPastKeepDays(now, 500);
     for (const id of files) {
       const file = await this.items.get(id);

@@ -23,6 +23,7 @@ import { History, Rng } from './history.ts';
 import {
   apiTreeMatches,
   bytesExist,
+  countersMatchRecount,
   noOrphans,
   noServerErrors,
   sessions,
@@ -138,6 +139,7 @@ describe('concurrency on PostgreSQL', () => {
       const live = await treeIsSound(h, db);
       await apiTreeMatches(h, w, live);
       await usageAddsUp(h, db, before);
+      await countersMatchRecount(h, db, 'before the reconcile');
       await uploadsAreSingleMinded(h, db, w, before);
       await bytesExist(h, db, rt.dataDir, 'before the reconcile');
 
@@ -152,6 +154,7 @@ describe('concurrency on PostgreSQL', () => {
       await bytesExist(h, db, rt.dataDir, 'after the reconcile');
       await noOrphans(h, db, rt.dataDir, after);
       await usageAddsUp(h, db, after);
+      await countersMatchRecount(h, db, 'after the reconcile');
       noServerErrors(h);
       for (const e of processErrors) h.check(false, 'process-error', `unhandled in the process: ${e}`);
       h.check(processErrors.length === 0, 'process-error', 'no unhandled error in the process');

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { type Replica, summarize } from '../../shared/services/replica-ledger.ts';
 import type { History } from './history.ts';
 import type { World } from './workload.ts';
 
@@ -237,6 +238,66 @@ export async function usageAddsUp(h: History, db: pg.Client, open: Map<string, S
     `${dangling.rows.length} versions belong to no file (charged to no one, never purged)`,
     dangling.rows.slice(0, 6).map((r) => r.id),
   );
+}
+
+/**
+ * The counters equal a recount (docs/architecture.md, "Counters"): the version counters equal the
+ * versions grouped by node, and the replica-ledger counters equal the sums over every version's
+ * replicas. Read in one repeatable-read snapshot, so a transition committing meanwhile is either
+ * in both or in neither.
+ */
+export async function countersMatchRecount(h: History, db: pg.Client, when: string) {
+  await db.query('begin isolation level repeatable read');
+  try {
+    const counted = await db.query<{ node_id: string; versions: string; bytes: string }>(
+      `select node_id, sum(versions)::text as versions, sum(bytes)::text as bytes from version_counters
+       group by node_id having sum(versions) <> 0 order by node_id`,
+    );
+    const actual = await db.query<{ node_id: string; versions: string; bytes: string }>(
+      'select node_id, count(*)::text as versions, sum(size)::text as bytes from versions group by node_id order by node_id',
+    );
+    const fmt = (rows: { node_id: string; versions: string; bytes: string }[]) =>
+      JSON.stringify(rows.map((r) => [r.node_id, Number(r.versions), Number(r.bytes)]));
+    h.check(
+      fmt(counted.rows) === fmt(actual.rows),
+      'version-counters-drift',
+      `${when}: version counters ${fmt(counted.rows)} but the versions add up to ${fmt(actual.rows)}`,
+    );
+    const uncounted = await db.query('select 1 from version_counter_shards');
+    h.check(
+      uncounted.rows.length === 256,
+      'version-shards-uncounted',
+      `${when}: ${uncounted.rows.length} of 256 shards counted`,
+    );
+    const sums = await db.query<{ name: string; value: string }>(
+      `select name, sum(value)::text as value from state_counters where pk like 'ledger-counters#%'
+       group by name having sum(value) <> 0 order by name`,
+    );
+    const replicas = await db.query<{ pk: string; data: string }>(
+      "select pk, data from state_items where pk like 'ledger#%'",
+    );
+    const byVersion = new Map<string, Replica[]>();
+    for (const r of replicas.rows)
+      byVersion.set(r.pk, [...(byVersion.get(r.pk) ?? []), JSON.parse(r.data) as Replica]);
+    const recount = new Map<string, number>();
+    const add = (name: string, n: number) => recount.set(name, (recount.get(name) ?? 0) + n);
+    for (const list of byVersion.values()) {
+      const s = summarize(list);
+      if (!s) continue;
+      add('versions', 1);
+      add(`set:${s.verifiedOn.join(',')}`, 1);
+      for (const [state, n] of Object.entries(s.states)) if (n) add(`state:${state}`, n);
+    }
+    const want = JSON.stringify([...recount.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+    const got = JSON.stringify(sums.rows.map((r) => [r.name, Number(r.value)]));
+    h.check(
+      want === got,
+      'ledger-counters-drift',
+      `${when}: ledger counters ${got} but the replicas add up to ${want}`,
+    );
+  } finally {
+    await db.query('commit');
+  }
 }
 
 /** SHA-256 of an object as a node directory holds it (manifest order), or undefined if absent. */

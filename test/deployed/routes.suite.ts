@@ -287,6 +287,14 @@ export function describeOtherRoutes() {
       expect(emptied.body.items).toBe(2);
       expect(emptied.body.bytes).toBe(3);
       expect(await trashIds(owner)).toEqual([]);
+      // It ran as a job in the request; the job is beside the answer, done.
+      const jobId = emptied.headers.get('content-location')?.split('/').pop() ?? '';
+      const job = await call<Out<'JobOut'>>(routes.getJob, { as: owner, params: { id: jobId }, expect: 200 });
+      expect(job.body).toMatchObject({
+        operation: 'empty-trash',
+        state: 'done',
+        progress: { done: 4, total: 4 },
+      });
       await call(routes.getFile, { as: owner, params: { id: a }, expect: 404 });
     });
   });

@@ -324,7 +324,7 @@ describe('stateless stack', () => {
     });
   });
 
-  it('verifier: its own mapping of the stream, one verify# trigger per invocation, ten at once per shard, 15 minutes', () => {
+  it('verifier: its own mapping of the stream, one verify# or purgejob# trigger per invocation, ten at once per shard, 15 minutes', () => {
     const [bucketId] = Object.keys(stateless.findResources('AWS::S3::Bucket'));
     const fns = stateless.findResources('AWS::Lambda::Function') as Resources;
     const [verifierId, verifier] = Object.entries(fns).find(([id]) => id.startsWith('Fnverifier')) ?? [];
@@ -349,15 +349,26 @@ describe('stateless stack', () => {
               dynamodb: { Keys: { pk: { S: [{ prefix: 'verify#' }] } } },
             }),
           },
+          {
+            Pattern: JSON.stringify({
+              eventName: ['INSERT', 'MODIFY'],
+              dynamodb: { Keys: { pk: { S: [{ prefix: 'purgejob#' }] } } },
+            }),
+          },
         ],
       },
     });
+    // a purge job's run hands over well before the timeout too
+    const purgeSeconds = Number(env?.STRATUS_PURGE_RUN_SECONDS);
+    expect(purgeSeconds).toBeGreaterThan(0);
+    expect(purgeSeconds).toBeLessThanOrEqual(900 - 120);
     // the state stream's own mapping never sees the triggers
     const mappings = Object.values(stateless.findResources('AWS::Lambda::EventSourceMapping') as Resources);
     const others = mappings.filter(
       (m) => JSON.stringify(m.Properties.FunctionName) !== JSON.stringify({ Ref: verifierId }),
     );
     expect(JSON.stringify(others)).not.toContain('verify#');
+    expect(JSON.stringify(others)).not.toContain('purgejob#');
   });
 
   it('failed stream batches: kept in a retained, private, TLS-only bucket; each one also a notice in a queue', () => {

@@ -5,8 +5,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LocalFsBlobStore } from '../../shared/adapters/localfs/localfs-blob-store.ts';
+import { MemoryBlobStore } from '../../shared/adapters/memory/memory-blob-store.ts';
 import { S3BlobStore } from '../../shared/adapters/s3/s3-blob-store.ts';
 import type { BlobStore, PresignedRequest } from '../../shared/ports/blob-store.ts';
 import { createBucket, s3Client } from '../support/fixtures.ts';
@@ -261,6 +262,152 @@ describe.each(backends)('BlobStore contract: $name', (backend) => {
   });
 });
 
+/**
+ * Listings, on every adapter of the port (the in-memory one too): one key order everywhere, pages
+ * that cover every key, a cursor that is a key. The names are chosen where a directory walk goes
+ * wrong: `a-b` and `a.b` sort before the keys under `a/`, yet after an object `c`.
+ */
+const listingBackends: Backend[] = [
+  ...backends,
+  {
+    name: 'memory',
+    async open() {
+      return { store: new MemoryBlobStore('mem-list'), dispose: async () => undefined };
+    },
+  },
+];
+
+/** Under `v/`, in the order every node must list them (UTF-8 byte order, hard-coded). */
+const ORDERED = [
+  'v/0',
+  'v/B',
+  'v/a-b',
+  'v/a.b',
+  'v/a/x',
+  'v/a/y',
+  'v/a_b',
+  'v/aa',
+  'v/b',
+  'v/c',
+  'v/c-d',
+  'v/c.e',
+  'v/c_f',
+];
+const OUTSIDE = ['u/before', 'x/after'];
+
+describe.each(listingBackends)('BlobStore listings: $name', (backend) => {
+  let store: BlobStore;
+  let dispose: () => Promise<void>;
+  const keysOf = (page: { items: { key: string }[] }) => page.items.map((o) => o.key);
+  /** Every page from `startAfter` on, as the caller sees them. */
+  const walk = async (prefix: string, limit: number, startAfter?: string) => {
+    const pages: { keys: string[]; next?: string }[] = [];
+    let after = startAfter;
+    for (let n = 0; n < 100; n++) {
+      const page = await store.listPage(prefix, {
+        limit,
+        ...(after !== undefined ? { startAfter: after } : {}),
+      });
+      pages.push({ keys: keysOf(page), ...(page.next !== undefined ? { next: page.next } : {}) });
+      if (page.next === undefined) return pages;
+      after = page.next;
+    }
+    throw new Error('the listing never ended');
+  };
+
+  beforeAll(async () => {
+    ({ store, dispose } = await backend.open());
+    // Written out of order, each with its own size.
+    const all = [...ORDERED, ...OUTSIDE].reverse();
+    await Promise.all(all.map((key, i) => store.write(key, Buffer.alloc(i + 1, 7))));
+  });
+  afterAll(async () => {
+    await dispose();
+  });
+
+  it('lists every key under a prefix in byte order, with its size and write time', async () => {
+    const page = await store.listPage('v/');
+    expect(keysOf(page)).toEqual(ORDERED);
+    expect(page.next).toBeUndefined();
+    const all = [...ORDERED, ...OUTSIDE].reverse();
+    for (const o of page.items) {
+      expect(o.size).toBe(all.indexOf(o.key) + 1);
+      expect(o.modifiedAt).toBeInstanceOf(Date);
+      expect(o.modifiedAt.getTime()).toBeLessThanOrEqual(Date.now());
+    }
+    expect(keysOf(await store.listPage(''))).toEqual(['u/before', ...ORDERED, 'x/after']);
+  });
+
+  it('pages with a limit; next is the last key, there exactly when more keys follow', async () => {
+    expect(await walk('v/', 4)).toEqual([
+      { keys: ORDERED.slice(0, 4), next: 'v/a.b' },
+      { keys: ORDERED.slice(4, 8), next: 'v/aa' },
+      { keys: ORDERED.slice(8, 12), next: 'v/c.e' },
+      { keys: ['v/c_f'] },
+    ]);
+    // A last page that is exactly full says so: no empty page after it.
+    expect(await walk('v/', ORDERED.length)).toEqual([{ keys: ORDERED }]);
+    expect(await walk('v/', ORDERED.length - 1)).toEqual([
+      { keys: ORDERED.slice(0, -1), next: 'v/c.e' },
+      { keys: ['v/c_f'] },
+    ]);
+    expect((await walk('v/', 1)).flatMap((p) => p.keys)).toEqual(ORDERED);
+  });
+
+  it('starts after any string, a key or not', async () => {
+    const from = async (startAfter: string) => keysOf(await store.listPage('v/', { startAfter }));
+    expect(await from('v/a')).toEqual(ORDERED.slice(2)); // a directory on local nodes, no key
+    expect(await from('v/a/')).toEqual(ORDERED.slice(4));
+    expect(await from('v/a/x')).toEqual(ORDERED.slice(5));
+    expect(await from('v/a0')).toEqual(ORDERED.slice(6)); // '0' sorts after '/' and before '_'
+    expect(await from('v/c')).toEqual(ORDERED.slice(10));
+    expect(await from('a')).toEqual(ORDERED); // before the prefix
+    expect(await from('v/zzz')).toEqual([]);
+    expect(await store.listPage('v/', { startAfter: 'v/zzz' })).toEqual({ items: [] });
+    expect(await store.listPage('v/', { startAfter: 'v/b', limit: 1 })).toMatchObject({
+      items: [{ key: 'v/c' }],
+      next: 'v/c',
+    });
+  });
+
+  it('narrows by any prefix, not only at a slash', async () => {
+    const under = async (prefix: string) => keysOf(await store.listPage(prefix));
+    expect(await under('v/a')).toEqual(['v/a-b', 'v/a.b', 'v/a/x', 'v/a/y', 'v/a_b', 'v/aa']);
+    expect(await under('v/a/')).toEqual(['v/a/x', 'v/a/y']);
+    expect(await under('v/c')).toEqual(['v/c', 'v/c-d', 'v/c.e', 'v/c_f']);
+    expect(await under('v/c-')).toEqual(['v/c-d']);
+    expect(await under('nothing/')).toEqual([]);
+    expect(keysOf(await store.listPage('v/a', { startAfter: 'v/a/x', limit: 2 }))).toEqual([
+      'v/a/y',
+      'v/a_b',
+    ]);
+  });
+
+  it('seeks to a version id, and goes on past keys deleted between pages', async () => {
+    const ids = Array.from({ length: 5 }, () => crypto.randomUUID()).sort();
+    await Promise.all(ids.map((id) => store.write(`w/${id}`, Buffer.from(id))));
+    const [first, second, third] = ids as [string, string, string];
+    expect(keysOf(await store.listPage('w/', { startAfter: `w/${first}` }))).toEqual(
+      ids.slice(1).map((id) => `w/${id}`),
+    );
+    const page = await store.listPage('w/', { limit: 2 });
+    expect(page).toMatchObject({
+      items: [{ key: `w/${first}` }, { key: `w/${second}` }],
+      next: `w/${second}`,
+    });
+    // The caller deletes what it listed, and the next key too, before asking for the next page.
+    await Promise.all([first, second, third].map((id) => store.delete(`w/${id}`)));
+    expect(keysOf(await store.listPage('w/', { startAfter: page.next as string }))).toEqual(
+      ids.slice(3).map((id) => `w/${id}`),
+    );
+  });
+
+  it('refuses a page size that is not a positive integer', async () => {
+    for (const limit of [0, -1, 1.5])
+      await expect(store.listPage('v/', { limit })).rejects.toThrow(RangeError);
+  });
+});
+
 describe('local node: its own signature checks', () => {
   let node: LocalFsBlobStore;
   let dispose: () => Promise<void>;
@@ -487,7 +634,7 @@ describe('local node: what it leaves beside its objects', () => {
       expect(await node.leftovers(later)).toEqual([]);
       for (const p of [tmp, old, bare]) await expect(fs.access(p)).rejects.toThrow();
       expect((await readAll(await node.read('v/kept'))).toString()).toBe('published');
-      expect((await node.list('v/')).map((o) => o.key)).toEqual(['v/kept']);
+      expect((await node.listPage('v/')).items.map((o) => o.key)).toEqual(['v/kept']);
     } finally {
       await dispose();
     }

@@ -132,7 +132,7 @@ describe('distribution (3 nodes, replication factor 2)', () => {
       expect(await verified(f.versionId)).toHaveLength(2);
       expect(holders(`v/${f.versionId}`)).toEqual(await verified(f.versionId));
     }
-    expect(await h.c.reconciler.replicationStatus()).toMatchObject({
+    expect(await h.c.replication.status()).toMatchObject({
       versions: 12,
       belowReplicationFactor: 0,
       pending: 0,
@@ -231,7 +231,7 @@ describe('distribution (3 nodes, replication factor 2)', () => {
     expect((await health.check('n2')).health).toBe('down');
     expect((await health.check('n2')).health).toBe('healthy');
     await h.c.reconciler.sweep();
-    expect(await h.c.reconciler.replicationStatus()).toMatchObject({ belowReplicationFactor: 0, failed: 0 });
+    expect(await h.c.replication.status()).toMatchObject({ belowReplicationFactor: 0, failed: 0 });
   });
 });
 

@@ -401,6 +401,48 @@ describe.each(metadataBackends)('metadata ports: $name', (backend) => {
       expect(await m.items.filesPastKeepDays(new Date(), 10)).toEqual([]);
     });
 
+    it('counts versions and bytes per node in every insert and delete, and rolls the counts back with their transaction', async () => {
+      const u = await user();
+      /** A version id in a chosen counter shard (its first byte). */
+      const inShard = (shard: string) => `${shard}${randomUUID().slice(2)}`;
+      expect(await m.items.uncountedShards()).toEqual([]); // a fresh database: all counted
+      const { f } = await file(u, u.rootFolderId, 'f', 7);
+      const a = await version(f.id, u, { id: inShard('ab'), size: 100, nodeId: 'node-b' });
+      await version(f.id, u, { id: inShard('ab'), size: 1, nodeId: 'node-b' });
+      await version(f.id, u, { id: inShard('ff'), size: 2 * GiB, nodeId: 'node-b' });
+      await m.db.transaction(async (tx) => {
+        await version(f.id, u, { id: inShard('00'), size: 5 }, tx);
+      });
+      await expect(
+        m.db.transaction(async (tx) => {
+          await version(f.id, u, { id: inShard('ab'), size: 1000, nodeId: 'node-b' }, tx);
+          await m.items.with(tx).deleteVersions([a.id]);
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(await m.items.countVersions()).toBe(5);
+      expect(await m.items.bytesByNode()).toEqual([
+        { nodeId: 'node-a', bytes: 7 + 5, versions: 2 },
+        { nodeId: 'node-b', bytes: 100 + 1 + 2 * GiB, versions: 3 },
+      ]);
+      expect(await m.items.deleteVersions([a.id, randomUUID()])).toEqual(new Set([a.id]));
+      expect(await m.items.deleteVersions([a.id])).toEqual(new Set());
+      expect(await m.items.bytesByNode()).toEqual([
+        { nodeId: 'node-a', bytes: 12, versions: 2 },
+        { nodeId: 'node-b', bytes: 1 + 2 * GiB, versions: 2 },
+      ]);
+      // Right counters recount to themselves: no drift, nothing changes.
+      expect(await m.items.recountShard('ab')).toEqual({ versions: 0, bytes: 0 });
+      expect(await m.items.recountShard('ff')).toEqual({ versions: 0, bytes: 0 });
+      expect(await m.items.countVersions()).toBe(4);
+      // A node whose last version went leaves the list.
+      const rest = await m.items.versionsAfter(MIN_ID, 100);
+      await m.items.deleteVersions(rest.filter((v) => v.nodeId === 'node-b').map((v) => v.id));
+      expect(await m.items.bytesByNode()).toEqual([{ nodeId: 'node-a', bytes: 12, versions: 2 }]);
+      await expect(m.db.transaction((tx) => m.items.with(tx).recountShard('ab'))).rejects.toThrow();
+      await expect(m.items.recountShard('zz')).rejects.toThrow(/not a counter shard/);
+    });
+
     it('lists, pages, counts, sums and deletes versions', async () => {
       const u = await user();
       const { f, v: v1 } = await file(u, u.rootFolderId, 'f', 10);

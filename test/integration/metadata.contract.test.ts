@@ -181,8 +181,11 @@ describe.each(backends)('metadata contract: $name', (backend) => {
     expect(back.name).toBe('Project (1)');
     expect((await h.c.folders.item(u, f.fileId)).item.name).toBe('main.ts');
     await h.c.folders.trash(u, back.id, 'folder', undefined);
-    const report = await h.c.folders.purge(u, top.id);
-    expect(report).toMatchObject({ items: 3, versions: 1, bytes: 4, blobsReclaimed: 1 });
+    const purged = await h.c.purges.purge(u, top.id);
+    expect(purged).toMatchObject({
+      status: 'done',
+      report: { items: 3, versions: 1, bytes: 4, blobsReclaimed: 1 },
+    });
     expect(h.blobs.objects.size).toBe(0);
     expect((await h.c.account.usage(u)).usedBytes).toBe(0);
     expect(await statusOf(h.c.folders.restoreFromTrash(u, top.id))).toBe(404);

@@ -235,7 +235,7 @@ describe.each(sqlBackends)('metadata properties: $name', (backend) => {
               case 'purge': {
                 const it = pick(trash, o.trash);
                 if (!it) break;
-                await h.c.folders.purge(u, it.id);
+                await h.c.purges.purge(u, it.id);
                 for (const [root, snap] of snapshots) if (snap.has(it.id)) snapshots.delete(root);
                 purged = true;
                 break;

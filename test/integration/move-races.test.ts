@@ -83,8 +83,8 @@ describe('purges and restores that race on PostgreSQL', () => {
         const item = await h.c.folders.item(u, f.fileId, 'file');
         await h.c.folders.trash(u, f.fileId, 'file', item.item.revision);
         const results = await Promise.allSettled([
-          h.c.folders.purge(u, f.fileId),
-          h.c.folders.purge(u, f.fileId),
+          h.c.purges.purge(u, f.fileId),
+          h.c.purges.purge(u, f.fileId),
           h.c.folders.restoreFromTrash(u, f.fileId),
         ]);
         for (const r of results)

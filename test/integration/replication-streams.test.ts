@@ -106,7 +106,7 @@ describe('replication through DynamoDB Streams between S3 nodes (emulator)', () 
         chunks.push(chunk);
       expect(sha(Buffer.concat(chunks))).toBe(sha(data));
     }
-    expect(await c.reconciler.replicationStatus()).toMatchObject({
+    expect(await c.replication.status()).toMatchObject({
       versions: 1,
       belowReplicationFactor: 0,
       pending: 0,

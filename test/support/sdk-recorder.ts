@@ -43,6 +43,12 @@ const table =
 const pool =
   (action: string): Rule =>
   (i) => [{ action, resource: { kind: 'userPool', userPoolId: str(i.UserPoolId) } }];
+/** The object a copy reads (`CopySource`: `bucket/key`, the key URL-encoded). */
+const copySource = (i: Record<string, unknown>): Resource => {
+  const source = str(i.CopySource).replace(/^\//, '');
+  const slash = source.indexOf('/');
+  return { kind: 'object', bucket: source.slice(0, slash), key: decodeURIComponent(source.slice(slash + 1)) };
+};
 /** Cognito's public (token-authenticated) operations: IAM policies do not apply to them. */
 const publicApi: Rule = () => [];
 
@@ -51,25 +57,29 @@ export const IAM_RULES: Record<string, Rule> = {
   // S3 (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html)
   'S3/GetObject': object('s3:GetObject'),
   'S3/HeadObject': object('s3:GetObject'),
+  // The GuardDuty scanner's one call (STRATUS_SCANNER=guardduty).
+  'S3/GetObjectTagging': object('s3:GetObjectTagging'),
   'S3/PutObject': object('s3:PutObject'),
   'S3/CreateMultipartUpload': object('s3:PutObject'),
   'S3/UploadPart': object('s3:PutObject'),
   'S3/CompleteMultipartUpload': object('s3:PutObject'),
-  'S3/UploadPartCopy': (i) => {
-    const source = str(i.CopySource).replace(/^\//, '');
-    const slash = source.indexOf('/');
+  'S3/UploadPartCopy': (i) => [
+    ...object('s3:PutObject')(i),
+    { action: 's3:GetObject', resource: copySource(i) },
+  ],
+  // A server-side replica copy: read on the source, write on the target; the default tagging
+  // directive (COPY) carries the source's tags, which asks for the tagging actions too.
+  'S3/CopyObject': (i) => {
+    const source = copySource(i);
     return [
       ...object('s3:PutObject')(i),
-      {
-        action: 's3:GetObject',
-        resource: {
-          kind: 'object',
-          bucket: source.slice(0, slash),
-          key: decodeURIComponent(source.slice(slash + 1)),
-        },
-      },
+      ...object('s3:PutObjectTagging')(i),
+      { action: 's3:GetObject', resource: source },
+      { action: 's3:GetObjectTagging', resource: source },
     ];
   },
+  'S3/GetObjectAttributes': (i) =>
+    object(i.VersionId ? 's3:GetObjectVersionAttributes' : 's3:GetObjectAttributes')(i),
   'S3/AbortMultipartUpload': object('s3:AbortMultipartUpload'),
   'S3/ListParts': object('s3:ListMultipartUploadParts'),
   'S3/DeleteObject': (i) => object(i.VersionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject')(i),
@@ -83,6 +93,14 @@ export const IAM_RULES: Record<string, Rule> = {
   'DynamoDB/UpdateItem': table('dynamodb:UpdateItem'),
   'DynamoDB/DeleteItem': table('dynamodb:DeleteItem'),
   'DynamoDB/Query': table('dynamodb:Query'),
+  // A transaction needs, on each item, the action its entry would be alone.
+  'DynamoDB/TransactWriteItems': (i) =>
+    ((i.TransactItems ?? []) as Record<string, { TableName?: unknown }>[]).flatMap((entry) =>
+      Object.entries(entry).map(([kind, op]) => ({
+        action: `dynamodb:${kind === 'ConditionCheck' ? 'ConditionCheckItem' : `${kind}Item`}`,
+        resource: { kind: 'table' as const, table: str(op.TableName) },
+      })),
+    ),
   'DynamoDB/Scan': table('dynamodb:Scan'),
   'DynamoDB/DescribeTable': table('dynamodb:DescribeTable'),
   // Cognito user pools (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncognitouserpools.html)

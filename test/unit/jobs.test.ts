@@ -82,6 +82,16 @@ function fakes(over: Partial<JobDeps> = {}) {
         calls.push(`replicator.handle ${change.item.pk}`);
       }),
     },
+    purges: {
+      // As PurgeJobs.onTrigger: only `purgejob#` upserts concern it.
+      onTrigger: vi.fn(async (change: StateChange) => {
+        if (change.item.pk.startsWith('purgejob#')) calls.push(`purges.onTrigger ${change.item.pk}`);
+      }),
+      resumeStalled: vi.fn(async () => {
+        calls.push('purges.resumeStalled');
+        return 0;
+      }),
+    },
     backgroundVerifier: {
       verifyInBackground: vi.fn(async (uploadId: string) => {
         calls.push(`verifier.verifyInBackground ${uploadId}`);
@@ -113,11 +123,18 @@ describe('maintenance tasks', () => {
     expect(calls).toEqual([
       'health.checkAll',
       'reconciler.sweep',
-      // the reconcile task also hands stalled background verifications over again
+      // the reconcile task also hands stalled background verifications and purge jobs over again
       'verifier.resumeStalled',
+      'purges.resumeStalled',
       'versions.sweep',
       'verification.rescanPending',
     ]);
+  });
+
+  it('rescan rescans the quarantined versions only, without a retention sweep (GuardDuty tag events)', async () => {
+    const { jobs, calls } = fakes();
+    expect(await jobs.run('rescan')).toEqual({ rescanned: 2 });
+    expect(calls).toEqual(['verification.rescanPending']);
   });
 
   it('runs retention for an event without a known task', async () => {
@@ -218,6 +235,15 @@ describe('the state-change fan-out', () => {
       item: { pk: 'ledger#v1', sk: 'n2', data: { state: 'pending' }, version: 1 },
     });
     expect(calls).toEqual(['replicator.handle upload#up1', 'replicator.handle ledger#v1']);
+  });
+
+  it('hands purge-job triggers to the purge jobs (locally; in AWS the background function does)', async () => {
+    const { jobs, calls } = fakes();
+    await jobs.onStateChange({
+      kind: 'upsert',
+      item: { pk: 'purgejob#j1', sk: 'j', data: { jobId: 'j1' }, version: 1 },
+    });
+    expect(calls).toEqual(['replicator.handle purgejob#j1', 'purges.onTrigger purgejob#j1']);
   });
 
   it('throws for a session it cannot read, before the replicator sees it (a retry, then the DLQ)', async () => {

@@ -14,6 +14,7 @@ import {
   auditOut,
   fileOut,
   itemOut,
+  jobOut,
   permissionOut,
   trashOut,
   userOut,
@@ -26,9 +27,10 @@ import type { Route } from '../../shared/http/route.ts';
 import type { AccountService } from '../../shared/services/account-service.ts';
 import type { AuthService } from '../../shared/services/auth-service.ts';
 import type { DownloadService } from '../../shared/services/download-service.ts';
-import type { FolderService } from '../../shared/services/folder-service.ts';
 import type { OpsService } from '../../shared/services/ops-service.ts';
+import type { PurgeJobs } from '../../shared/services/purge-jobs.ts';
 import type { Reconciler } from '../../shared/services/reconciler.ts';
+import type { ReplicationStatus } from '../../shared/services/replication-status.ts';
 import type { UploadService } from '../../shared/services/upload-service.ts';
 import type { VersionService } from '../../shared/services/version-service.ts';
 
@@ -143,6 +145,33 @@ describe('presenters match their routes’ response schemas at run time', () => 
     expectConforms(routes.register, 201, userOut(user));
   });
 
+  it('purge jobs: running, and done', () => {
+    const job = {
+      id: 'j1',
+      operation: 'purge',
+      ownerId: 'u1',
+      requestedBy: 'u1',
+      rootId: folderId,
+      reason: 'explicit',
+      cutoff: at,
+      state: 'running',
+      phase: 'walk',
+      cursor: folderId,
+      total: null,
+      done: 10,
+      purged: { items: 4, versions: 6, bytes: 60, blobsReclaimed: 2 },
+      failures: 0,
+      error: null,
+      createdAt: at,
+      updatedAt: at,
+      finishedAt: null,
+    } as const;
+    expectConforms(routes.getJob, 200, jobOut(job));
+    expectConforms(routes.purgeTrash, 202, jobOut(job));
+    expectConforms(routes.emptyTrash, 202, jobOut({ ...job, operation: 'empty-trash', rootId: null }));
+    expectConforms(routes.getJob, 200, jobOut({ ...job, state: 'done', total: 10, finishedAt: at }));
+  });
+
   it('fails on a field the schema does not have, or a missing one', () => {
     const body = itemOut(item());
     expect(() => expectConforms(routes.getFolder, 200, { ...body, sizeBytes: 1 })).toThrow();
@@ -196,14 +225,18 @@ describe('bodies handlers take straight from a service match their schemas (chec
   });
 
   it('trash, account and admin', () => {
-    expectTypeOf<Conforms<Body<FolderService['purge']>, w.PurgeOut>>().toEqualTypeOf<true>();
-    expectTypeOf<Conforms<Body<FolderService['emptyTrash']>, w.PurgeOut>>().toEqualTypeOf<true>();
+    type Purged<F extends (...args: never[]) => Promise<unknown>> = Extract<
+      Body<F>,
+      { status: 'done' }
+    >['report'];
+    expectTypeOf<Conforms<Purged<PurgeJobs['purge']>, w.PurgeOut>>().toEqualTypeOf<true>();
+    expectTypeOf<Conforms<Purged<PurgeJobs['emptyTrash']>, w.PurgeOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<AccountService['usage']>, w.UsageOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<VersionService['retention']>, w.RetentionOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<VersionService['setRetention']>, w.RetentionOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<OpsService['usage']>, w.AdminUsageOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<OpsService['deepHealth']>, w.DeepHealthOut>>().toEqualTypeOf<true>();
     expectTypeOf<Conforms<Body<Reconciler['sweep']>, w.ReconcileOut>>().toEqualTypeOf<true>();
-    expectTypeOf<Conforms<Body<Reconciler['replicationStatus']>, w.ReplicationOut>>().toEqualTypeOf<true>();
+    expectTypeOf<Conforms<Body<ReplicationStatus['status']>, w.ReplicationOut>>().toEqualTypeOf<true>();
   });
 });

@@ -12,13 +12,18 @@ import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { errors } from '../../domain/errors.ts';
-import type {
-  BlobStat,
-  BlobStore,
-  Leftover,
-  PresignedRequest,
-  PutTarget,
-  UploadedPart,
+import {
+  type BlobPage,
+  type BlobStat,
+  type BlobStore,
+  type CopyCheck,
+  compareBlobKeys,
+  type Leftover,
+  type ListedBlob,
+  listPageLimit,
+  type PresignedRequest,
+  type PutTarget,
+  type UploadedPart,
 } from '../../ports/blob-store.ts';
 import { newNonce, UrlSigner } from './url-signer.ts';
 
@@ -45,6 +50,8 @@ const NODE_DIRS = ['tmp', 'objects', 'multipart'] as const;
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
 const UPLOAD_ID = /^[0-9a-f-]{36}$/;
+/** An object a replacing write pushed aside (a leftover, not an object). */
+const PUSHED_ASIDE = /\.old-[0-9a-f-]{36}$/;
 /** Leftover ids: `multipart/<upload>`, `tmp/<name>`, or an object path ending `.old-<uuid>`. */
 const LEFTOVER_ID =
   /^(multipart\/[0-9a-f-]{36}|tmp\/[0-9a-f-]{36}|objects\/[A-Za-z0-9._/-]+\.old-[0-9a-f-]{36})$/;
@@ -480,29 +487,130 @@ export class LocalFsBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * From another local node of this process (so on this machine): each part file is copied by the
+   * kernel (`copyFile` with COPYFILE_FICLONE: a copy-on-write clone where the filesystem can, else
+   * the kernel's own copy, never through a buffer here), fsynced, and published with the source's
+   * part records and manifest as one directory rename, as every write is. The copy is the source's
+   * bytes as the filesystem holds them: `same-as-source` by `file-copy`. Anything else: undefined.
+   */
+  async copyFrom(source: BlobStore, key: string, size: number): Promise<CopyCheck | undefined> {
+    if (!(source instanceof LocalFsBlobStore) || source === this) return undefined;
+    assertKey(key);
+    const m = await source.manifest(key);
+    if (!m) throw errors.notFound('object');
+    if (m.size !== size) throw errors.validation(`the source object holds ${m.size} bytes, not ${size}`);
+    const from = source.objectDir(key);
+    const dir = this.tmpPath();
+    await fs.mkdir(dir, { recursive: true });
+    try {
+      for (const p of m.parts) {
+        const part = `part.${p.partNumber}`;
+        await fs.copyFile(path.join(from, part), path.join(dir, part), fs.constants.COPYFILE_FICLONE);
+        const fh = await fs.open(path.join(dir, part), 'r');
+        try {
+          // A part shorter than its manifest says (vanished under the copy) is not a copy.
+          if ((await fh.stat()).size !== p.size)
+            throw errors.validation(`part ${p.partNumber} of the source is not ${p.size} bytes`);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        // The part's record (its SHA-256, as the source node hashed it arriving) travels with it.
+        const record = await fs
+          .readFile(path.join(from, `${part}.json`))
+          .catch((err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return undefined;
+            throw err;
+          });
+        if (record) await writeFileDurably(path.join(dir, `${part}.json`), record);
+      }
+      await writeFileDurably(path.join(dir, 'manifest.json'), JSON.stringify(m));
+      await syncDir(dir);
+      await this.moveIntoPlace(dir, key);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+    return { kind: 'same-as-source', by: 'file-copy' };
+  }
+
   async delete(key: string): Promise<void> {
     await fs.rm(this.objectDir(key), { recursive: true, force: true });
   }
 
-  async list(prefix: string, limit = 10_000) {
-    const out: { key: string; size: number; modifiedAt: Date }[] = [];
-    const base = path.join(this.root, 'objects');
-    const walk = async (rel: string): Promise<void> => {
-      if (out.length >= limit) return;
-      const entries = await fs.readdir(path.join(base, rel), { withFileTypes: true }).catch(() => []);
-      if (entries.some((e) => e.name === 'manifest.json')) {
-        const m = await fs.stat(path.join(base, rel, 'manifest.json'));
-        const manifest = JSON.parse(
-          await fs.readFile(path.join(base, rel, 'manifest.json'), 'utf8'),
-        ) as Manifest;
-        out.push({ key: rel.split(path.sep).join('/'), size: manifest.size, modifiedAt: m.mtime });
-        return;
+  /**
+   * Walks `objects/` in the port's key order without holding more than one directory's names: an
+   * object is a directory with a manifest, any other directory a level of the key's path. Siblings
+   * sort by the keys they hold, which is not always their names' order: a directory `a` holds
+   * `a/...`, which sorts after `a-b` and `a.b` ('/' is above '-' and '.'), while an object `a`
+   * sorts before them; so a name that begins a sibling's name followed by one of those is looked
+   * at to tell which it is. Subtrees wholly before `startAfter` or outside `prefix` are skipped by
+   * name, and only listed objects' manifests are read.
+   */
+  async listPage(prefix: string, opts: { startAfter?: string; limit?: number } = {}): Promise<BlobPage> {
+    const limit = listPageLimit(opts.limit);
+    const items: ListedBlob[] = [];
+    for await (const o of this.objectsInOrder(prefix, opts.startAfter ?? '')) {
+      const last = items.at(-1);
+      // One object past a full page: more follow.
+      if (items.length === limit && last) return { items, next: last.key };
+      items.push(o);
+    }
+    return { items };
+  }
+
+  private async *objectsInOrder(prefix: string, startAfter: string, dirKey = ''): AsyncGenerator<ListedBlob> {
+    const base = path.join(this.root, 'objects', ...dirKey.split('/').filter(Boolean));
+    const names = (await fs.readdir(base, { withFileTypes: true }).catch(() => []))
+      .filter((e) => e.isDirectory() && !PUSHED_ASIDE.test(e.name))
+      .map((e) => e.name)
+      .filter((name) => {
+        const k = dirKey + name;
+        // Objects here are `k`, deeper keys `k/...`: both outside the prefix unless one begins the other.
+        if (!k.startsWith(prefix) && !prefix.startsWith(k)) return false;
+        // Everything here is at or before startAfter.
+        const sub = `${k}/`;
+        return (
+          compareBlobKeys(k, startAfter) > 0 ||
+          compareBlobKeys(sub, startAfter) > 0 ||
+          startAfter.startsWith(sub)
+        );
+      })
+      .sort(compareBlobKeys);
+    // Where `x` begins a sibling `x-…` or `x.…`, whether `x` is an object decides their order.
+    const orderKey = new Map<string, string>();
+    for (let i = 0; i < names.length; i++) {
+      const x = names[i] as string;
+      let ambiguous = false;
+      for (let j = i + 1; j < names.length && (names[j] as string).startsWith(x); j++)
+        if ((names[j] as string).charCodeAt(x.length) < 0x2f) ambiguous = true;
+      const isObject = ambiguous && (await this.objectAt(dirKey + x)) !== undefined;
+      orderKey.set(x, isObject ? x : `${x}/`);
+    }
+    names.sort((a, b) => compareBlobKeys(orderKey.get(a) ?? a, orderKey.get(b) ?? b));
+    for (const name of names) {
+      const k = dirKey + name;
+      const o = await this.objectAt(k);
+      if (o) {
+        if (k.startsWith(prefix) && compareBlobKeys(k, startAfter) > 0) yield o;
+        continue;
       }
-      for (const e of entries)
-        if (e.isDirectory() && !e.name.includes('.old-')) await walk(rel ? path.join(rel, e.name) : e.name);
-    };
-    await walk(prefix.replace(/\/$/, ''));
-    return out;
+      const sub = `${k}/`;
+      if (compareBlobKeys(sub, startAfter) < 0 && !startAfter.startsWith(sub)) continue;
+      yield* this.objectsInOrder(prefix, startAfter, sub);
+    }
+  }
+
+  /** The object stored as `key` (a directory with a manifest), or undefined for any other directory. */
+  private async objectAt(key: string): Promise<ListedBlob | undefined> {
+    const file = path.join(this.root, 'objects', ...key.split('/'), 'manifest.json');
+    try {
+      const [st, text] = await Promise.all([fs.stat(file), fs.readFile(file, 'utf8')]);
+      return { key, size: (JSON.parse(text) as Manifest).size, modifiedAt: st.mtime };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   /**
@@ -536,7 +644,7 @@ export class LocalFsBlobStore implements BlobStore {
       for (const e of entries) {
         if (!e.isDirectory()) continue;
         const child = path.join(rel, e.name);
-        if (/\.old-[0-9a-f-]{36}$/.test(e.name)) await consider(child, 'replaced');
+        if (PUSHED_ASIDE.test(e.name)) await consider(child, 'replaced');
         else await walk(child);
       }
     };

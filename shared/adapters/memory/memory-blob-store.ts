@@ -2,12 +2,15 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { errors } from '../../domain/errors.ts';
-import type {
-  BlobStore,
-  Leftover,
-  PresignedRequest,
-  PutTarget,
-  UploadedPart,
+import {
+  type BlobPage,
+  type BlobStore,
+  compareBlobKeys,
+  type Leftover,
+  listPageLimit,
+  type PresignedRequest,
+  type PutTarget,
+  type UploadedPart,
 } from '../../ports/blob-store.ts';
 
 export class MemoryBlobStore implements BlobStore {
@@ -71,10 +74,18 @@ export class MemoryBlobStore implements BlobStore {
   async delete(key: string) {
     this.objects.delete(key);
   }
-  async list(prefix: string) {
-    return [...this.objects.entries()]
-      .filter(([k]) => k.startsWith(prefix))
-      .map(([key, b]) => ({ key, size: b.length, modifiedAt: new Date(0) }));
+  /** In the nodes' key order. Objects here have no write time: each is listed as written at the epoch. */
+  async listPage(prefix: string, opts: { startAfter?: string; limit?: number } = {}): Promise<BlobPage> {
+    const limit = listPageLimit(opts.limit);
+    const after = opts.startAfter;
+    const keys = [...this.objects.keys()]
+      .filter((k) => k.startsWith(prefix) && (after === undefined || compareBlobKeys(k, after) > 0))
+      .sort(compareBlobKeys);
+    const items = keys
+      .slice(0, limit)
+      .map((key) => ({ key, size: this.objects.get(key)?.length ?? 0, modifiedAt: new Date(0) }));
+    const last = items.at(-1);
+    return keys.length > limit && last ? { items, next: last.key } : { items };
   }
   /** Writes here are whole and multipart is refused, so nothing is ever left over. */
   async leftovers(): Promise<Leftover[]> {

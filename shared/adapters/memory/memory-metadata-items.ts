@@ -53,6 +53,7 @@ export const newItem = (
   originalParentId: null,
   scanState: null,
   purgeStartedAt: null,
+  purgeJobId: null,
   ...f,
 });
 
@@ -243,12 +244,19 @@ export class MemoryItemStore extends MemoryStore implements ItemStore {
     });
   }
 
-  /** `order by deleted_at desc, id limit $2` (ties by id ascending). */
+  /**
+   * `order by deleted_at desc, id limit $2` (ties by id ascending), without the roots a purge job
+   * that has not failed claimed.
+   */
   listTrash(ownerId: string, limit: number) {
     return this.run((t) => {
       const owner = uuid(ownerId);
+      const claimed = (r: ItemRow) => {
+        const job = r.purgeJobId === null ? undefined : t.purgeJobs.get(r.purgeJobId);
+        return job !== undefined && job.state !== 'failed';
+      };
       return [...t.items.values()]
-        .filter((r) => r.ownerId === owner && r.deletedAt !== null)
+        .filter((r) => r.ownerId === owner && r.deletedAt !== null && !claimed(r))
         .sort((a, b) => compareNumber(b.deletedAt ?? 0, a.deletedAt ?? 0) || compareUuid(a.id, b.id))
         .slice(0, limitOf(limit))
         .map(toItem);
@@ -264,7 +272,7 @@ export class MemoryItemStore extends MemoryStore implements ItemStore {
       const n = limitOf(limit);
       for (const r of t.items.values()) {
         if (out.length >= n) break;
-        const u = r.deletedAt === null ? undefined : t.users.get(r.ownerId);
+        const u = r.deletedAt === null || r.purgeJobId !== null ? undefined : t.users.get(r.ownerId);
         if (u && (r.deletedAt ?? 0) < at - (u.trashDays ?? fallback) * DAY_US) out.push(r.id);
       }
       return out;
@@ -312,11 +320,21 @@ export class MemoryItemStore extends MemoryStore implements ItemStore {
   }
 
   countVersions() {
-    return this.run((t) => t.versions.size);
+    return this.run((t) => versions.countersByNode(t).reduce((sum, n) => sum + n.versions, 0));
   }
 
   bytesByNode() {
-    return this.run((t) => versions.bytesByNode(t));
+    return this.run((t) => versions.countersByNode(t));
+  }
+
+  uncountedShards() {
+    return this.run((t) => versions.uncountedShards(t));
+  }
+
+  /** Outside a transaction, as on SQL (which runs its own). */
+  recountShard(shard: string) {
+    if (this.tx) return Promise.reject(new Error('recountShard runs its own transaction'));
+    return this.run((t, now) => versions.recountShard(t, now, shard));
   }
 
   deleteVersions(ids: readonly string[]) {

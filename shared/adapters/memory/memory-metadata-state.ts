@@ -16,6 +16,7 @@
  * for that transaction forever.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { VERSION_SHARDS } from '../../domain/counter-shards.ts';
 import type { Database, SqlExecutor, SqlValue } from '../../ports/database.ts';
 import { isStatementError, MemorySqlError, type Micros, NO_SQL } from './memory-metadata-values.ts';
 
@@ -52,6 +53,8 @@ export interface ItemRow {
   originalParentId: string | null;
   scanState: string | null;
   purgeStartedAt: Micros | null;
+  /** The purge job that claimed this trash root (purge_job_id). */
+  purgeJobId: string | null;
 }
 
 export interface VersionRow {
@@ -119,6 +122,40 @@ export interface AuditRow {
   detail: string;
 }
 
+export interface PurgeJobRow {
+  id: string;
+  operation: string;
+  ownerId: string;
+  requestedBy: string | null;
+  rootId: string | null;
+  reason: string;
+  cutoff: Micros;
+  state: string;
+  phase: string;
+  walkAt: string | null;
+  totalRows: number | null;
+  doneRows: number;
+  items: number;
+  versions: number;
+  bytes: number;
+  blobsReclaimed: number;
+  failures: number;
+  error: string | null;
+  leaseOwner: string | null;
+  leaseUntil: Micros | null;
+  createdAt: Micros;
+  updatedAt: Micros;
+  finishedAt: Micros | null;
+}
+
+/** `version_counters`: versions and bytes per (shard, node), kept with every insert and delete. */
+export interface VersionCounterRow {
+  shard: string;
+  nodeId: string;
+  versions: number;
+  bytes: number;
+}
+
 export interface ReservationRow {
   uploadId: string;
   ownerId: string;
@@ -138,6 +175,11 @@ export interface Tables {
   shareLinks: Map<string, LinkRow>;
   auditEvents: Map<string, AuditRow>;
   reservations: Map<string, ReservationRow>;
+  purgeJobs: Map<string, PurgeJobRow>;
+  /** Keyed `shard\0nodeId`. */
+  versionCounters: Map<string, VersionCounterRow>;
+  /** `version_counter_shards`: shard -> counted_at. */
+  countedShards: Map<string, Micros>;
 }
 
 const emptyTables = (): Tables => ({
@@ -149,6 +191,10 @@ const emptyTables = (): Tables => ({
   shareLinks: new Map(),
   auditEvents: new Map(),
   reservations: new Map(),
+  purgeJobs: new Map(),
+  versionCounters: new Map(),
+  // As the migration seeds a fresh database: no versions, every shard counted.
+  countedShards: new Map(VERSION_SHARDS.map((s) => [s, 0])),
 });
 
 /**

@@ -3,6 +3,8 @@
  * function is one statement over the tables, with the semantics of the version queries in
  * shared/adapters/postgres/item-repository.ts.
  */
+
+import { shardOf, shardRange, VERSION_SHARDS } from '../../domain/counter-shards.ts';
 import { UniqueViolationError } from '../../domain/errors.ts';
 import type { ScanState, Version, VersionRef } from '../../domain/model.ts';
 import type { Tables, VersionRow } from './memory-metadata-state.ts';
@@ -59,7 +61,62 @@ export function insertVersion(t: Tables, now: Micros, v: Omit<Version, 'createdA
   };
   if (t.versions.has(row.id)) throw new UniqueViolationError('versions_pkey');
   t.versions.set(row.id, row);
+  addToCounters(t, row, 1);
   return toVersion(row);
+}
+
+/** `insert into version_counters … on conflict do update set versions = versions + …, bytes = bytes + …`. */
+function addToCounters(t: Tables, v: VersionRow, sign: 1 | -1): void {
+  const shard = shardOf(v.id);
+  const key = `${shard}\u0000${v.nodeId}`;
+  const row = t.versionCounters.get(key) ?? { shard, nodeId: v.nodeId, versions: 0, bytes: 0 };
+  row.versions += sign;
+  row.bytes += sign * v.size;
+  t.versionCounters.set(key, row);
+}
+
+/** `select node_id, sum(bytes), sum(versions) from version_counters group by node_id having sum(versions) <> 0`. */
+export function countersByNode(t: Tables): { nodeId: string; bytes: number; versions: number }[] {
+  const by = new Map<string, { nodeId: string; bytes: number; versions: number }>();
+  for (const c of t.versionCounters.values()) {
+    const n = by.get(c.nodeId) ?? { nodeId: c.nodeId, bytes: 0, versions: 0 };
+    n.bytes += c.bytes;
+    n.versions += c.versions;
+    by.set(c.nodeId, n);
+  }
+  return [...by.values()].filter((n) => n.versions !== 0).sort((a, b) => compareText(a.nodeId, b.nodeId));
+}
+
+export const uncountedShards = (t: Tables): string[] => VERSION_SHARDS.filter((s) => !t.countedShards.has(s));
+
+/**
+ * The shard's counter rows set to what its versions add up to, the shard marked counted; returns
+ * counters minus versions before. (One statement here: the mutex is the lock the SQL takes.)
+ */
+export function recountShard(t: Tables, now: Micros, shard: string): { versions: number; bytes: number } {
+  const { first, last } = shardRange(shard);
+  const exact = new Map<string, { versions: number; bytes: number }>();
+  for (const v of t.versions.values())
+    if (v.id >= first && v.id <= last) {
+      const n = exact.get(v.nodeId) ?? { versions: 0, bytes: 0 };
+      n.versions += 1;
+      n.bytes += v.size;
+      exact.set(v.nodeId, n);
+    }
+  const drift = { versions: 0, bytes: 0 };
+  for (const nodeId of exact.keys())
+    if (!t.versionCounters.has(`${shard}\u0000${nodeId}`))
+      t.versionCounters.set(`${shard}\u0000${nodeId}`, { shard, nodeId, versions: 0, bytes: 0 });
+  for (const row of t.versionCounters.values()) {
+    if (row.shard !== shard) continue;
+    const want = exact.get(row.nodeId) ?? { versions: 0, bytes: 0 };
+    drift.versions += row.versions - want.versions;
+    drift.bytes += row.bytes - want.bytes;
+    row.versions = want.versions;
+    row.bytes = want.bytes;
+  }
+  t.countedShards.set(shard, now);
+  return drift;
 }
 
 /** On the version, and on every item whose current version it is (revision and updated_at stay). */
@@ -144,22 +201,16 @@ export function versionsCreatedSince(
     }));
 }
 
-/** `group by node_id order by node_id`. */
-export function bytesByNode(t: Tables): { nodeId: string; bytes: number; versions: number }[] {
-  const by = new Map<string, { nodeId: string; bytes: number; versions: number }>();
-  for (const v of t.versions.values()) {
-    const n = by.get(v.nodeId) ?? { nodeId: v.nodeId, bytes: 0, versions: 0 };
-    n.bytes += v.size;
-    n.versions += 1;
-    by.set(v.nodeId, n);
-  }
-  return [...by.values()].sort((a, b) => compareText(a.nodeId, b.nodeId));
-}
-
 /** The ids it deleted (`returning id`): ones already gone are not in it. */
 export function deleteVersions(t: Tables, ids: readonly string[]): Set<string> {
   const deleted = new Set<string>();
-  for (const id of ids.map(uuid)) if (t.versions.delete(id)) deleted.add(id);
+  for (const id of ids.map(uuid)) {
+    const row = t.versions.get(id);
+    if (!row) continue;
+    t.versions.delete(id);
+    addToCounters(t, row, -1);
+    deleted.add(id);
+  }
   return deleted;
 }
 

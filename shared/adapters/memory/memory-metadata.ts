@@ -20,6 +20,7 @@ import type {
   ShareStore,
   UserStore,
 } from '../../ports/metadata.ts';
+import type { PurgeJobStore } from '../../ports/purge-job-store.ts';
 import { MemoryItemStore } from './memory-metadata-items.ts';
 import { MemoryDatabase, type MemoryDatabaseOptions } from './memory-metadata-state.ts';
 import {
@@ -29,6 +30,7 @@ import {
   MemoryShareStore,
 } from './memory-metadata-stores.ts';
 import { MemoryUserStore } from './memory-metadata-users.ts';
+import { MemoryPurgeJobStore } from './memory-purge-jobs.ts';
 
 export { MemoryItemStore } from './memory-metadata-items.ts';
 export { MemoryDatabase, type MemoryDatabaseOptions, MemoryTx } from './memory-metadata-state.ts';
@@ -49,6 +51,7 @@ export interface MemoryMetadata {
   shares: ShareStore;
   audit: AuditLog;
   reservations: ReservationStore;
+  purgeJobs: PurgeJobStore;
 }
 
 /** A fresh, empty metadata state with each port's store over it. */
@@ -66,5 +69,6 @@ export function memoryMetadataOver(db: MemoryDatabase): MemoryMetadata {
     shares: new MemoryShareStore(db),
     audit: new MemoryAuditLog(db),
     reservations: new MemoryReservationStore(db),
+    purgeJobs: new MemoryPurgeJobStore(db),
   };
 }

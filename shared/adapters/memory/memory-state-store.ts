@@ -1,9 +1,11 @@
 /** In-memory StateStore for domain unit tests. Same semantics as the real adapters. */
 import { ConditionFailedError } from '../../domain/errors.ts';
-import type { StateItem, StateStore, WriteCondition } from '../../ports/state-store.ts';
+import type { StateItem, StateStore, StateWrite, WriteCondition } from '../../ports/state-store.ts';
 
 export class MemoryStateStore implements StateStore {
   private readonly items = new Map<string, StateItem<unknown>>();
+  /** Counter items: `pk\0sk` -> name -> value. */
+  private readonly counterItems = new Map<string, { pk: string; values: Map<string, number> }>();
   private readonly now: () => number;
 
   constructor(now: () => number = () => Date.now()) {
@@ -23,6 +25,14 @@ export class MemoryStateStore implements StateStore {
   }
 
   async put<T>(item: { pk: string; sk: string; data: T; expiresAt?: number }, condition?: WriteCondition) {
+    return this.putNow(item, condition);
+  }
+
+  /** Synchronous, so a transaction's writes land with nothing in between. */
+  private putNow<T>(
+    item: { pk: string; sk: string; data: T; expiresAt?: number },
+    condition?: WriteCondition,
+  ) {
     const current = this.live(item.pk, item.sk);
     if (condition?.kind === 'absent' && current) throw new ConditionFailedError('exists');
     if (condition?.kind === 'version' && current?.version !== condition.version) {
@@ -53,6 +63,45 @@ export class MemoryStateStore implements StateStore {
 
   async count(pk: string) {
     return (await this.query(pk, { limit: Number.MAX_SAFE_INTEGER })).length;
+  }
+
+  /** Checks every condition first, then applies every write, with no await between: all or nothing. */
+  async transact(writes: readonly StateWrite[]) {
+    const keys = new Set<string>();
+    for (const w of writes) {
+      const key = `${w.op === 'put' ? w.item.pk : w.pk}\u0000${w.op === 'put' ? w.item.sk : w.sk}`;
+      if (keys.has(key)) throw new Error(`two writes to one item in a transaction: ${key}`);
+      keys.add(key);
+      const condition = w.op === 'add' ? undefined : w.condition;
+      const current =
+        w.op === 'put' ? this.live(w.item.pk, w.item.sk) : w.op === 'add' ? undefined : this.live(w.pk, w.sk);
+      if (condition?.kind === 'absent' && current) throw new ConditionFailedError('exists');
+      if (condition?.kind === 'version' && current?.version !== condition.version)
+        throw new ConditionFailedError('version');
+    }
+    for (const w of writes) {
+      if (w.op === 'put') {
+        this.putNow(w.item);
+        if (w.condition?.kind === 'absent') {
+          const stored = this.items.get(`${w.item.pk}\u0000${w.item.sk}`);
+          if (stored) stored.version = 1;
+        }
+      } else if (w.op === 'delete') this.items.delete(`${w.pk}\u0000${w.sk}`);
+      else if (w.op === 'add') {
+        const key = `${w.pk}\u0000${w.sk}`;
+        const item = this.counterItems.get(key) ?? { pk: w.pk, values: new Map<string, number>() };
+        for (const [name, delta] of Object.entries(w.deltas))
+          item.values.set(name, (item.values.get(name) ?? 0) + delta);
+        this.counterItems.set(key, item);
+      }
+    }
+  }
+
+  async counters(pk: string) {
+    const out: Record<string, number> = {};
+    for (const item of this.counterItems.values())
+      if (item.pk === pk) for (const [name, v] of item.values) out[name] = (out[name] ?? 0) + v;
+    return out;
   }
 
   async ping() {}

@@ -1,6 +1,8 @@
 /** Files, folders and versions in the system of record. */
+
+import { shardOf, shardRange, VERSION_SHARDS } from '../../domain/counter-shards.ts';
 import type { ChildCursor, ChildSort, Item, ScanState, Version, VersionRef } from '../../domain/model.ts';
-import type { SqlExecutor, SqlValue } from '../../ports/database.ts';
+import type { Database, SqlExecutor, SqlValue } from '../../ports/database.ts';
 import type { ItemStore } from '../../ports/metadata.ts';
 
 interface ItemRow {
@@ -192,8 +194,44 @@ export class ItemRepository implements ItemStore {
     return toItem(rows[0] as ItemRow);
   }
 
+  /**
+   * Runs `work` in this repository's transaction, or in one of its own when it is not bound to one:
+   * a version and its counters change together.
+   */
+  private atomically<T>(work: (q: SqlExecutor) => Promise<T>): Promise<T> {
+    const db = this.q as Partial<Database>;
+    return typeof db.transaction === 'function' ? db.transaction(work) : work(this.q);
+  }
+
+  /** Adds to the counters of a (shard, node) row; rows in (shard, node) order, so two writers never deadlock. */
+  private static async addToCounters(
+    q: SqlExecutor,
+    deltas: { shard: string; nodeId: string; versions: number; bytes: number }[],
+  ) {
+    const sorted = [...deltas].sort((a, b) =>
+      a.shard === b.shard ? (a.nodeId < b.nodeId ? -1 : 1) : a.shard < b.shard ? -1 : 1,
+    );
+    for (const d of sorted)
+      await q.query(
+        `insert into version_counters (shard, node_id, versions, bytes) values ($1, $2, $3::bigint, $4::bigint)
+         on conflict (shard, node_id) do update
+           set versions = version_counters.versions + excluded.versions, bytes = version_counters.bytes + excluded.bytes`,
+        [d.shard, d.nodeId, d.versions, d.bytes],
+      );
+  }
+
   async insertVersion(v: Omit<Version, 'createdAt'>): Promise<Version> {
-    const rows = await this.q.query<VersionRow>(
+    return this.atomically(async (q) => {
+      const version = await this.insertVersionRow(q, v);
+      await ItemRepository.addToCounters(q, [
+        { shard: shardOf(version.id), nodeId: version.nodeId, versions: 1, bytes: version.size },
+      ]);
+      return version;
+    });
+  }
+
+  private async insertVersionRow(q: SqlExecutor, v: Omit<Version, 'createdAt'>): Promise<Version> {
+    const rows = await q.query<VersionRow>(
       `insert into versions (id, file_id, node_id, blob_key, size, sha256, content_type, created_by, content_hash, part_size,
          part_hashes, scan_state)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning *`,
@@ -288,8 +326,12 @@ export class ItemRepository implements ItemStore {
 
   /** Trash roots of an owner, newest first. */
   async listTrash(ownerId: string, limit: number) {
+    // A root a purge job is deleting is gone already; one whose job failed is back, to try again.
     const rows = await this.q.query<ItemRow>(
-      'select * from items where owner_id = $1 and deleted_at is not null order by deleted_at desc, id limit $2',
+      `select * from items i where owner_id = $1 and deleted_at is not null
+         and (purge_job_id is null
+              or not exists (select 1 from purge_jobs j where j.id = i.purge_job_id and j.state <> 'failed'))
+       order by deleted_at desc, id limit $2`,
       [ownerId, limit],
     );
     return rows.map(toItem);
@@ -299,7 +341,7 @@ export class ItemRepository implements ItemStore {
   async trashPastRetention(now: Date, defaultDays: number, limit: number): Promise<string[]> {
     const rows = await this.q.query<{ id: string }>(
       `select i.id from items i join users u on u.id = i.owner_id
-       where i.deleted_at is not null
+       where i.deleted_at is not null and i.purge_job_id is null
          and i.deleted_at < $1::timestamptz - make_interval(days => coalesce(u.trash_days, $2::int))
        limit $3`,
       [now, defaultDays, limit],
@@ -378,20 +420,82 @@ export class ItemRepository implements ItemStore {
   }
 
   async countVersions(): Promise<number> {
-    const [row] = await this.q.query<{ n: string }>('select count(*)::text as n from versions');
-    return Number(row?.n ?? 0);
+    return (await this.bytesByNode()).reduce((sum, n) => sum + n.versions, 0);
   }
 
-  /** Bytes and versions whose primary copy is on each node. */
+  /** Bytes and versions whose primary copy is on each node: the counter rows, never the versions. */
   async bytesByNode(): Promise<{ nodeId: string; bytes: number; versions: number }[]> {
-    const rows = await this.q.query<{ node_id: string; bytes: string | null; versions: string }>(
-      'select node_id, coalesce(sum(size), 0)::text as bytes, count(*)::text as versions from versions group by node_id order by node_id',
+    const rows = await this.q.query<{ node_id: string; bytes: string; versions: string }>(
+      `select node_id, sum(bytes)::text as bytes, sum(versions)::text as versions from version_counters
+       group by node_id having sum(versions) <> 0 order by node_id`,
     );
-    return rows.map((n) => ({
-      nodeId: n.node_id,
-      bytes: Number(n.bytes ?? 0),
-      versions: Number(n.versions),
-    }));
+    return rows.map((n) => ({ nodeId: n.node_id, bytes: Number(n.bytes), versions: Number(n.versions) }));
+  }
+
+  async uncountedShards(): Promise<string[]> {
+    const rows = await this.q.query<{ shard: string }>('select shard from version_counter_shards');
+    const counted = new Set(rows.map((r) => r.shard));
+    return VERSION_SHARDS.filter((s) => !counted.has(s));
+  }
+
+  /**
+   * Sets a shard's counters to what its versions add up to. First the rows of every node the
+   * shard's versions are on are made to exist and are locked (`for update`); only then are the
+   * versions counted, in a statement of its own. A commit that wrote a version of the shard has
+   * either committed before the lock was taken (the count sees its version) or waits on the lock
+   * and adds its +1 afterwards; on Aurora DSQL the two write the same row, so the later one fails
+   * at commit with 40001 and is retried. A node whose row is created by such a commit and had no
+   * version here before is left as the commit wrote it.
+   */
+  async recountShard(shard: string): Promise<{ versions: number; bytes: number }> {
+    const { first, last } = shardRange(shard);
+    const db = this.q as Partial<Database>;
+    if (typeof db.transaction !== 'function') throw new Error('recountShard runs its own transaction');
+    return db.transaction(async (q) => {
+      const present = await q.query<{ node_id: string }>(
+        'select distinct node_id from versions where id between $1 and $2',
+        [first, last],
+      );
+      for (const { node_id } of [...present].sort((a, b) => (a.node_id < b.node_id ? -1 : 1)))
+        await q.query(
+          `insert into version_counters (shard, node_id, versions, bytes) values ($1, $2, 0, 0)
+           on conflict (shard, node_id) do nothing`,
+          [shard, node_id],
+        );
+      const held = await q.query<{ node_id: string; versions: number | string; bytes: number | string }>(
+        'select node_id, versions, bytes from version_counters where shard = $1 order by node_id for update',
+        [shard],
+      );
+      const actual = await q.query<{ node_id: string; versions: string; bytes: string }>(
+        `select node_id, count(*)::text as versions, sum(size)::text as bytes from versions
+         where id between $1 and $2 group by node_id`,
+        [first, last],
+      );
+      const exact = new Map(
+        actual.map((r) => [r.node_id, { versions: Number(r.versions), bytes: Number(r.bytes) }]),
+      );
+      const drift = { versions: 0, bytes: 0 };
+      for (const row of held) {
+        const want = exact.get(row.node_id) ?? { versions: 0, bytes: 0 };
+        exact.delete(row.node_id);
+        const off = { versions: Number(row.versions) - want.versions, bytes: Number(row.bytes) - want.bytes };
+        if (off.versions === 0 && off.bytes === 0) continue;
+        drift.versions += off.versions;
+        drift.bytes += off.bytes;
+        await q.query(
+          'update version_counters set versions = $3, bytes = $4 where shard = $1 and node_id = $2',
+          [shard, row.node_id, want.versions, want.bytes],
+        );
+      }
+      // Versions on a node whose row a commit created after the lock: that commit counted its own
+      // version, and a node here without a held row had only that version (see above).
+      await q.query(
+        `insert into version_counter_shards (shard, counted_at) values ($1, now())
+         on conflict (shard) do update set counted_at = excluded.counted_at`,
+        [shard],
+      );
+      return drift;
+    });
   }
 
   /** The item and everything under it, whatever its state. */
@@ -428,11 +532,31 @@ export class ItemRepository implements ItemStore {
   /** Deletes versions; returns the ids it deleted (a concurrent purge may have taken some). */
   async deleteVersions(ids: readonly string[]): Promise<Set<string>> {
     if (!ids.length) return new Set();
-    const rows = await this.q.query<{ id: string }>(
-      'delete from versions where id = any($1::uuid[]) returning id',
-      [ids as unknown as string],
-    );
-    return new Set(rows.map((r) => r.id));
+    return this.atomically(async (q) => {
+      const rows = await q.query<{ id: string; node_id: string; size: number | string; file_id: string }>(
+        'delete from versions where id = any($1::uuid[]) returning id, node_id, size, file_id',
+        [ids as unknown as string],
+      );
+      if (rows.length === 0) return new Set<string>();
+      // Lock order: a commit locks its owner's users row (the charge) before a counter row (its
+      // version), so a purge takes the owners' rows before the counters too, else a commit and a
+      // purge of one owner could each hold what the other waits for (a deadlock on PostgreSQL).
+      await q.query(
+        `select id from users where id in (select owner_id from items where id = any($1::uuid[]))
+         order by id for update`,
+        [[...new Set(rows.map((r) => r.file_id))] as unknown as string],
+      );
+      const by = new Map<string, { shard: string; nodeId: string; versions: number; bytes: number }>();
+      for (const r of rows) {
+        const key = `${shardOf(r.id)}\u0000${r.node_id}`;
+        const d = by.get(key) ?? { shard: shardOf(r.id), nodeId: r.node_id, versions: 0, bytes: 0 };
+        d.versions -= 1;
+        d.bytes -= Number(r.size);
+        by.set(key, d);
+      }
+      await ItemRepository.addToCounters(q, [...by.values()]);
+      return new Set(rows.map((r) => r.id));
+    });
   }
 
   /**

@@ -4,6 +4,7 @@
  * extensions, temp tables, TRUNCATE or SAVEPOINT; UUID keys; references enforced by the code.
  * (test/unit/migrations.test.ts checks every statement for the forbidden constructs.)
  */
+import { VERSION_SHARDS } from '../../domain/counter-shards.ts';
 import type { Database } from '../../ports/database.ts';
 
 export interface Migration {
@@ -220,6 +221,83 @@ export const migrations: Migration[] = [
     statements: [
       // The reconciler's incremental pass walks the versions committed since its last pass.
       'create index if not exists versions_by_created on versions (created_at, id)',
+    ],
+  },
+  {
+    version: 10,
+    name: 'purge jobs: big trees deleted in batches',
+    statements: [
+      // A purge too big for one transaction (DSQL: 3,000 rows, 10 MiB) runs as a job of batches;
+      // each batch moves walk_at and the counts in its own transaction, so a killed worker resumes.
+      `create table if not exists purge_jobs (
+        id uuid primary key,
+        operation text not null,
+        owner_id uuid not null,
+        requested_by uuid,
+        root_id uuid,
+        reason text not null,
+        cutoff timestamptz not null default now(),
+        state text not null,
+        phase text not null,
+        walk_at uuid,
+        total_rows bigint,
+        done_rows bigint not null default 0,
+        items bigint not null default 0,
+        versions bigint not null default 0,
+        bytes bigint not null default 0,
+        blobs_reclaimed bigint not null default 0,
+        failures integer not null default 0,
+        error text,
+        lease_owner uuid,
+        lease_until timestamptz,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        finished_at timestamptz
+      )`,
+      'create index if not exists purge_jobs_by_state on purge_jobs (state, updated_at)',
+      // The job that claimed a trash root (purge_started_at is set with it).
+      'alter table items add column if not exists purge_job_id uuid',
+      'create index if not exists items_by_purge_job on items (purge_job_id)',
+    ],
+  },
+  {
+    version: 11,
+    name: 'counters: versions and bytes per node, replica-ledger counts, users by usage',
+    statements: [
+      // Versions and their bytes per primary node, kept in the transaction of every insert and
+      // delete of a version, a row per (shard, node): a version's shard is the first byte of its id
+      // (shared/domain/counter-shards.ts), so commits spread over 256 rows (no DSQL hot row) and a
+      // shard can be recounted from its id range alone, in a bounded transaction.
+      `create table if not exists version_counters (
+        shard text not null,
+        node_id text not null,
+        versions bigint not null,
+        bytes bigint not null,
+        primary key (shard, node_id)
+      )`,
+      // The shards whose counters have been recounted from the versions at least once. Until a
+      // shard is here its counters lack the versions written before they existed: an existing
+      // deployment recounts them (CounterAudit) before it answers from them.
+      `create table if not exists version_counter_shards (
+        shard text primary key,
+        counted_at timestamptz not null
+      )`,
+      // A fresh deployment has nothing to recount. (A statement of its own: DSQL runs DDL and DML
+      // in separate transactions; the exists() reads one row at most, never the whole table.)
+      `insert into version_counter_shards (shard, counted_at)
+       select s.shard, now() from (values ${VERSION_SHARDS.map((x) => `('${x}')`).join(', ')}) as s (shard)
+       where not exists (select 1 from versions) on conflict (shard) do nothing`,
+      // The local StateStore's counters (StateStore.transact 'add'): a row per (item, name).
+      `create table if not exists state_counters (
+        pk text not null,
+        sk text not null,
+        name text not null,
+        value bigint not null,
+        primary key (pk, sk, name)
+      )`,
+      // Admin usage lists users by usage: the index hands over the top of the list, without
+      // reading and sorting every user.
+      'create index if not exists users_by_usage on users (used_bytes, id)',
     ],
   },
 ];

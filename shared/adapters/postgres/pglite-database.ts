@@ -1,6 +1,10 @@
 /** The embedded PGlite adapter of the Database port (local profile). */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { PGlite } from '@electric-sql/pglite';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import type { Database, SqlExecutor, SqlValue } from '../../ports/database.ts';
 import { translateSqlError } from './sql-errors.ts';
 
@@ -19,9 +23,48 @@ function executor(q: Queryable): SqlExecutor {
   };
 }
 
+/**
+ * PostgreSQL's server defaults size a dedicated machine (128 MB of shared buffers); PGlite keeps
+ * them, inside the WebAssembly heap of this process, which only ever grows. The metadata of a local
+ * store is a few MB, so a small buffer pool holds all of it (docs/architecture.md, "Memory").
+ */
+export const PGLITE_SETTINGS: Readonly<Record<string, string>> = {
+  shared_buffers: '16MB',
+};
+
+export const pgliteOptions = (dataDir?: string): PGliteOptions => ({
+  ...(dataDir ? { dataDir } : {}),
+  startParams: [
+    ...PGlite.defaultStartParams,
+    ...Object.entries(PGLITE_SETTINGS).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+  ],
+});
+
+/**
+ * Creates the database files of a new `dataDir` in a child process. initdb runs two more PostgreSQL
+ * instances beside the one that serves (over 1 GB at its peak), and memory a process has used
+ * stays with it: done here, the long-running process would keep about 150 MB of it.
+ */
+async function initializeDataDir(dataDir: string): Promise<void> {
+  if (fs.existsSync(path.join(dataDir, 'PG_VERSION'))) return;
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), dataDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`PGlite could not create its database in ${dataDir}: ${stderr.trim()}`);
+}
+
 /** Opens (creating if needed) a PGlite database in `dataDir`, or in memory when it is undefined. */
 export async function openPgliteDatabase(dataDir?: string): Promise<Database> {
-  const db = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
+  if (dataDir) await initializeDataDir(dataDir);
+  const db = await PGlite.create(pgliteOptions(dataDir));
   const inner = executor(db);
   // PGlite is one connection: a query through the outer handle from inside a transaction waits for
   // that transaction forever. Code doing so is a bug (it must use `tx`); fail fast instead of hanging.
@@ -56,4 +99,11 @@ export async function openPgliteDatabase(dataDir?: string): Promise<Database> {
       await db.close();
     },
   };
+}
+
+// The child process of initializeDataDir.
+if (import.meta.main) {
+  const dataDir = process.argv[2];
+  if (!dataDir) throw new Error('usage: pglite-database.ts DATA_DIR');
+  await (await PGlite.create(pgliteOptions(dataDir))).close();
 }

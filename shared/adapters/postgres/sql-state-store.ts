@@ -5,8 +5,8 @@
  * and TTL deletion (`reapExpired`, which the local runtime calls on a timer).
  */
 import { ConditionFailedError } from '../../domain/errors.ts';
-import type { Database } from '../../ports/database.ts';
-import type { StateChange, StateItem, StateStore } from '../../ports/state-store.ts';
+import type { Database, SqlExecutor } from '../../ports/database.ts';
+import type { StateChange, StateItem, StateStore, StateWrite } from '../../ports/state-store.ts';
 
 interface Row {
   pk: string;
@@ -135,6 +135,88 @@ export class SqlStateStore implements StateStore {
       [pk, nowSeconds()],
     );
     return Number(rows[0]?.n ?? 0);
+  }
+
+  /**
+   * One transaction; a condition that does not hold throws ConditionFailedError and rolls it back.
+   * Counters live in `state_counters`, a row per (item, name), each `add` one upsert per name (in
+   * name order, so two transactions lock shared rows in the same order). The change feed hears of
+   * the puts and deletes once the transaction has committed.
+   */
+  async transact(writes: readonly StateWrite[]) {
+    const changes = await this.db.transaction(async (tx) => {
+      const out: StateChange[] = [];
+      for (const w of writes) {
+        if (w.op === 'put') out.push({ kind: 'upsert', item: await this.putIn(tx, w) });
+        else if (w.op === 'delete') {
+          const rows = await tx.query<Row>(
+            `delete from state_items where pk = $1 and sk = $2 ${
+              w.condition ? 'and version = $3 and (expires_at is null or expires_at > $4)' : ''
+            } returning *`,
+            w.condition ? [w.pk, w.sk, w.condition.version, nowSeconds()] : [w.pk, w.sk],
+          );
+          if (w.condition && rows.length === 0)
+            throw new ConditionFailedError(`condition failed for ${w.pk}/${w.sk}`);
+          for (const r of rows) out.push({ kind: 'remove', item: toItem(r), expired: false });
+        } else if (w.op === 'check') {
+          const [row] = await tx.query<Row>(
+            'select * from state_items where pk = $1 and sk = $2 and (expires_at is null or expires_at > $3)',
+            [w.pk, w.sk, nowSeconds()],
+          );
+          const holds =
+            w.condition.kind === 'absent' ? row === undefined : Number(row?.version) === w.condition.version;
+          if (!holds) throw new ConditionFailedError(`condition failed for ${w.pk}/${w.sk}`);
+        } else {
+          for (const [name, delta] of Object.entries(w.deltas).sort(([a], [b]) => (a < b ? -1 : 1)))
+            await tx.query(
+              `insert into state_counters (pk, sk, name, value) values ($1, $2, $3, $4::bigint)
+               on conflict (pk, sk, name) do update set value = state_counters.value + excluded.value`,
+              [w.pk, w.sk, name, delta],
+            );
+        }
+      }
+      return out;
+    });
+    for (const change of changes)
+      if (change.kind === 'upsert') {
+        if (this.listeners.length) void this.emit(change);
+      } else await this.emit(change);
+  }
+
+  private async putIn(tx: SqlExecutor, w: Extract<StateWrite, { op: 'put' }>): Promise<StateItem> {
+    const { item, condition } = w;
+    const data = JSON.stringify(item.data);
+    const exp = item.expiresAt ?? null;
+    const rows =
+      condition?.kind === 'version'
+        ? await tx.query<Row>(
+            `update state_items set data = $3, expires_at = $4, version = version + 1
+             where pk = $1 and sk = $2 and version = $5 and (expires_at is null or expires_at > $6) returning *`,
+            [item.pk, item.sk, data, exp, condition.version, nowSeconds()],
+          )
+        : await tx.query<Row>(
+            condition?.kind === 'absent'
+              ? `insert into state_items (pk, sk, data, expires_at, version) values ($1, $2, $3, $4, 1)
+                 on conflict (pk, sk) do update set data = excluded.data, expires_at = excluded.expires_at, version = 1
+                 where state_items.expires_at is not null and state_items.expires_at <= $5 returning *`
+              : `insert into state_items (pk, sk, data, expires_at, version) values ($1, $2, $3, $4, 1)
+                 on conflict (pk, sk) do update set data = excluded.data, expires_at = excluded.expires_at,
+                   version = state_items.version + 1 returning *`,
+            condition?.kind === 'absent'
+              ? [item.pk, item.sk, data, exp, nowSeconds()]
+              : [item.pk, item.sk, data, exp],
+          );
+    const row = rows[0];
+    if (!row) throw new ConditionFailedError(`condition failed for ${item.pk}/${item.sk}`);
+    return toItem(row);
+  }
+
+  async counters(pk: string) {
+    const rows = await this.db.query<{ name: string; value: string | number }>(
+      'select name, sum(value)::text as value from state_counters where pk = $1 group by name',
+      [pk],
+    );
+    return Object.fromEntries(rows.map((r) => [r.name, Number(r.value)]));
   }
 
   /**

@@ -28,13 +28,18 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DomainError, errors, NotFoundError } from '../../domain/errors.ts';
-import type {
-  BlobStore,
-  Leftover,
-  PresignedRequest,
-  PutTarget,
-  UploadedPart,
+import {
+  type BlobPage,
+  type BlobStore,
+  type CopyCheck,
+  type Leftover,
+  type ListedBlob,
+  listPageLimit,
+  type PresignedRequest,
+  type PutTarget,
+  type UploadedPart,
 } from '../../ports/blob-store.ts';
+import { copyServerSide, S3_COPY_DEFAULTS, type ServerSideCopyOptions } from './s3-server-side-copy.ts';
 
 /**
  * How long a GET URL that was asked to be single-use may live. S3 cannot make a presigned URL
@@ -58,11 +63,31 @@ export class S3BlobStore implements BlobStore {
   /** Streamed writes larger than this go up as a multipart upload of parts this size. */
   private readonly multipartPartSize: number;
 
-  constructor(nodeId: string, s3: S3Client, bucket: string, opts: { multipartPartSize?: number } = {}) {
+  /**
+   * Stores with the same scope reach each other's buckets with their own client: one S3 service (an
+   * AWS partition, or one endpoint) and the same credentials (`s3CopyScope`). Between them a copy
+   * is made inside S3; without a scope, never.
+   */
+  readonly copyScope: string | undefined;
+  private readonly copyOptions: ServerSideCopyOptions;
+
+  constructor(
+    nodeId: string,
+    s3: S3Client,
+    bucket: string,
+    opts: { multipartPartSize?: number; copyScope?: string; copy?: Partial<ServerSideCopyOptions> } = {},
+  ) {
     this.nodeId = nodeId;
     this.s3 = s3;
     this.bucket = bucket;
     this.multipartPartSize = opts.multipartPartSize ?? 64 * 1024 * 1024;
+    this.copyScope = opts.copyScope;
+    this.copyOptions = { ...S3_COPY_DEFAULTS, ...opts.copy };
+  }
+
+  /** The client and bucket behind this node, for adapters that ask S3 about its objects (GuardDuty's tags). */
+  get location(): { client: S3Client; bucket: string } {
+    return { client: this.s3, bucket: this.bucket };
   }
 
   private async call<R>(op: () => Promise<R>, what = 'object'): Promise<R> {
@@ -295,6 +320,13 @@ export class S3BlobStore implements BlobStore {
     };
   }
 
+  /** Server-side from another S3 node in the same scope (s3-server-side-copy.ts); otherwise not at all. */
+  async copyFrom(source: BlobStore, key: string, size: number): Promise<CopyCheck | undefined> {
+    if (!(source instanceof S3BlobStore) || source === this) return undefined;
+    if (this.copyScope === undefined || source.copyScope !== this.copyScope) return undefined;
+    return this.call(() => copyServerSide(source.location, this.location, key, size, this.copyOptions));
+  }
+
   async write(key: string, body: Buffer): Promise<void> {
     const sha = createHash('sha256').update(body).digest('base64');
     await this.call(() =>
@@ -336,25 +368,40 @@ export class S3BlobStore implements BlobStore {
     await this.call(() => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
   }
 
-  async list(prefix: string, limit = 10_000) {
-    const out: { key: string; size: number; modifiedAt: Date }[] = [];
+  /**
+   * ListObjectsV2 lists in UTF-8 byte order, the port's order. The cursor handed out is the last
+   * key (StartAfter), not S3's continuation token: it works for any key, survives deletions, and
+   * means the same on every node.
+   */
+  async listPage(prefix: string, opts: { startAfter?: string; limit?: number } = {}): Promise<BlobPage> {
+    const limit = listPageLimit(opts.limit);
+    const items: ListedBlob[] = [];
     let token: string | undefined;
+    let truncated = false;
     do {
       const res = await this.call(() =>
         this.s3.send(
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: prefix,
-            ContinuationToken: token,
-            MaxKeys: 1000,
+            MaxKeys: limit - items.length,
+            // S3 ignores StartAfter once it has a continuation token.
+            ...(token
+              ? { ContinuationToken: token }
+              : opts.startAfter
+                ? { StartAfter: opts.startAfter }
+                : {}),
           }),
         ),
       );
       for (const o of res.Contents ?? [])
-        if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, modifiedAt: o.LastModified ?? new Date(0) });
-      token = res.IsTruncated && out.length < limit ? res.NextContinuationToken : undefined;
-    } while (token);
-    return out.slice(0, limit);
+        if (o.Key) items.push({ key: o.Key, size: o.Size ?? 0, modifiedAt: o.LastModified ?? new Date(0) });
+      truncated = res.IsTruncated === true;
+      token = truncated ? res.NextContinuationToken : undefined;
+      // Without a delimiter S3 fills each page; should one come back empty but truncated, ask on.
+    } while (token && items.length === 0);
+    const last = items.at(-1);
+    return truncated && last ? { items, next: last.key } : { items };
   }
 
   /**

@@ -11,6 +11,27 @@ export interface S3NodeSpec {
   weight?: number | undefined;
 }
 
+/**
+ * Which S3 nodes can copy between them inside S3 (`S3BlobStore.copyScope`): the clients of one
+ * process share the default credentials, so what decides is the service they talk to: one custom
+ * endpoint, or AWS in one partition (CopyObject crosses regions, not partitions).
+ */
+export function s3CopyScope(region: string, endpoint: string | undefined): string {
+  if (endpoint) return `endpoint ${endpoint}`;
+  const partition = PARTITIONS.find(([prefix]) => region.startsWith(prefix))?.[1] ?? 'aws';
+  return `partition ${partition}`;
+}
+
+/** Region prefixes of the partitions other than `aws`, most specific first. */
+const PARTITIONS: readonly (readonly [string, string])[] = [
+  ['cn-', 'aws-cn'],
+  ['us-gov-', 'aws-us-gov'],
+  ['us-isob-', 'aws-iso-b'],
+  ['us-isof-', 'aws-iso-f'],
+  ['us-iso-', 'aws-iso'],
+  ['eu-isoe-', 'aws-iso-e'],
+];
+
 /** `wrap` sees the client first (the IAM test records its commands that way). */
 export function s3Node(spec: S3NodeSpec, wrap: (c: S3Client) => S3Client = (c) => c): StorageNode {
   const client = wrap(
@@ -25,7 +46,13 @@ export function s3Node(spec: S3NodeSpec, wrap: (c: S3Client) => S3Client = (c) =
     kind: 's3',
     region: spec.region,
     weight: spec.weight ?? 1,
-    store: new S3BlobStore(spec.id, client, spec.bucket),
+    store: new S3BlobStore(spec.id, client, spec.bucket, {
+      // Without an endpoint of its own the client takes the environment's, as the SDK does.
+      copyScope: s3CopyScope(
+        spec.region,
+        spec.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL,
+      ),
+    }),
     health: 'healthy',
     draining: false,
   };
