@@ -300,6 +300,15 @@ export const migrations: Migration[] = [
       'create index if not exists users_by_usage on users (used_bytes, id)',
     ],
   },
+  {
+    version: 12,
+    name: 'versions by blob key',
+    statements: [
+      // The orphan sweep asks, for every object it lists, whether any version keeps its bytes under
+      // that key; versions_by_blob leads with node_id, so without this each question read the table.
+      'create index if not exists versions_by_blob_key on versions (blob_key)',
+    ],
+  },
 ];
 
 export async function migrate(db: Database, list: readonly Migration[] = migrations): Promise<number> {
