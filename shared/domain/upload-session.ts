@@ -100,6 +100,10 @@ export interface VerifyCheckpoint {
   /** hash-wasm states (base64) of the whole-file SHA-256 and of the content hash's outer SHA-256. */
   sha256State: string;
   contentState: string;
+  /** The part in flight (when stops can fall inside a part): its hash-wasm state. */
+  partState?: string;
+  /** The scanner whose state `scan` is (a checkpoint of another scanner is not resumed). */
+  scanner?: string;
   /** The first bytes of the object (base64), for the type check at the end. */
   head: string;
   /** The scan session's checkpoint, when a scanner reads bytes. */

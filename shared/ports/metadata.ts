@@ -227,6 +227,11 @@ export interface ReservationStore {
   }): Promise<ReserveResult>;
   /** Ends a reservation (commit, abort, refusal). Idempotent. */
   release(uploadId: string): Promise<void>;
+  /**
+   * Moves a live reservation's expiry to `until` if that is later (a verification that outlasts
+   * the session's first day keeps its quota and its object). No-op for one that has ended.
+   */
+  extend(uploadId: string, until: Date): Promise<void>;
   /** Whether an upload that is still open will write (or has written) this object. */
   heldByOpenUpload(blobKey: string): Promise<boolean>;
   /** Bytes an owner has reserved in open uploads. */

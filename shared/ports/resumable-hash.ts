@@ -8,6 +8,8 @@ export interface ResumableHash {
   digest(): Buffer;
   /** The state so far, as a string; only before `digest`. */
   save(): string;
+  /** Starts over, as a new hash (after `digest`, to hash the next part). */
+  reset(): void;
 }
 
 /** A new SHA-256, or one continuing from a `save()`d state. */

@@ -98,13 +98,14 @@ export class Jobs {
    * a part of the counters' drift check.
    */
   async reconcile(opts?: Parameters<Reconciler['sweep']>[0]): Promise<ReconcileReport> {
-    const report = await this.deps.reconciler.sweep(opts);
+    // The hand-overs first: they are quick, and a sweep that runs out of time must not starve them.
     await this.deps.backgroundVerifier
       .resumeStalled()
       .catch((err: unknown) => this.deps.log.error('resuming verifications failed', { err: String(err) }));
     await this.deps.purges
       .resumeStalled()
       .catch((err: unknown) => this.deps.log.error('resuming purge jobs failed', { err: String(err) }));
+    const report = await this.deps.reconciler.sweep(opts);
     // The usage and replication counters checked against a recount, a bounded part per run.
     await this.deps.counters
       ?.run()

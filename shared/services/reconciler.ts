@@ -204,7 +204,7 @@ export class Reconciler {
         for (;;) {
           const page = await this.items.versionsAfter(pass.after, this.pageSize);
           if (page.length === 0) break;
-          await this.reconcilePage(page, { ...opts, verifyChecksums: pass.verifyChecksums }, report);
+          await this.reconcilePage(page, { ...opts, verifyChecksums: pass.verifyChecksums }, report, stopAt);
           pass.after = page[page.length - 1]?.id ?? pass.after;
           held = await this.save(held, { ...held.data, pass });
           if (page.length < this.pageSize) break; // the last page
@@ -232,7 +232,7 @@ export class Reconciler {
         for (;;) {
           const page = await this.items.versionsCreatedSince(since, after, this.pageSize);
           if (page.length === 0) break;
-          await this.reconcilePage(page, opts, report);
+          await this.reconcilePage(page, opts, report, stopAt);
           const last = page[page.length - 1];
           if (last) after = { at: last.at, id: last.id };
           held = await this.save(held, { ...held.data });
@@ -244,7 +244,7 @@ export class Reconciler {
         }
         if (report.complete) held = await this.save(held, { ...held.data, watermark: startedAt });
       }
-      report.replicated += await this.drain(opts.concurrency ?? 4);
+      if (Date.now() < stopAt) report.replicated += await this.drain(opts.concurrency ?? 4);
       report.expiredSessions = (await this.reapExpired?.()) ?? 0;
       if (report.pass === 'full' && report.complete) {
         report.orphansDeleted = await this.orphans.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
@@ -291,7 +291,12 @@ export class Reconciler {
   }
 
   /** One page: each version checked and planned, its pending copies made, then rebalanced. */
-  private async reconcilePage(page: readonly VersionRef[], opts: SweepOptions, report: ReconcileReport) {
+  private async reconcilePage(
+    page: readonly VersionRef[],
+    opts: SweepOptions,
+    report: ReconcileReport,
+    stopAt: number,
+  ) {
     const concurrency = opts.concurrency ?? 8;
     await inParallel(page, concurrency, async (v) => {
       try {
@@ -303,10 +308,13 @@ export class Reconciler {
         report.contended++;
       }
     });
+    // The page's copies, while the run has time: past its budget they are left to the replicator
+    // (the stream) and the next pass, so a page of big copies cannot keep a run from its cursor.
     await inParallel(page, concurrency, async (v) => {
       for (const r of await this.ledger.forVersion(v.id)) {
-        if (r.data.state !== 'pending') continue;
-        if (await this.replicator.replicate({ ...r, data: { ...r.data, retryAt: 0 } })) report.replicated++;
+        if (r.data.state !== 'pending' || (r.data.retryAt ?? 0) > Date.now() || Date.now() >= stopAt)
+          continue;
+        if (await this.replicator.replicate(r)) report.replicated++;
       }
     });
     await inParallel(page, concurrency, async (v) => {

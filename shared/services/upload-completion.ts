@@ -341,6 +341,8 @@ export class UploadCompletion {
       lease.expiresAt ?? 0,
       Math.floor(Date.now() / 1000) + VERIFY_RUN_KEEPS_SECONDS,
     );
+    // The quota reservation holds the object against the orphan sweep: it lives as long.
+    await this.reservations.extend(s.uploadId, new Date(expiresAt * 1000));
     await this.records.keepVerifiedParts(s.uploadId, stopped.parts, expiresAt);
     const { completingUntil: _held, ...rest } = lease.current;
     try {

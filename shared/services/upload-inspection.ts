@@ -25,6 +25,14 @@ import type { Scanner, ScanSession } from '../ports/scanner.ts';
 
 export type { InspectionCheckpoint };
 
+/** A checkpoint this inspection cannot go on from (the settings or the scanner changed): start over. */
+export class CannotResume extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CannotResume';
+  }
+}
+
 export const SNIFF_BYTES = 4096;
 
 export interface Inspected {
@@ -38,15 +46,27 @@ export interface Inspected {
 
 /** A hash that will not be checkpointed: Node's, the fastest. */
 function nodeHash(): ResumableHash {
-  const h = createHash('sha256');
+  let h = createHash('sha256');
   return {
-    update: (b) => h.update(b),
+    update: (b) => {
+      h.update(b);
+    },
     digest: () => h.digest(),
     save: () => {
       throw new Error('a Node hash cannot be checkpointed');
     },
+    reset: () => {
+      h = createHash('sha256');
+    },
   };
 }
+
+/**
+ * Stops fall where a part and a content block both end, if that comes at least every 64 MiB;
+ * otherwise (a part size that is not a multiple of 4 MiB, say) at every block end, with the part
+ * in flight kept in a resumable hash too.
+ */
+const MAX_STOP_INTERVAL = 64 * 1024 * 1024;
 
 const lcm = (a: number, b: number) => {
   let [x, y] = [a, b];
@@ -67,7 +87,7 @@ export class Inspection {
   private readonly headChunks: Buffer[] = [];
   private headLen = 0;
   private offset: number;
-  private part: Hash = createHash('sha256');
+  private readonly part: ResumableHash;
   private inPart = 0;
   /** Parts complete; a checkpoint falls on a part boundary. */
   private partsDone: number;
@@ -83,13 +103,17 @@ export class Inspection {
   private readonly feedsScan: boolean;
   private readonly resumable: boolean;
   private readonly runsBefore: number;
+  private readonly scannerName: string | undefined;
 
   private constructor(o: {
     size: number;
     partSize: number;
     sha: ResumableHash;
     content: ResumableHash;
+    part: ResumableHash;
+    stopEvery: number;
     scan: ScanSession | undefined;
+    scannerName: string | undefined;
     feedsScan: boolean;
     resumable: boolean;
     from: InspectionCheckpoint | undefined;
@@ -104,7 +128,10 @@ export class Inspection {
     this.runsBefore = o.from?.runs ?? 0;
     this.offset = o.from?.offset ?? 0;
     this.partsDone = Math.floor(this.offset / o.partSize);
-    this.stopEvery = lcm(o.partSize, CONTENT_HASH_BLOCK);
+    this.inPart = this.offset % o.partSize;
+    this.part = o.part;
+    this.stopEvery = o.stopEvery;
+    this.scannerName = o.scannerName;
     if (o.from?.head) {
       const head = Buffer.from(o.from.head, 'base64');
       this.headChunks.push(head);
@@ -127,20 +154,37 @@ export class Inspection {
     from?: InspectionCheckpoint;
   }): Promise<Inspection> {
     const sha256 = o.resumable && !(o.scanner?.needsBytes && !o.scanner.resume) ? o.resumable : undefined;
-    if (o.from && !sha256) throw new Error('this inspection cannot resume');
+    if (o.from && !sha256) throw new CannotResume('this inspection cannot stop, so it cannot resume');
+    // A checkpoint another scanner made does not say what this one would have seen.
+    if (o.from && (o.from.scanner ?? undefined) !== o.scanner?.name)
+      throw new CannotResume(
+        `checkpoint of scanner ${o.from.scanner ?? 'none'}, now ${o.scanner?.name ?? 'none'}`,
+      );
     const resumable = sha256 !== undefined;
+    const partSize = Math.max(1, o.partSize);
+    const aligned = lcm(partSize, CONTENT_HASH_BLOCK);
+    const stopEvery = aligned <= MAX_STOP_INTERVAL ? aligned : CONTENT_HASH_BLOCK;
     const sha = sha256 ? await sha256(o.from?.sha256State) : nodeHash();
     const content = sha256 ? await sha256(o.from?.contentState) : nodeHash();
+    // The part in flight needs saving only when stops can fall inside a part.
+    const part = sha256 && stopEvery % partSize !== 0 ? await sha256(o.from?.partState) : nodeHash();
+    if (o.from && (o.from.offset % partSize !== 0) !== (o.from.partState !== undefined))
+      throw new CannotResume('checkpoint inside a part without its state');
     const scan =
       o.from?.scan !== undefined && o.scanner?.resume
         ? o.scanner.resume(o.target, o.from.scan)
         : o.scanner?.start(o.target);
+    if (o.from && o.scanner?.needsBytes && o.from.scan === undefined && o.from.offset > 0)
+      throw new CannotResume('checkpoint without the scan state');
     return new Inspection({
       size: o.size,
-      partSize: Math.max(1, o.partSize),
+      partSize,
       sha,
       content,
+      part,
+      stopEvery,
       scan,
+      scannerName: o.scanner?.name,
       feedsScan: scan !== undefined && o.scanner?.needsBytes !== false,
       resumable,
       from: o.from,
@@ -182,7 +226,9 @@ export class Inspection {
           return 'stopped';
       }
     }
-    return this.offset >= this.size ? 'done' : 'stopped';
+    // A stream that ends short is not a stop: resuming from there would misalign the part hashes.
+    if (this.offset < this.size) throw new Error(`the object ended at byte ${this.offset} of ${this.size}`);
+    return 'done';
   }
 
   private hashParts(piece: Buffer) {
@@ -197,8 +243,8 @@ export class Inspection {
 
   private endPart() {
     this.partsDone++;
-    this.newParts.set(this.partsDone, this.part.digest('hex'));
-    this.part = createHash('sha256');
+    this.newParts.set(this.partsDone, this.part.digest().toString('hex'));
+    this.part.reset();
     this.inPart = 0;
   }
 
@@ -231,6 +277,8 @@ export class Inspection {
       offset: this.offset,
       sha256State: this.sha.save(),
       contentState: this.content.save(),
+      ...(this.inPart > 0 ? { partState: this.part.save() } : {}),
+      ...(this.scannerName !== undefined ? { scanner: this.scannerName } : {}),
       head: Buffer.concat(this.headChunks).toString('base64'),
       ...(scan !== undefined ? { scan } : {}),
       runs: this.runsBefore + 1,

@@ -89,8 +89,14 @@ export class SessionRecords {
     for (const r of await this.store.query(verifiedPartsPk(uploadId))) await this.store.delete(r.pk, r.sk);
   }
 
-  /** Keeps part digests (hex, by part number) a verification run computed, until `expiresAt`. */
+  /**
+   * Keeps part digests (hex, by part number) a verification run computed, until `expiresAt`; the
+   * records earlier runs wrote move to the same expiry, so none lapses before the session.
+   */
   async keepVerifiedParts(uploadId: string, parts: Map<number, string>, expiresAt: number): Promise<void> {
+    for (const r of await this.store.query<{ first: number; digests: string }>(verifiedPartsPk(uploadId)))
+      if ((r.expiresAt ?? 0) < expiresAt)
+        await this.store.put({ pk: r.pk, sk: r.sk, data: r.data, expiresAt });
     const byRecord = new Map<number, [number, string][]>();
     for (const [n, h] of parts) {
       const r = Math.floor((n - 1) / VERIFIED_PARTS_PER_RECORD);

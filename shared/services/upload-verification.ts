@@ -15,7 +15,7 @@ import type { ItemStore } from '../ports/metadata.ts';
 import type { ResumableSha256 } from '../ports/resumable-hash.ts';
 import type { Scanner } from '../ports/scanner.ts';
 import type { MetadataCache } from './metadata-cache.ts';
-import { Inspection, type InspectionCheckpoint, SNIFF_BYTES } from './upload-inspection.ts';
+import { CannotResume, Inspection, type InspectionCheckpoint, SNIFF_BYTES } from './upload-inspection.ts';
 import type { UploadStorage } from './upload-storage.ts';
 
 /** How a verification runs: see `UploadVerification.verify`. */
@@ -144,14 +144,27 @@ export class UploadVerification {
         error: errors.checksumMismatch(`uploaded ${stat.size} bytes, declared ${s.size}`),
       };
     }
-    const inspection = await Inspection.open({
-      size: s.size,
-      partSize: s.mode === 'multipart' ? s.partSize : s.size,
-      scanner: this.scanner,
-      target: { nodeId: s.nodeId, key: s.blobKey },
-      resumable: (run.resumable && this.resumableSha256) || false,
-      ...(run.from ? { from: run.from } : {}),
-    });
+    const open = (from: InspectionCheckpoint | undefined) =>
+      Inspection.open({
+        size: s.size,
+        partSize: s.mode === 'multipart' ? s.partSize : s.size,
+        scanner: this.scanner,
+        target: { nodeId: s.nodeId, key: s.blobKey },
+        resumable: (run.resumable && this.resumableSha256) || false,
+        ...(from ? { from } : {}),
+      });
+    let inspection: Inspection;
+    try {
+      inspection = await open(run.from);
+    } catch (err) {
+      // The settings or the scanner changed since the checkpoint: the verification starts over.
+      if (!(err instanceof CannotResume)) throw err;
+      this.log.warn('verification checkpoint not resumable; starting over', {
+        uploadId: s.uploadId,
+        reason: err.message,
+      });
+      inspection = await open(undefined);
+    }
     const from = inspection.position;
     if (from < s.size) {
       const stream = (await this.storage

@@ -951,6 +951,35 @@ describe.each(metadataBackends)('metadata ports: $name', (backend) => {
       expect(await m.reservations.reservedBytes(randomUUID())).toBe(0);
     });
 
+    it('extends a live reservation to a later expiry, never shortens one, and never revives a lapsed one', async () => {
+      const u = await user({ quotaBytes: 100 });
+      const live = {
+        uploadId: randomUUID(),
+        ownerId: u.id,
+        createdBy: u.id,
+        size: 10,
+        blobKey: `blob/${randomUUID()}`,
+        expiresAt: new Date(Date.now() + 1500),
+        maxOpen: 10,
+      };
+      const lapsed = {
+        ...live,
+        uploadId: randomUUID(),
+        blobKey: `blob/${randomUUID()}`,
+        expiresAt: new Date(Date.now() - 1000),
+      };
+      expect(await m.reservations.reserve(live)).toBe('reserved');
+      expect(await m.reservations.reserve(lapsed)).toBe('reserved');
+      await m.reservations.extend(live.uploadId, new Date(Date.now() + DAY));
+      await m.reservations.extend(live.uploadId, new Date(Date.now() + 10)); // earlier: ignored
+      await m.reservations.extend(lapsed.uploadId, new Date(Date.now() + DAY));
+      await new Promise((r) => setTimeout(r, 1600)); // past the live one's first expiry
+      expect(await m.reservations.heldByOpenUpload(live.blobKey)).toBe(true);
+      expect(await m.reservations.reservedBytes(u.id)).toBe(10);
+      expect(await m.reservations.heldByOpenUpload(lapsed.blobKey)).toBe(false);
+      await m.reservations.release(live.uploadId);
+    });
+
     it('lets lapsed reservations count for nothing, and caps open uploads per creator', async () => {
       const u = await user({ quotaBytes: 100 });
       const v = await user({ quotaBytes: 100 });

@@ -122,10 +122,11 @@ describe('maintenance tasks', () => {
     expect(await jobs.run('retention')).toEqual({ retention, rescanned: 2 });
     expect(calls).toEqual([
       'health.checkAll',
-      'reconciler.sweep',
-      // the reconcile task also hands stalled background verifications and purge jobs over again
+      // the reconcile task first hands stalled background verifications and purge jobs over again
+      // (a sweep that runs out of time must not starve them), then sweeps
       'verifier.resumeStalled',
       'purges.resumeStalled',
+      'reconciler.sweep',
       'versions.sweep',
       'verification.rescanPending',
     ]);

@@ -10,7 +10,11 @@ import { wasmSha256 } from '../../shared/adapters/hash-wasm/wasm-sha256.ts';
 import { EICAR, EicarScanner } from '../../shared/adapters/scanners/eicar-scanner.ts';
 import { contentHash } from '../../shared/domain/content-hash.ts';
 import type { Scanner } from '../../shared/ports/scanner.ts';
-import { Inspection, type InspectionCheckpoint } from '../../shared/services/upload-inspection.ts';
+import {
+  CannotResume,
+  Inspection,
+  type InspectionCheckpoint,
+} from '../../shared/services/upload-inspection.ts';
 
 const MiB = 1024 * 1024;
 const target = { nodeId: 'n1', key: 'v/x' };
@@ -85,6 +89,43 @@ describe('resumable inspection', () => {
     }
     // what rides on the session stays small
     expect(JSON.stringify(checkpoints[1]).length).toBeLessThan(8_000);
+  });
+
+  it('stops at every 4 MiB block when parts and blocks rarely align, keeping the part in flight', async () => {
+    // lcm(5 MiB + 3, 4 MiB) is far past the file: stops fall inside parts instead
+    const data = randomBytes(23 * MiB + 5);
+    const partSize = 5 * MiB + 3;
+    const { result, checkpoints } = await inStops(data, partSize, new EicarScanner());
+    expect(checkpoints.map((c) => c.offset)).toEqual([4, 8, 12, 16, 20].map((m) => m * MiB));
+    expect(checkpoints.filter((c) => c.partState !== undefined).length).toBeGreaterThan(0);
+    expect(result.sha256).toBe(sha(data));
+    expect(result.partHashes).toEqual(partsOf(data, partSize));
+    expect(result.contentHash).toBe(contentHash(data));
+  });
+
+  it('refuses a stream that ends short, and a checkpoint another scanner made', async () => {
+    const data = randomBytes(9 * MiB);
+    const i = await Inspection.open({
+      size: data.length,
+      partSize: 5 * MiB,
+      scanner: undefined,
+      target,
+      resumable: wasmSha256,
+    });
+    await expect(i.feed(Readable.from([data.subarray(0, 6 * MiB)]))).rejects.toThrow(/ended at byte/);
+    const { checkpoints } = await inStops(randomBytes(25 * MiB), 5 * MiB, new EicarScanner());
+    const from = checkpoints[0];
+    expect(from?.scanner).toBe('eicar');
+    await expect(
+      Inspection.open({
+        size: 25 * MiB,
+        partSize: 5 * MiB,
+        scanner: undefined,
+        target,
+        resumable: wasmSha256,
+        ...(from ? { from } : {}),
+      }),
+    ).rejects.toBeInstanceOf(CannotResume);
   });
 
   it('finds the EICAR string straddling a stop', async () => {

@@ -15,5 +15,8 @@ export const wasmSha256: ResumableSha256 = async (state) => {
     },
     digest: () => Buffer.from(h.digest('binary')),
     save: () => Buffer.from(h.save()).toString('base64'),
+    reset: () => {
+      h.init();
+    },
   };
 };

@@ -410,6 +410,14 @@ export class MemoryReservationStore extends MemoryStore implements ReservationSt
     await this.run((t) => t.reservations.delete(uuid(uploadId)));
   }
 
+  async extend(uploadId: string, until: Date): Promise<void> {
+    await this.run((t, now) => {
+      const r = t.reservations.get(uuid(uploadId));
+      const to = micros(until);
+      if (r && r.expiresAt > now && r.expiresAt < to) r.expiresAt = to;
+    });
+  }
+
   heldByOpenUpload(blobKey: string) {
     return this.run((t, now) =>
       [...t.reservations.values()].some((r) => r.blobKey === blobKey && r.expiresAt > now),

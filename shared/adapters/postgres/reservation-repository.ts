@@ -67,6 +67,13 @@ export class ReservationRepository implements ReservationStore {
     await this.q.query('delete from upload_reservations where upload_id = $1', [uploadId]);
   }
 
+  async extend(uploadId: string, until: Date): Promise<void> {
+    await this.q.query(
+      'update upload_reservations set expires_at = $2 where upload_id = $1 and expires_at < $2 and expires_at > now()',
+      [uploadId, until],
+    );
+  }
+
   /** Whether an upload that is still open will write (or has written) this object. */
   async heldByOpenUpload(blobKey: string): Promise<boolean> {
     const rows = await this.q.query(
