@@ -184,9 +184,19 @@ describe('fault suite', () => {
   it('the replicator killed in the middle of a copy', async () => {
     tally.scenarios++;
     // Every copy, to whichever node, dies halfway: half the bytes in a temp file, nothing published.
+    // Both ways a copy goes: streamed (writeStream) and, between local nodes, a file copy (copyFrom).
     const originals = new Map<string, (typeof rt.container.localNodes)[number]['writeStream']>();
+    const originalCopies = new Map<string, (typeof rt.container.localNodes)[number]['copyFrom']>();
     for (const node of rt.container.localNodes) {
       originals.set(node.nodeId, node.writeStream.bind(node));
+      originalCopies.set(node.nodeId, node.copyFrom?.bind(node));
+      node.copyFrom = async (_source, key) => {
+        await fs.writeFile(
+          path.join(node.root, 'tmp', `killed-${Date.now()}-${Math.random()}`),
+          'half a copy',
+        );
+        throw new Error(`replicator killed while copying ${key}`);
+      };
       node.writeStream = async (key, body) => {
         const tmp = path.join(node.root, 'tmp', `killed-${Date.now()}-${Math.random()}`);
         let n = 0;
@@ -213,6 +223,7 @@ describe('fault suite', () => {
     // The nodes restart: half-written temp files are dropped; the reconciler finishes the copies.
     for (const node of rt.container.localNodes) {
       node.writeStream = originals.get(node.nodeId) ?? node.writeStream;
+      node.copyFrom = originalCopies.get(node.nodeId) ?? node.copyFrom;
       await node.init();
     }
     expect(await leftovers()).toBe(0);
