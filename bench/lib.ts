@@ -7,6 +7,7 @@ import path from 'node:path';
 import { StratusApi } from '../clients/api.ts';
 import { httpPutPart, nodeHasher, openFileSource } from '../clients/node-io.ts';
 import { hashSource, uploadFile } from '../clients/upload.ts';
+import { startNodeArgs } from '../scripts/start-command.ts';
 
 /** Part bodies over node:http, as the CLI sends them (clients/node-io.ts). */
 const benchPutPart = httpPutPart();
@@ -222,11 +223,11 @@ export interface ChildRuntime {
   stop(): Promise<void>;
 }
 
-/** `npm start`'s entry point in its own process, on a fresh data directory. */
+/** `npm start`'s entry point in its own process (with its Node flags), on a fresh data directory. */
 export async function startChildRuntime(
   dataDir: string,
   env: Record<string, string>,
-  nodeArgs: string[] = [],
+  nodeArgs: string[] = startNodeArgs(),
 ): Promise<ChildRuntime> {
   const port = await freePort();
   const limits = Object.fromEntries(

@@ -95,6 +95,13 @@ export async function writeReport(r: Results, stem: string): Promise<void> {
     '< 200 MB',
     verdict(r.memory.peakRssMiB < 200, `${r.memory.peakRssMiB} MiB`),
   );
+  if (r.memory.startIdleRssMiB !== undefined)
+    add(
+      'Idle `npm start` (3 nodes, RF 2, PGlite, its Node flags)',
+      `RSS ${r.memory.startIdleRssMiB} MiB on a fresh data directory, 10 s after start`,
+      '< 250 MB',
+      verdict(r.memory.startIdleRssMiB < 250, `${r.memory.startIdleRssMiB} MiB`),
+    );
   for (const [name, m] of Object.entries(r.metadata) as [string, Results][]) {
     const label = name === 'pglite' ? 'PGlite' : 'PostgreSQL 15';
     add(

@@ -294,7 +294,8 @@ describe('local node signed URLs, field by field', () => {
     const { accepted, wrong, tried } = await attack(u, (url, op) =>
       fetch(url, { method: op === 'get' ? 'GET' : 'PUT', ...(op === 'get' ? {} : { body }) }),
     );
-    expect(tried).toBeGreaterThanOrEqual(80);
+    // 79 or 80: the standard-alphabet respelling exists only when the random MAC has a '-' or '_'.
+    expect(tried).toBeGreaterThanOrEqual(79);
     expect(accepted).toEqual([]);
     expect(wrong).toEqual([]);
     expect(await n1.stat('v/get')).toEqual({ size: body.length });
