@@ -431,6 +431,8 @@ export const ReconcileOut = z.object({
   versions: z.number().int(),
   contended: z.number().int(),
   belowReplicationFactor: z.number().int(),
+  statChecks: z.number().int(),
+  listRequests: z.number().int(),
   missing: z.number().int(),
   corrupt: z.number().int(),
   planned: z.number().int(),

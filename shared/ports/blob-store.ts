@@ -48,6 +48,14 @@ export interface Leftover {
 
 export interface BlobStore {
   readonly nodeId: string;
+  /**
+   * How a full sweep learns what this node holds: `'listing'` pages through `listPage` (one request
+   * per 1,000 keys) and merge-joins the keys against versions in id order, confirming only what the
+   * listing says is missing with a `stat`; `'stat'` (the default) asks once per replica. Listing
+   * where each stat is a priced request with its own rate limit (S3: a HEAD per replica costs 80×
+   * the LISTs); stat where it is a local system call.
+   */
+  readonly sweepBy?: 'listing' | 'stat';
 
   /** A URL for a single PUT of a whole object (small files). */
   presignPut(target: PutTarget): Promise<PresignedRequest>;

@@ -13,6 +13,10 @@
  *   began (a commit that died before planning its replicas), then drains due replicas. With
  *   nothing changed it reads one page and the pending index: near-instant.
  *
+ * A full pass learns what S3 nodes hold from their listings, merge-joined against each page of
+ * versions (one LIST per 1,000 keys instead of a HEAD per replica; only what a listing lacks is
+ * confirmed with a HEAD); local nodes answer a stat per replica, a system call.
+ *
  * For each version it checks the ledger against placement: replicas that are missing or corrupt go
  * back to `pending`; versions below the replication factor get new pending replicas; failed ones
  * are retried. The page's pending replicas are then copied, and the page rebalanced: replicas on
@@ -25,8 +29,10 @@ import { createHash } from 'node:crypto';
 import { ConditionFailedError } from '../domain/errors.ts';
 import type { VersionRef } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
+import { compareBlobKeys } from '../ports/blob-store.ts';
 import type { ItemStore, ReservationStore } from '../ports/metadata.ts';
 import type { StateItem, StateStore } from '../ports/state-store.ts';
+import { blobPages } from './blob-pages.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import { OrphanSweep } from './orphan-sweep.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
@@ -43,6 +49,13 @@ export interface ReconcileReport {
   /** Versions whose ledger changed under the sweep (the event path was acting on them): left for the next pass. */
   contended: number;
   belowReplicationFactor: number;
+  /**
+   * Replicas checked with a `stat` of their node. A full pass learns what listing nodes (S3) hold
+   * from their listings, a page of keys at a time, and stats only what the listing lacks.
+   */
+  statChecks: number;
+  /** `listPage` requests the pass made to learn what listing nodes hold. */
+  listRequests: number;
   missing: number;
   corrupt: number;
   planned: number;
@@ -74,6 +87,13 @@ interface SweepState {
   watermark?: string;
   /** Epoch ms until which a sweep holds the state (renewed after each page). */
   heldUntil?: number;
+}
+
+/** What listing nodes hold of the keys in (lo, hi], by node id (key -> size). */
+interface Listed {
+  lo: string;
+  hi: string;
+  byNode: Map<string, Map<string, number>>;
 }
 
 const STATE_KEY = { pk: 'reconcile#sweep', sk: 'state' };
@@ -169,6 +189,8 @@ export class Reconciler {
       versions: 0,
       contended: 0,
       belowReplicationFactor: 0,
+      statChecks: 0,
+      listRequests: 0,
       missing: 0,
       corrupt: 0,
       planned: 0,
@@ -204,7 +226,14 @@ export class Reconciler {
         for (;;) {
           const page = await this.items.versionsAfter(pass.after, this.pageSize);
           if (page.length === 0) break;
-          await this.reconcilePage(page, { ...opts, verifyChecksums: pass.verifyChecksums }, report, stopAt);
+          const listed = await this.listRange(pass.after, page, report);
+          await this.reconcilePage(
+            page,
+            { ...opts, verifyChecksums: pass.verifyChecksums },
+            report,
+            stopAt,
+            listed,
+          );
           pass.after = page[page.length - 1]?.id ?? pass.after;
           held = await this.save(held, { ...held.data, pass });
           if (page.length < this.pageSize) break; // the last page
@@ -290,17 +319,53 @@ export class Reconciler {
     );
   }
 
+  /**
+   * What each listing node (`sweepBy: 'listing'`) holds among the keys of a page of versions in id
+   * order, `v/<id>` for ids in (after, last]: the storage side of the merge-join, so that a full
+   * pass makes one LIST per 1,000 keys instead of a HEAD per replica. A node whose listing fails is
+   * left out (its replicas are stat'ed).
+   */
+  private async listRange(
+    after: string,
+    page: readonly VersionRef[],
+    report: ReconcileReport,
+  ): Promise<Listed> {
+    const lo = `v/${after}`;
+    const hi = `v/${page[page.length - 1]?.id ?? after}`;
+    const byNode = new Map<string, Map<string, number>>();
+    for (const n of this.nodes.all().filter((x) => x.health !== 'down' && x.store.sweepBy === 'listing')) {
+      const held = new Map<string, number>();
+      try {
+        pages: for await (const items of blobPages(n.store, 'v/', { startAfter: lo })) {
+          report.listRequests++;
+          for (const o of items) {
+            if (compareBlobKeys(o.key, hi) > 0) break pages;
+            held.set(o.key, o.size);
+          }
+        }
+        byNode.set(n.id, held);
+      } catch (err) {
+        this.log.warn('reconcile: listing failed, checking replicas one by one', {
+          nodeId: n.id,
+          err: String(err),
+        });
+      }
+    }
+    return { lo, hi, byNode };
+  }
+
   /** One page: each version checked and planned, its pending copies made, then rebalanced. */
   private async reconcilePage(
     page: readonly VersionRef[],
     opts: SweepOptions,
     report: ReconcileReport,
     stopAt: number,
+    listed?: Listed,
   ) {
     const concurrency = opts.concurrency ?? 8;
     await inParallel(page, concurrency, async (v) => {
       try {
-        await this.reconcileVersion(v, opts, report);
+        await this.reconcileVersion(v, opts, report, listed);
       } catch (err) {
         // The replicator (or a commit) changed this version's ledger meanwhile: it is being acted
         // on, and the next pass looks at it again.
@@ -324,7 +389,12 @@ export class Reconciler {
     });
   }
 
-  private async reconcileVersion(v: VersionRef, opts: SweepOptions, report: ReconcileReport) {
+  private async reconcileVersion(
+    v: VersionRef,
+    opts: SweepOptions,
+    report: ReconcileReport,
+    listed?: Listed,
+  ) {
     const rf = this.nodes.replicationFactor;
     report.versions++;
     const size = Number(v.size);
@@ -338,7 +408,18 @@ export class Reconciler {
     for (const r of replicas.filter((x) => x.data.state === 'verified' && this.usable(x.data.nodeId))) {
       const store = this.nodes.store(r.data.nodeId);
       if (!store) continue;
-      const stat = await store.stat(v.blobKey).catch(() => undefined);
+      // The listing vouches for a replica of the right size; what it lacks is confirmed by a stat
+      // (the copy may have landed after the listing, or the key may lie outside the listed range).
+      const inRange =
+        listed !== undefined &&
+        compareBlobKeys(v.blobKey, listed.lo) > 0 &&
+        compareBlobKeys(v.blobKey, listed.hi) <= 0;
+      let stat: { size: number } | undefined;
+      if (inRange && listed.byNode.get(r.data.nodeId)?.get(v.blobKey) === size) stat = { size };
+      else {
+        report.statChecks++;
+        stat = await store.stat(v.blobKey).catch(() => undefined);
+      }
       let bad: 'missing' | 'corrupt' | undefined = stat?.size === size ? undefined : 'missing';
       if (!bad && opts.verifyChecksums) {
         const h = createHash('sha256');

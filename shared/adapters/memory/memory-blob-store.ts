@@ -16,9 +16,11 @@ import {
 export class MemoryBlobStore implements BlobStore {
   readonly nodeId: string;
   readonly objects = new Map<string, Buffer>();
+  readonly sweepBy: 'listing' | 'stat';
 
-  constructor(nodeId = 'mem-1') {
+  constructor(nodeId = 'mem-1', opts: { sweepBy?: 'listing' | 'stat' } = {}) {
     this.nodeId = nodeId;
+    this.sweepBy = opts.sweepBy ?? 'stat';
   }
 
   private signed(method: 'PUT' | 'GET', key: string, ttl: number): PresignedRequest {

@@ -56,6 +56,8 @@ const b64ToHex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
 
 export class S3BlobStore implements BlobStore {
   readonly nodeId: string;
+  /** A full sweep lists the bucket (1 LIST per 1,000 keys) rather than a HEAD per replica. */
+  readonly sweepBy = 'listing';
   /** Must be created with requestChecksumCalculation 'WHEN_REQUIRED' so presigned URLs carry only what we sign. */
   private readonly s3: S3Client;
   private readonly bucket: string;
