@@ -29,80 +29,16 @@ import { createHash } from 'node:crypto';
 import { ConditionFailedError } from '../domain/errors.ts';
 import type { VersionRef } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
-import { compareBlobKeys } from '../ports/blob-store.ts';
 import type { ItemStore, ReservationStore } from '../ports/metadata.ts';
-import type { StateItem, StateStore } from '../ports/state-store.ts';
-import { blobPages } from './blob-pages.ts';
+import type { StateStore } from '../ports/state-store.ts';
+import { type Listed, listedAt, listRange } from './listing-join.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import { OrphanSweep } from './orphan-sweep.ts';
+import { emptyReport, type ReconcileReport, type SweepOptions } from './reconcile-report.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
 import type { Replicator } from './replicator.ts';
+import { FIRST_ID, SweepLease } from './sweep-state.ts';
 
-export interface ReconcileReport {
-  /** Which pass ran: every version, only those created since the last pass, or none (another sweep holds it). */
-  pass: 'full' | 'incremental' | 'busy';
-  /** False when the run's time was up before the pass reached its end; the next run goes on. */
-  complete: boolean;
-  /** The version id a full pass went on after (a resumed pass), if not from the start. */
-  resumedAfter?: string;
-  versions: number;
-  /** Versions whose ledger changed under the sweep (the event path was acting on them): left for the next pass. */
-  contended: number;
-  belowReplicationFactor: number;
-  /**
-   * Replicas checked with a `stat` of their node. A full pass learns what listing nodes (S3) hold
-   * from their listings, a page of keys at a time, and stats only what the listing lacks.
-   */
-  statChecks: number;
-  /** `listPage` requests the pass made to learn what listing nodes hold. */
-  listRequests: number;
-  missing: number;
-  corrupt: number;
-  planned: number;
-  retried: number;
-  replicated: number;
-  moved: number;
-  orphansDeleted: number;
-  expiredSessions: number;
-  /** Abandoned multipart uploads, temp files and pushed-aside objects removed from nodes. */
-  leftoversRemoved: number;
-}
-
-export interface SweepOptions {
-  /** Read every verified replica back and compare its SHA-256 (implies a full pass). */
-  verifyChecksums?: boolean;
-  /** A full pass now, whatever changed (an unfinished one is finished first). */
-  full?: boolean;
-  orphanGraceSeconds?: number;
-  concurrency?: number;
-}
-
-/** The sweep's persisted state: the cursor of a full pass under way, and what the last ones saw. */
-interface SweepState {
-  /** A full pass under way: the last version id done, and when and under which topology it began. */
-  pass?: { after: string; startedAt: string; topology: string; verifyChecksums: boolean };
-  /** The last full pass that reached its end. */
-  lastFull?: { startedAt: string; completedAt: string; topology: string };
-  /** When the last pass (of either kind) began: the incremental pass looks at versions since. */
-  watermark?: string;
-  /** Epoch ms until which a sweep holds the state (renewed after each page). */
-  heldUntil?: number;
-}
-
-/** What listing nodes hold of the keys in (lo, hi], by node id (key -> size). */
-interface Listed {
-  lo: string;
-  hi: string;
-  byNode: Map<string, Map<string, number>>;
-}
-
-const STATE_KEY = { pk: 'reconcile#sweep', sk: 'state' };
-const FIRST_ID = '00000000-0000-0000-0000-000000000000';
-/**
- * A sweep renews its hold after every page; one that died lets go after this long. Longer than a
- * Lambda run (15 minutes), so a slow page (copies of big files) never lets a second sweep in.
- */
-const HOLD_MS = 16 * 60_000;
 /**
  * The incremental pass looks back this far before its watermark: a version row's created_at is
  * its insert time, and its transaction may commit (become visible) a little later.
@@ -123,7 +59,7 @@ export class Reconciler {
   private readonly nodes: NodeRegistry;
   private readonly ledger: ReplicaLedger;
   private readonly replicator: Replicator;
-  private readonly state: StateStore;
+  private readonly lease: SweepLease;
   private readonly log: Logger;
   private readonly reapExpired: (() => Promise<number>) | undefined;
   private readonly orphans: OrphanSweep;
@@ -151,7 +87,7 @@ export class Reconciler {
     this.nodes = deps.nodes;
     this.ledger = deps.ledger;
     this.replicator = deps.replicator;
-    this.state = deps.state;
+    this.lease = new SweepLease(deps.state);
     this.log = deps.log;
     this.reapExpired = deps.reapExpired;
     this.orphans = new OrphanSweep(deps);
@@ -183,27 +119,10 @@ export class Reconciler {
   }
 
   private async run(opts: SweepOptions): Promise<ReconcileReport> {
-    const report: ReconcileReport = {
-      pass: 'incremental',
-      complete: true,
-      versions: 0,
-      contended: 0,
-      belowReplicationFactor: 0,
-      statChecks: 0,
-      listRequests: 0,
-      missing: 0,
-      corrupt: 0,
-      planned: 0,
-      retried: 0,
-      replicated: 0,
-      moved: 0,
-      orphansDeleted: 0,
-      leftoversRemoved: 0,
-      expiredSessions: 0,
-    };
+    const report = emptyReport();
     const stopAt = this.runBudgetMs > 0 ? Date.now() + this.runBudgetMs : Number.POSITIVE_INFINITY;
     await this.nodes.fresh();
-    let held = await this.hold();
+    let held = await this.lease.hold();
     if (!held) return { ...report, pass: 'busy', complete: false };
     try {
       const topology = this.topology();
@@ -222,11 +141,13 @@ export class Reconciler {
             ? st.pass
             : { after: FIRST_ID, startedAt, topology, verifyChecksums: verify };
         if (pass.after !== FIRST_ID) report.resumedAfter = pass.after;
-        held = await this.save(held, { ...st, pass });
+        held = await this.lease.save(held, { ...st, pass });
         for (;;) {
           const page = await this.items.versionsAfter(pass.after, this.pageSize);
           if (page.length === 0) break;
-          const listed = await this.listRange(pass.after, page, report);
+          const listed = await listRange(this.nodes, this.log, pass.after, page, () => {
+            report.listRequests++;
+          });
           await this.reconcilePage(
             page,
             { ...opts, verifyChecksums: pass.verifyChecksums },
@@ -235,7 +156,7 @@ export class Reconciler {
             listed,
           );
           pass.after = page[page.length - 1]?.id ?? pass.after;
-          held = await this.save(held, { ...held.data, pass });
+          held = await this.lease.save(held, { ...held.data, pass });
           if (page.length < this.pageSize) break; // the last page
           if (Date.now() >= stopAt) {
             report.complete = false;
@@ -244,7 +165,7 @@ export class Reconciler {
         }
         if (report.complete) {
           const { pass: _done, ...rest } = held.data;
-          held = await this.save(held, {
+          held = await this.lease.save(held, {
             ...rest,
             lastFull: {
               startedAt: pass.startedAt,
@@ -264,14 +185,14 @@ export class Reconciler {
           await this.reconcilePage(page, opts, report, stopAt);
           const last = page[page.length - 1];
           if (last) after = { at: last.at, id: last.id };
-          held = await this.save(held, { ...held.data });
+          held = await this.lease.save(held, { ...held.data });
           if (page.length < this.pageSize) break;
           if (Date.now() >= stopAt) {
             report.complete = false;
             break;
           }
         }
-        if (report.complete) held = await this.save(held, { ...held.data, watermark: startedAt });
+        if (report.complete) held = await this.lease.save(held, { ...held.data, watermark: startedAt });
       }
       if (Date.now() < stopAt) report.replicated += await this.drain(opts.concurrency ?? 4);
       report.expiredSessions = (await this.reapExpired?.()) ?? 0;
@@ -280,78 +201,14 @@ export class Reconciler {
         report.leftoversRemoved = await this.orphans.sweepLeftovers(opts.orphanGraceSeconds ?? 3600);
       }
     } finally {
-      await this.release(held).catch((err: unknown) =>
-        this.log.warn('reconcile: could not let go of the sweep state', { err: String(err) }),
-      );
+      await this.lease
+        .release(held)
+        .catch((err: unknown) =>
+          this.log.warn('reconcile: could not let go of the sweep state', { err: String(err) }),
+        );
     }
     this.log.info('reconcile sweep', { ...report });
     return report;
-  }
-
-  /** Takes the sweep state for this run, or undefined while another sweep holds it. */
-  private async hold(): Promise<StateItem<SweepState> | undefined> {
-    const cur = await this.state.get<SweepState>(STATE_KEY.pk, STATE_KEY.sk);
-    if (cur && (cur.data.heldUntil ?? 0) > Date.now()) return undefined;
-    try {
-      return await this.state.put<SweepState>(
-        { ...STATE_KEY, data: { ...(cur?.data ?? {}), heldUntil: Date.now() + HOLD_MS } },
-        cur ? { kind: 'version', version: cur.version } : { kind: 'absent' },
-      );
-    } catch (err) {
-      if (err instanceof ConditionFailedError) return undefined;
-      throw err;
-    }
-  }
-
-  /** Writes the state and renews the hold; throws if another sweep took it over meanwhile. */
-  private save(held: StateItem<SweepState>, data: SweepState): Promise<StateItem<SweepState>> {
-    return this.state.put<SweepState>(
-      { ...STATE_KEY, data: { ...data, heldUntil: Date.now() + HOLD_MS } },
-      { kind: 'version', version: held.version },
-    );
-  }
-
-  private async release(held: StateItem<SweepState>) {
-    const { heldUntil: _h, ...rest } = held.data;
-    await this.state.put<SweepState>(
-      { ...STATE_KEY, data: rest },
-      { kind: 'version', version: held.version },
-    );
-  }
-
-  /**
-   * What each listing node (`sweepBy: 'listing'`) holds among the keys of a page of versions in id
-   * order, `v/<id>` for ids in (after, last]: the storage side of the merge-join, so that a full
-   * pass makes one LIST per 1,000 keys instead of a HEAD per replica. A node whose listing fails is
-   * left out (its replicas are stat'ed).
-   */
-  private async listRange(
-    after: string,
-    page: readonly VersionRef[],
-    report: ReconcileReport,
-  ): Promise<Listed> {
-    const lo = `v/${after}`;
-    const hi = `v/${page[page.length - 1]?.id ?? after}`;
-    const byNode = new Map<string, Map<string, number>>();
-    for (const n of this.nodes.all().filter((x) => x.health !== 'down' && x.store.sweepBy === 'listing')) {
-      const held = new Map<string, number>();
-      try {
-        pages: for await (const items of blobPages(n.store, 'v/', { startAfter: lo })) {
-          report.listRequests++;
-          for (const o of items) {
-            if (compareBlobKeys(o.key, hi) > 0) break pages;
-            held.set(o.key, o.size);
-          }
-        }
-        byNode.set(n.id, held);
-      } catch (err) {
-        this.log.warn('reconcile: listing failed, checking replicas one by one', {
-          nodeId: n.id,
-          err: String(err),
-        });
-      }
-    }
-    return { lo, hi, byNode };
   }
 
   /** One page: each version checked and planned, its pending copies made, then rebalanced. */
@@ -410,12 +267,8 @@ export class Reconciler {
       if (!store) continue;
       // The listing vouches for a replica of the right size; what it lacks is confirmed by a stat
       // (the copy may have landed after the listing, or the key may lie outside the listed range).
-      const inRange =
-        listed !== undefined &&
-        compareBlobKeys(v.blobKey, listed.lo) > 0 &&
-        compareBlobKeys(v.blobKey, listed.hi) <= 0;
       let stat: { size: number } | undefined;
-      if (inRange && listed.byNode.get(r.data.nodeId)?.get(v.blobKey) === size) stat = { size };
+      if (listedAt(listed, r.data.nodeId, v.blobKey, size)) stat = { size };
       else {
         report.statChecks++;
         stat = await store.stat(v.blobKey).catch(() => undefined);
