@@ -1,65 +1,37 @@
 /**
- * Completing an upload: the session moves uploading -> completing under a lease (a request that
- * dies mid-way lets another take over once the lease passes) and storage assembles the parts.
- * Then, for an upload up to `inlineVerifyBytes`, the bytes are verified in the request, the version
- * is committed and the session ends committed (201); a refused verification ends it aborted, and a
- * refusal the client can fix puts it back to uploading. A larger upload is checked only as far as
- * its size and first bytes allow, moves to `verifying` and answers at once (202): the background
- * verifier (`verifyInBackground`, driven by the state change stream) reads it whole, commits it and
- * ends the session committed, or failed with the reason. Until then the file's current version is
- * what it was: an unverified version is neither served nor shared, because it does not exist yet.
+ * Completing an upload: the session moves uploading -> completing under a lease (a request that dies
+ * mid-way lets another take over once it passes) and storage assembles the parts. Up to
+ * `inlineVerifyBytes` the bytes are verified in the request and committed (201); a refusal aborts the
+ * session, or puts it back to uploading when the client can fix it. A larger upload is checked as far
+ * as its size and first bytes allow and answers 202 (`verifying`): `verifyInBackground` (driven by the
+ * state change stream) reads it whole and commits it, or fails it with the reason. Until then the
+ * file's current version is what it was: an unverified version is neither served nor shared.
  */
-
-import { ConditionFailedError, DomainError, errors } from '../domain/errors.ts';
+import { ConditionFailedError, errors } from '../domain/errors.ts';
 import type { Item, Principal } from '../domain/model.ts';
-import type { UploadError, UploadSession } from '../domain/upload-session.ts';
+import type { UploadSession } from '../domain/upload-session.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ReservationStore, UserStore } from '../ports/metadata.ts';
 import type { FolderService } from './folder-service.ts';
 import type { UploadCommit } from './upload-commit.ts';
+import {
+  type BackgroundOutcome,
+  type CompleteOutcome,
+  discardUpload,
+  PROGRESS_EVERY_BYTES,
+  sleep,
+  VERIFY_RUN_KEEPS_SECONDS,
+} from './upload-outcomes.ts';
 import {
   COMPLETION_LEASE_MS,
   CompletionLease,
   mayStillWrite,
   type OnConflict,
   type SessionRecords,
-  TOMBSTONE_SECONDS,
   uploadingAgain,
 } from './upload-state.ts';
 import type { UploadStorage } from './upload-storage.ts';
 import type { Stopped, UploadVerification, Verified } from './upload-verification.ts';
-
-/** What a complete answers: the committed version (201), or that it is being verified (202). */
-export type CompleteOutcome =
-  | {
-      status: 'committed';
-      fileId: string;
-      versionId: string;
-      name: string;
-      size: number;
-      sha256: string;
-      contentHash?: string;
-      scanState?: Verified['scanState'];
-      replayed: boolean;
-    }
-  | { status: 'verifying' };
-
-/** What one run of the background verifier did. */
-export type BackgroundOutcome = 'committed' | 'failed' | 'busy' | 'done' | 'continued';
-
-/** How long each run of a verification that goes on in another run keeps the session alive. */
-const VERIFY_RUN_KEEPS_SECONDS = 86_400;
-
-/** How often the background verifier writes its progress on the session (bytes read). */
-const PROGRESS_EVERY_BYTES = 64 * 1024 * 1024;
-
-/** The problem a refusal tells the client: the domain error's type slug and message. */
-function uploadErrorOf(err: unknown): UploadError {
-  if (err instanceof DomainError) return { type: err.slug, detail: err.message };
-  return { type: 'internal', detail: 'verification failed' };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class UploadCompletion {
   private readonly records: SessionRecords;
@@ -70,6 +42,8 @@ export class UploadCompletion {
   private readonly folders: Pick<FolderService, 'folder'>;
   private readonly users: Pick<UserStore, 'get'>;
   private readonly log: Logger;
+  /** What ending a refused upload touches (`discardUpload`). */
+  private readonly ending: Parameters<typeof discardUpload>[0];
   /** Uploads up to this many bytes are verified inside the complete request. */
   private readonly inlineVerifyBytes: number;
   /**
@@ -99,6 +73,12 @@ export class UploadCompletion {
     this.folders = deps.folders;
     this.users = deps.users;
     this.log = deps.log;
+    this.ending = {
+      reservations: this.reservations,
+      storage: this.storage,
+      records: this.records,
+      log: this.log,
+    };
     this.inlineVerifyBytes = deps.inlineVerifyBytes;
     this.verifyRunMs = deps.verifyRunMs ?? 0;
   }
@@ -177,7 +157,7 @@ export class UploadCompletion {
       throw errors.uploadIncomplete('no data has been uploaded');
     }
     if (verdict.kind === 'refused') {
-      await this.discard(lease, s, verdict.reason, verdict.error, 'aborted');
+      await discardUpload(this.ending, lease, s, verdict.reason, verdict.error, 'aborted');
       throw verdict.error;
     }
     // A request that lost its lease (it stalled past it and another took over) commits nothing.
@@ -212,7 +192,7 @@ export class UploadCompletion {
       throw errors.uploadIncomplete('no data has been uploaded');
     }
     if (quick.kind === 'refused') {
-      await this.discard(lease, s, quick.reason, quick.error, 'aborted');
+      await discardUpload(this.ending, lease, s, quick.reason, quick.error, 'aborted');
       throw quick.error;
     }
     if (lease.lost) throw errors.uploadInProgress(1);
@@ -309,7 +289,7 @@ export class UploadCompletion {
         verdict.kind === 'missing'
           ? { reason: 'object missing', error: errors.uploadIncomplete('the uploaded data is gone') }
           : verdict;
-      await this.discard(lease, s, refusal.reason, refusal.error, 'failed');
+      await discardUpload(this.ending, lease, s, refusal.reason, refusal.error, 'failed');
       return 'failed';
     }
     if (lease.lost) return 'busy';
@@ -318,7 +298,7 @@ export class UploadCompletion {
       await this.commitVerified(p, s, verdict.verified, lease, (err) => Promise.reject(err));
     } catch (err) {
       if (lease.lost) return 'busy';
-      await this.discard(lease, s, 'commit refused', err, 'failed');
+      await discardUpload(this.ending, lease, s, 'commit refused', err, 'failed');
       return 'failed';
     }
     await this.records.verificationDone(s.uploadId);
@@ -416,33 +396,5 @@ export class UploadCompletion {
       contentHash: verified.contentHash,
       scanState: verified.scanState,
     };
-  }
-
-  /**
-   * A refused verification ends the session (`aborted` inside a request, which answers the error;
-   * `failed` in the background, where the session tells it) with the reason, and removes its
-   * bytes and its quota reservation: nothing half-written stays.
-   */
-  private async discard(
-    lease: CompletionLease,
-    s: UploadSession,
-    reason: string,
-    error: unknown,
-    state: 'aborted' | 'failed',
-  ) {
-    await this.reservations.release(s.uploadId);
-    await this.storage.release(s);
-    const { completingUntil: _held, verifiedBytes: _read, verifyCheckpoint: _at, ...settled } = s;
-    await lease
-      .write(
-        { ...settled, state, error: uploadErrorOf(error) },
-        Math.floor(Date.now() / 1000) + TOMBSTONE_SECONDS,
-      )
-      .catch(() => undefined);
-    if (state === 'failed') await this.records.verificationDone(s.uploadId);
-    this.log.warn(state === 'failed' ? 'upload failed verification' : 'upload discarded', {
-      uploadId: s.uploadId,
-      reason,
-    });
   }
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EICAR } from '../../shared/adapters/scanners/eicar-scanner.ts';
 import { contentHash } from '../../shared/domain/content-hash.ts';
 import type { BlobStore } from '../../shared/ports/blob-store.ts';
-import type { BackgroundOutcome } from '../../shared/services/upload-completion.ts';
+import type { BackgroundOutcome } from '../../shared/services/upload-outcomes.ts';
 import { Client, type Json, type Runtime, sha256, startRuntime } from '../support/local-runtime.ts';
 
 const MiB = 1024 * 1024;
