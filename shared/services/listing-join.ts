@@ -30,21 +30,28 @@ export async function listRange(
   const lo = `v/${after}`;
   const hi = `v/${page[page.length - 1]?.id ?? after}`;
   const byNode = new Map<string, Map<string, number>>();
-  for (const n of nodes.all().filter((x) => x.health !== 'down' && x.store.sweepBy === 'listing')) {
-    const held = new Map<string, number>();
-    try {
-      pages: for await (const items of blobPages(n.store, 'v/', { startAfter: lo })) {
-        onRequest();
-        for (const o of items) {
-          if (compareBlobKeys(o.key, hi) > 0) break pages;
-          held.set(o.key, o.size);
+  // The nodes at once: a page waits for one listing round trip, not one per node.
+  const listing = nodes.all().filter((x) => x.health !== 'down' && x.store.sweepBy === 'listing');
+  await Promise.all(
+    listing.map(async (n) => {
+      const held = new Map<string, number>();
+      try {
+        pages: for await (const items of blobPages(n.store, 'v/', { startAfter: lo })) {
+          onRequest();
+          for (const o of items) {
+            if (compareBlobKeys(o.key, hi) > 0) break pages;
+            held.set(o.key, o.size);
+          }
         }
+        byNode.set(n.id, held);
+      } catch (err) {
+        log.warn('reconcile: listing failed, checking replicas one by one', {
+          nodeId: n.id,
+          err: String(err),
+        });
       }
-      byNode.set(n.id, held);
-    } catch (err) {
-      log.warn('reconcile: listing failed, checking replicas one by one', { nodeId: n.id, err: String(err) });
-    }
-  }
+    }),
+  );
   return { lo, hi, byNode };
 }
 
