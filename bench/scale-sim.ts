@@ -849,7 +849,7 @@ class SampleMetadata {
     this.meter.request(op, LATENCY.sqlPoint, { dpu: dsqlDpu(1), rows: 1 });
   }
 
-  async versionsAfter(afterId: string, limit: number): Promise<VersionRef[]> {
+  async versionsAfter(afterId: string, limit: number, upTo?: string): Promise<VersionRef[]> {
     let lo = 0;
     let hi = this.byId.length;
     while (lo < hi) {
@@ -857,15 +857,21 @@ class SampleMetadata {
       if ((this.byId[mid] as SimVersion).id <= afterId) lo = mid + 1;
       else hi = mid;
     }
-    const rows = this.byId.slice(lo, lo + limit);
+    const rows = this.byId.slice(lo, lo + limit).filter((v) => upTo === undefined || v.id <= upTo);
     this.page(rows.length);
     return rows.map(({ id, nodeId, blobKey, size, sha256 }) => ({ id, nodeId, blobKey, size, sha256 }));
   }
 
-  async versionsCreatedSince(since: Date, after: { at: string; id: string } | undefined, limit: number) {
+  async versionsCreatedSince(
+    since: Date,
+    after: { at: string; id: string } | undefined,
+    limit: number,
+    ids?: { after: string; upTo: string },
+  ) {
     const from = since.toISOString();
     const rows = this.byCreated
       .filter((v) => v.at >= from && (!after || v.at > after.at || (v.at === after.at && v.id > after.id)))
+      .filter((v) => !ids || (v.id > ids.after && v.id <= ids.upTo))
       .slice(0, limit);
     this.page(rows.length);
     return rows.map(({ id, nodeId, blobKey, size, sha256, at }) => ({

@@ -455,6 +455,7 @@ export function assemble(
       log: p.log,
       runBudgetMs: config.STRATUS_RECONCILE_BUDGET_SECONDS * 1000,
       fullPassEverySeconds: config.STRATUS_FULL_SWEEP_EVERY_SECONDS,
+      partitions: config.STRATUS_RECONCILE_PARTITIONS,
       // Late-bound: the local profile attaches its reaper after assembly.
       reapExpired: () => self.reapExpiredState?.() ?? Promise.resolve(0),
     }),

@@ -47,6 +47,7 @@ export function buildApp(props: AppProps = {}) {
     stateful,
     inlineVerifyMiB: options.inlineVerifyMiB,
     malwareScanner: options.malwareScanner,
+    reconcilePartitions: options.reconcilePartitions,
   });
   const replicas = others.map((r, i) => {
     const replica = new ReplicaBlobStack(app, `Stratus-${stage}-Blobs-${r}`, {

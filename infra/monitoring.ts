@@ -11,6 +11,7 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 
 export interface MonitoringProps {
@@ -21,6 +22,8 @@ export interface MonitoringProps {
   failureQueues: { name: string; queue: sqs.IQueue; meaning: string }[];
   /** The state stream's consumer: its iterator age is how far behind the table it reads. */
   streamConsumer: lambda.IFunction;
+  /** Step Functions workflows (the reconcile sweep): alarm on any failed or timed-out execution. */
+  stateMachines?: Record<string, sfn.StateMachine>;
   /** Minutes the stream consumer may lag before the iterator-age alarm fires (default 10). */
   iteratorAgeMinutes?: number;
   /** Seconds a replica may take to appear before the lag alarm fires. */
@@ -47,7 +50,12 @@ export class Monitoring extends Construct {
       displayName: `Stratus ${props.stage} alarms`,
       enforceSSL: true,
     });
-    const alarm = (name: string, metric: cloudwatch.Metric, threshold: number, description: string) => {
+    const alarm = (
+      name: string,
+      metric: cloudwatch.Metric | cloudwatch.MathExpression,
+      threshold: number,
+      description: string,
+    ) => {
       const a = metric.createAlarm(this, name, {
         alarmName: `stratus-${props.stage}-${name}`,
         alarmDescription: description,
@@ -103,6 +111,20 @@ export class Monitoring extends Construct {
       (props.iteratorAgeMinutes ?? 10) * 60_000,
       'the state stream consumer is falling behind (cleanup and replication are delayed); records expire after 24 hours',
     );
+    for (const [name, machine] of Object.entries(props.stateMachines ?? {}))
+      alarm(
+        `${name}-failures`,
+        new cloudwatch.MathExpression({
+          expression: 'failed + timedOut',
+          usingMetrics: {
+            failed: machine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+            timedOut: machine.metricTimedOut({ period: Duration.minutes(5), statistic: 'Sum' }),
+          },
+          period: Duration.minutes(5),
+        }),
+        1,
+        `${name}: an execution failed or timed out (a share of the sweep did not finish; its cursor keeps its place)`,
+      );
     alarm(
       'replication-failures',
       appMetric('stratus_replicas_failed_total', 'Sum'),

@@ -99,6 +99,30 @@ export function acknowledgeFindings(
   );
   ackCdkFrameworkFunctions(provider, 'CDK Provider framework function');
 
+  // ---- Step Functions: the reconcile sweep's Distributed Map
+  const sweep = stateless.reconcileSweep;
+  const sweepRef = stateless.resolve(sweep.stateMachineArn) as { Ref: string };
+  const sweepName = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${sweepRef.Ref}"}]}]}`;
+  const region = stateless.region;
+  ack(
+    sweep,
+    'AwsSolutions-IAM5[Resource::*]',
+    'X-Ray tracing and CloudWatch Logs delivery of the state machine (xray:PutTraceSegments, ' +
+      'logs:CreateLogDelivery and friends) support no resource-level permissions.',
+  );
+  ack(
+    sweep,
+    `AwsSolutions-IAM5[Resource::<${stateless.getLogicalId(stateless.workers.maintenance.node.defaultChild as CfnElement)}.Arn>:*]`,
+    'LambdaInvoke grants the one maintenance function with any version or alias qualifier.',
+  );
+  for (const suffix of [':*', '/*:*'])
+    ack(
+      sweep,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:<AWS::AccountId>:execution:${sweepName}${suffix}]`,
+      'The Distributed Map starts, describes and stops child executions of its own state machine only ' +
+        '(their names are generated per run).',
+    );
+
   // ---- Lambda
   const all = [
     ...Object.values(stateless.functions),

@@ -48,6 +48,11 @@ export interface DeployOptions {
    * "Malware scanning").
    */
   malwareScanner: MalwareScanner;
+  /**
+   * Shares of the version-id space the hourly reconcile sweep is split into, run at once by a Step
+   * Functions Distributed Map (one maintenance invocation each). 1 to 256, default 8.
+   */
+  reconcilePartitions: number;
 }
 
 const STAGE = /^[a-z][a-z0-9-]{0,19}$/;
@@ -152,6 +157,11 @@ export function readOptions(app: App): DeployOptions {
   if (!/^\d+$/.test(inlineRaw) || inlineVerifyMiB > 1024)
     fail(`-c inlineVerifyMiB=${inlineRaw}: a whole number of MiB from 0 to 1024`);
 
+  const partitionsRaw = text(app, 'reconcilePartitions') ?? '8';
+  const reconcilePartitions = Number(partitionsRaw);
+  if (!/^\d+$/.test(partitionsRaw) || reconcilePartitions < 1 || reconcilePartitions > 256)
+    fail(`-c reconcilePartitions=${partitionsRaw}: a whole number from 1 to 256`);
+
   const globalTable = flag(app, 'globalTable');
   if (globalTable && regions.length < 2) fail('-c globalTable=true needs at least two -c regions');
 
@@ -171,5 +181,6 @@ export function readOptions(app: App): DeployOptions {
     ...(dsqlPeers ? { dsqlPeers } : {}),
     inlineVerifyMiB,
     malwareScanner: oneOf<MalwareScanner>(app, 'malwareScanner', ['eicar', 'guardduty'], 'eicar'),
+    reconcilePartitions,
   };
 }

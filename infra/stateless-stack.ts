@@ -28,6 +28,8 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as sfnTasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { handlerEntries } from '../functions/api/entries.ts';
@@ -52,6 +54,8 @@ export interface StatelessStackProps extends StackProps {
   inlineVerifyMiB?: number;
   /** `guardduty`: the functions read GuardDuty's scan-result tags (the stateful stack's plan). */
   malwareScanner?: MalwareScanner;
+  /** Shares of the id space the hourly sweep runs at once (a Distributed Map item each); default 8. */
+  reconcilePartitions?: number;
 }
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -77,6 +81,8 @@ export class StatelessStack extends Stack {
   /** Whole records of stream batches that failed every retry (redrive: docs/deploy.md). */
   readonly streamFailures: s3.Bucket;
   readonly workers: { stateStream: NodejsFunction; verifier: NodejsFunction; maintenance: NodejsFunction };
+  /** The hourly reconcile sweep's state machine (a Distributed Map over the id space's shares). */
+  readonly reconcileSweep: sfn.StateMachine;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
@@ -452,9 +458,53 @@ export class StatelessStack extends Stack {
       onFailure: new destinations.SqsDestination(maintenanceFailures),
       retryAttempts: 1,
     });
+    // The hourly sweep: a Distributed Map runs one maintenance invocation per share of the id space
+    // at once (`{task: 'reconcile', partition: {index, count}}`), each with its own cursor and lease
+    // (shared/services/sweep-partitions.ts), so a pass takes 1/count of the time. Child executions
+    // are standard workflows: a run may take the function's 15 minutes.
+    const partitions = props.reconcilePartitions ?? 8;
+    const sweepPartition = new sfnTasks.LambdaInvoke(this, 'SweepPartition', {
+      lambdaFunction: maintenance,
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: true,
+    });
+    const sweepMap = new sfn.DistributedMap(this, 'SweepPartitions', {
+      itemsPath: sfn.JsonPath.stringAt('$.partitions'),
+      itemSelector: { task: 'reconcile', partition: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
+      maxConcurrency: partitions,
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    sweepMap.itemProcessor(sweepPartition);
+    const listPartitions = new sfn.Pass(this, 'ListPartitions', {
+      result: sfn.Result.fromObject({
+        partitions: Array.from({ length: partitions }, (_, index) => ({ index, count: partitions })),
+      }),
+    });
+    const sweepLogs = new logs.LogGroup(this, 'ReconcileSweepLogs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const reconcileSweep = new sfn.StateMachine(this, 'ReconcileSweep', {
+      definitionBody: sfn.DefinitionBody.fromChainable(listPartitions.next(sweepMap)),
+      // Under the hour between schedules; a share's run ends by its budget (600 s) well before.
+      timeout: Duration.minutes(50),
+      tracingEnabled: true,
+      logs: { destination: sweepLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    new events.Rule(this, 'Schedule-reconcile', {
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [
+        new targets.SfnStateMachine(reconcileSweep, {
+          input: events.RuleTargetInput.fromObject({}),
+          deadLetterQueue: scheduleDlq,
+          retryAttempts: 2,
+        }),
+      ],
+    });
+    this.reconcileSweep = reconcileSweep;
     for (const [task, schedule] of [
       ['health', events.Schedule.rate(Duration.minutes(5))],
-      ['reconcile', events.Schedule.rate(Duration.hours(1))],
       ['retention', events.Schedule.rate(Duration.days(1))],
     ] as const) {
       new events.Rule(this, `Schedule-${task}`, {
@@ -527,6 +577,7 @@ export class StatelessStack extends Stack {
         },
       ],
       streamConsumer: streamFn,
+      stateMachines: { 'reconcile-sweep': reconcileSweep },
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
@@ -537,5 +588,6 @@ export class StatelessStack extends Stack {
     new CfnOutput(this, 'StreamFailureNoticesQueueUrl', { value: streamFailureNotices.queueUrl });
     new CfnOutput(this, 'MaintenanceFailuresQueueUrl', { value: maintenanceFailures.queueUrl });
     new CfnOutput(this, 'MaintenanceFunction', { value: maintenance.functionName });
+    new CfnOutput(this, 'ReconcileSweepStateMachine', { value: reconcileSweep.stateMachineArn });
   }
 }

@@ -440,6 +440,9 @@ export const ReconcileOut = z.object({
   replicated: z.number().int(),
   moved: z.number().int(),
   orphansDeleted: z.number().int(),
+  orphanSweep: z.enum(['idle', 'done', 'continues']),
+  partition: z.string().optional(),
+  partitions: z.number().int().optional(),
   expiredSessions: z.number().int(),
   leftoversRemoved: z.number().int(),
 });

@@ -79,6 +79,12 @@ const common = {
    */
   STRATUS_RECONCILE_BUDGET_SECONDS: intFrom(0, 86_400).default(0),
   /**
+   * Shares of the version-id space a sweep is split into, each with its own cursor and lease
+   * (shared/services/sweep-partitions.ts). Locally the timer sweeps them one after another; in AWS
+   * a Step Functions Distributed Map runs one maintenance invocation per share at once.
+   */
+  STRATUS_RECONCILE_PARTITIONS: intFrom(1, 256).default(1),
+  /**
    * Seconds one run of a purge job deletes batches before it hands over to the next run (0: until
    * done). The background function in AWS sets it below its 15-minute timeout.
    */

@@ -90,17 +90,19 @@ export interface ItemStore {
   subtree(rootId: string): Promise<Item[]>;
   listVersions(fileId: string, limit?: number): Promise<Version[]>;
   versionsOfFiles(fileIds: readonly string[], limit: number): Promise<Version[]>;
-  /** Versions in id order after `afterId`, a page at a time. */
-  versionsAfter(afterId: string, limit: number): Promise<VersionRef[]>;
+  /** Versions in id order after `afterId` (and up to `upTo`, inclusive, when given), a page at a time. */
+  versionsAfter(afterId: string, limit: number, upTo?: string): Promise<VersionRef[]>;
   /**
    * Versions created at or after `since`, in (created_at, id) order, a page at a time: `after` is
    * the last row of the previous page (`at` is an opaque, exact stamp). The reconciler's
-   * incremental pass walks what was committed since its last pass.
+   * incremental pass walks what was committed since its last pass. With `ids`, only versions whose
+   * id is after `ids.after` and up to `ids.upTo` (one sweep partition's range).
    */
   versionsCreatedSince(
     since: Date,
     after: { at: string; id: string } | undefined,
     limit: number,
+    ids?: { after: string; upTo: string },
   ): Promise<(VersionRef & { at: string })[]>;
   /**
    * How many versions there are, from the version counters: `insertVersion` and `deleteVersions`

@@ -20,6 +20,7 @@ import type { ReconcileReport } from './reconcile-report.ts';
 import type { Reconciler } from './reconciler.ts';
 import type { Replicator } from './replicator.ts';
 import { SessionCleanup } from './session-cleanup.ts';
+import { checkPartition, type SweepPartition } from './sweep-partitions.ts';
 import type { UploadCompletion } from './upload-completion.ts';
 import type { UploadService } from './upload-service.ts';
 import { VERIFY_TRIGGER_PREFIX } from './upload-state.ts';
@@ -69,14 +70,19 @@ export class Jobs {
    * part of the operator's interface: `{health}`, `{reconcile}`, `{admin}`, `{rescanned}`, or
    * `{retention, rescanned}`.
    */
-  async run(task: string | undefined, event: { email?: string } = {}) {
+  async run(task: string | undefined, event: { email?: string; partition?: SweepPartition } = {}) {
     switch (task) {
       case 'promote-admin':
         return { admin: await this.promoteAdmin(event.email) };
       case 'health':
         return { health: await this.health() };
+      // `partition`: one worker's share of the sweep (the Step Functions Distributed Map's items).
       case 'reconcile':
-        return { reconcile: await this.reconcile() };
+        return {
+          reconcile: await this.reconcile(
+            event.partition ? { partition: checkPartition(event.partition) } : {},
+          ),
+        };
       // Quarantined versions only: what an object scanner's "scan finished" event asks for
       // (GuardDuty's scan results, through EventBridge), without a whole retention sweep.
       case 'rescan':
@@ -99,6 +105,8 @@ export class Jobs {
    * a part of the counters' drift check.
    */
   async reconcile(opts?: Parameters<Reconciler['sweep']>[0]): Promise<ReconcileReport> {
+    // Workers of a partitioned sweep run at once: the first does the rest, once.
+    if (opts?.partition && opts.partition.index !== 0) return this.deps.reconciler.sweep(opts);
     // The hand-overs first: they are quick, and a sweep that runs out of time must not starve them.
     await this.deps.backgroundVerifier
       .resumeStalled()

@@ -34,10 +34,19 @@ import type { StateStore } from '../ports/state-store.ts';
 import { type Listed, listedAt, listRange } from './listing-join.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import { OrphanSweep } from './orphan-sweep.ts';
-import { emptyReport, type ReconcileReport, type SweepOptions } from './reconcile-report.ts';
+import { drainPending, rebalance } from './rebalance.ts';
+import { emptyReport, mergeReports, type ReconcileReport, type SweepOptions } from './reconcile-report.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
 import type { Replicator } from './replicator.ts';
-import { FIRST_ID, SweepLease } from './sweep-state.ts';
+import {
+  allPartitions,
+  checkPartition,
+  keyRange,
+  partitionRange,
+  type SweepPartition,
+  sweepStateKey,
+} from './sweep-partitions.ts';
+import { SweepLease } from './sweep-state.ts';
 
 /**
  * The incremental pass looks back this far before its watermark: a version row's created_at is
@@ -59,7 +68,7 @@ export class Reconciler {
   private readonly nodes: NodeRegistry;
   private readonly ledger: ReplicaLedger;
   private readonly replicator: Replicator;
-  private readonly lease: SweepLease;
+  private readonly state: StateStore;
   private readonly log: Logger;
   private readonly reapExpired: (() => Promise<number>) | undefined;
   private readonly orphans: OrphanSweep;
@@ -68,7 +77,10 @@ export class Reconciler {
   private readonly fullPassEverySeconds: number;
   /** Versions per page: checked together, and the cursor saved after each. */
   private readonly pageSize: number;
-  private running: Promise<ReconcileReport> | undefined;
+  /** How many shares of the id space a sweep of everything runs, one after another (see sweepAll). */
+  private readonly partitions: number;
+  /** Sweeps running in this process, by partition state key. */
+  private readonly running = new Map<string, Promise<ReconcileReport>>();
 
   constructor(deps: {
     items: ItemStore;
@@ -82,26 +94,42 @@ export class Reconciler {
     runBudgetMs?: number;
     fullPassEverySeconds?: number;
     pageSize?: number;
+    partitions?: number;
   }) {
     this.items = deps.items;
     this.nodes = deps.nodes;
     this.ledger = deps.ledger;
     this.replicator = deps.replicator;
-    this.lease = new SweepLease(deps.state);
+    this.state = deps.state;
     this.log = deps.log;
     this.reapExpired = deps.reapExpired;
     this.orphans = new OrphanSweep(deps);
     this.runBudgetMs = deps.runBudgetMs ?? 0;
     this.fullPassEverySeconds = deps.fullPassEverySeconds ?? 86_400;
     this.pageSize = deps.pageSize ?? 500;
+    this.partitions = checkPartition({ index: 0, count: deps.partitions ?? 1 }).count;
   }
 
-  /** Runs one sweep; a sweep already running in this process is joined rather than doubled. */
-  sweep(opts: SweepOptions = {}): Promise<ReconcileReport> {
-    this.running ??= this.run(opts).finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+  /**
+   * Runs one sweep: of `opts.partition` (one worker's share, as the Distributed Map asks in AWS),
+   * or of every partition in turn (the local loop). A sweep of a partition already running in this
+   * process is joined rather than doubled.
+   */
+  async sweep(opts: SweepOptions = {}): Promise<ReconcileReport> {
+    if (opts.partition) return this.sweepPartition(checkPartition(opts.partition), opts);
+    const reports: ReconcileReport[] = [];
+    for (const p of allPartitions(this.partitions)) reports.push(await this.sweepPartition(p, opts));
+    return mergeReports(reports);
+  }
+
+  private sweepPartition(partition: SweepPartition, opts: SweepOptions): Promise<ReconcileReport> {
+    const key = sweepStateKey(partition).pk;
+    let run = this.running.get(key);
+    if (!run) {
+      run = this.run(partition, opts).finally(() => this.running.delete(key));
+      this.running.set(key, run);
+    }
+    return run;
   }
 
   private usable(nodeId: string) {
@@ -118,11 +146,16 @@ export class Reconciler {
       .join(',');
   }
 
-  private async run(opts: SweepOptions): Promise<ReconcileReport> {
+  private async run(partition: SweepPartition, opts: SweepOptions): Promise<ReconcileReport> {
     const report = emptyReport();
+    if (partition.count > 1) report.partition = `${partition.index}of${partition.count}`;
+    const range = partitionRange(partition);
+    // The whole space asks the store without a bound, as it always did.
+    const upTo = partition.count > 1 ? range.upTo : undefined;
+    const lease = new SweepLease(this.state, sweepStateKey(partition));
     const stopAt = this.runBudgetMs > 0 ? Date.now() + this.runBudgetMs : Number.POSITIVE_INFINITY;
     await this.nodes.fresh();
-    let held = await this.lease.hold();
+    let held = await lease.hold();
     if (!held) return { ...report, pass: 'busy', complete: false };
     try {
       const topology = this.topology();
@@ -139,11 +172,11 @@ export class Reconciler {
         const pass =
           st.pass && (!verify || st.pass.verifyChecksums)
             ? st.pass
-            : { after: FIRST_ID, startedAt, topology, verifyChecksums: verify };
-        if (pass.after !== FIRST_ID) report.resumedAfter = pass.after;
-        held = await this.lease.save(held, { ...st, pass });
+            : { after: range.after, startedAt, topology, verifyChecksums: verify };
+        if (pass.after !== range.after) report.resumedAfter = pass.after;
+        held = await lease.save(held, { ...st, pass });
         for (;;) {
-          const page = await this.items.versionsAfter(pass.after, this.pageSize);
+          const page = await this.items.versionsAfter(pass.after, this.pageSize, upTo);
           if (page.length === 0) break;
           const listed = await listRange(this.nodes, this.log, pass.after, page, () => {
             report.listRequests++;
@@ -156,7 +189,7 @@ export class Reconciler {
             listed,
           );
           pass.after = page[page.length - 1]?.id ?? pass.after;
-          held = await this.lease.save(held, { ...held.data, pass });
+          held = await lease.save(held, { ...held.data, pass });
           if (page.length < this.pageSize) break; // the last page
           if (Date.now() >= stopAt) {
             report.complete = false;
@@ -165,7 +198,7 @@ export class Reconciler {
         }
         if (report.complete) {
           const { pass: _done, ...rest } = held.data;
-          held = await this.lease.save(held, {
+          held = await lease.save(held, {
             ...rest,
             lastFull: {
               startedAt: pass.startedAt,
@@ -173,6 +206,13 @@ export class Reconciler {
               topology: pass.topology,
             },
             watermark: pass.startedAt,
+            // Then every node's keys in this partition's range, from this run on, within budgets.
+            orphans: {
+              nodes: this.nodes
+                .all()
+                .map((n) => n.id)
+                .sort(),
+            },
           });
         }
       } else {
@@ -180,28 +220,47 @@ export class Reconciler {
         const since = new Date(Date.parse(st.watermark ?? startedAt) - WATERMARK_SLACK_MS);
         let after: { at: string; id: string } | undefined;
         for (;;) {
-          const page = await this.items.versionsCreatedSince(since, after, this.pageSize);
+          const page = await this.items.versionsCreatedSince(
+            since,
+            after,
+            this.pageSize,
+            upTo === undefined ? undefined : range,
+          );
           if (page.length === 0) break;
           await this.reconcilePage(page, opts, report, stopAt);
           const last = page[page.length - 1];
           if (last) after = { at: last.at, id: last.id };
-          held = await this.lease.save(held, { ...held.data });
+          held = await lease.save(held, { ...held.data });
           if (page.length < this.pageSize) break;
           if (Date.now() >= stopAt) {
             report.complete = false;
             break;
           }
         }
-        if (report.complete) held = await this.lease.save(held, { ...held.data, watermark: startedAt });
+        if (report.complete) held = await lease.save(held, { ...held.data, watermark: startedAt });
       }
-      if (Date.now() < stopAt) report.replicated += await this.drain(opts.concurrency ?? 4);
-      report.expiredSessions = (await this.reapExpired?.()) ?? 0;
-      if (report.pass === 'full' && report.complete) {
-        report.orphansDeleted = await this.orphans.sweepOrphans(opts.orphanGraceSeconds ?? 3600);
-        report.leftoversRemoved = await this.orphans.sweepLeftovers(opts.orphanGraceSeconds ?? 3600);
+      if (Date.now() < stopAt)
+        report.replicated += await drainPending(this.ledger, this.replicator, opts.concurrency ?? 4);
+      // Sessions and leftovers are not split by id: the first partition sees to them.
+      if (partition.index === 0) report.expiredSessions = (await this.reapExpired?.()) ?? 0;
+      const orphans = held.data.orphans;
+      if (orphans && Date.now() < stopAt) {
+        const grace = opts.orphanGraceSeconds ?? 3600;
+        let h = held;
+        const r = await this.orphans.sweepOrphans(grace, keyRange(partition), orphans, stopAt, async (c) => {
+          h = await lease.save(h, { ...h.data, orphans: c });
+        });
+        held = h;
+        report.orphansDeleted = r.deleted;
+        report.orphanSweep = r.done ? 'done' : 'continues';
+        if (r.done) {
+          const { orphans: _done, ...rest } = held.data;
+          held = await lease.save(held, rest);
+          if (partition.index === 0) report.leftoversRemoved = await this.orphans.sweepLeftovers(grace);
+        }
       }
     } finally {
-      await this.lease
+      await lease
         .release(held)
         .catch((err: unknown) =>
           this.log.warn('reconcile: could not let go of the sweep state', { err: String(err) }),
@@ -241,7 +300,7 @@ export class Reconciler {
     });
     await inParallel(page, concurrency, async (v) => {
       // Not `report.moved += await …`: that reads the total before the await, losing the others' counts.
-      const moved = await this.rebalance(v);
+      const moved = await rebalance(this.nodes, this.ledger, v);
       report.moved += moved;
     });
   }
@@ -327,58 +386,5 @@ export class Reconciler {
       await this.ledger.update(r, { state: 'pending', attempts: 0, retryAt: 0 });
       report.retried++;
     }
-  }
-
-  /**
-   * Drops a version's replicas on draining nodes or off its home nodes, once the home nodes hold
-   * enough verified copies: never while fewer than the factor remain on home nodes that are up.
-   * Runs after the page's copies, so a drain or an added node settles in one pass.
-   */
-  private async rebalance(v: VersionRef): Promise<number> {
-    const rf = this.nodes.replicationFactor;
-    let moved = 0;
-    const replicas = await this.ledger.forVersion(v.id);
-    const placed = this.nodes.home(v.id).map((n) => n.id);
-    const keep = replicas.filter(
-      (r) =>
-        r.data.state === 'verified' &&
-        placed.includes(r.data.nodeId) &&
-        this.usable(r.data.nodeId) &&
-        !this.nodes.get(r.data.nodeId)?.draining,
-    );
-    if (keep.length < rf) return 0;
-    for (const r of replicas) {
-      const n = this.nodes.get(r.data.nodeId);
-      const surplus = !placed.includes(r.data.nodeId) || n?.draining;
-      if (!surplus || keep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
-      if (n && n.health !== 'down') await n.store.delete(v.blobKey);
-      await this.ledger.drop(v.id, r.data.nodeId);
-      moved++;
-    }
-    return moved;
-  }
-
-  /** Copies pending replicas, a few at a time, until none is due. */
-  private async drain(concurrency: number): Promise<number> {
-    let done = 0;
-    for (let round = 0; round < 20; round++) {
-      const pending = await this.ledger.pending(concurrency * 25);
-      if (pending.length === 0) break;
-      let progressed = 0;
-      for (let i = 0; i < pending.length; i += concurrency) {
-        const batch = pending.slice(i, i + concurrency);
-        const results = await Promise.all(
-          batch.map(async (p) => {
-            const item = (await this.ledger.forVersion(p.versionId)).find((r) => r.data.nodeId === p.nodeId);
-            if (item?.data.state !== 'pending') return false;
-            return this.replicator.replicate({ ...item, data: { ...item.data, retryAt: 0 } });
-          }),
-        );
-        progressed += results.filter(Boolean).length;
-      }
-      done += progressed;
-      if (progressed === 0) break;
-    }
-    return done;
   }
 }

@@ -12,6 +12,7 @@ import { postgresMetadata } from '../../functions/container.ts';
 import type { StateItem } from '../../shared/ports/state-store.ts';
 import { Reconciler } from '../../shared/services/reconciler.ts';
 import type { Replica } from '../../shared/services/replica-ledger.ts';
+import { allPartitions, partitionRange, sweepStateKey } from '../../shared/services/sweep-partitions.ts';
 import { Client, type Runtime, startRuntime } from '../support/local-runtime.ts';
 
 let rt: Runtime;
@@ -21,7 +22,9 @@ const PAGE = 10;
 const BODY = Buffer.from('reconcile me');
 
 /** A reconciler over the runtime's stores, with small pages; `forVersion` may be wrapped. */
-function reconciler(o: { runBudgetMs?: number; onLedgerRead?: (versionId: string) => Promise<void> } = {}) {
+function reconciler(
+  o: { runBudgetMs?: number; partitions?: number; onLedgerRead?: (versionId: string) => Promise<void> } = {},
+) {
   const meta = postgresMetadata(rt.container.db);
   const ledger = rt.container.ledger;
   const watched = Object.create(ledger) as typeof ledger;
@@ -39,6 +42,7 @@ function reconciler(o: { runBudgetMs?: number; onLedgerRead?: (versionId: string
     log: rt.container.log,
     pageSize: PAGE,
     ...(o.runBudgetMs !== undefined ? { runBudgetMs: o.runBudgetMs } : {}),
+    ...(o.partitions !== undefined ? { partitions: o.partitions } : {}),
   });
 }
 
@@ -197,5 +201,81 @@ describe('reconciliation from a persisted cursor', () => {
     expect(second).toMatchObject({ pass: 'busy', complete: false, versions: 0 });
     release();
     expect((await first).complete).toBe(true);
+  });
+});
+
+describe('a sweep split into partitions (the Distributed Map in AWS, a loop locally)', () => {
+  const COUNT = 4;
+  const inRange = (ids: string[], index: number) => {
+    const r = partitionRange({ index, count: COUNT });
+    return ids.filter((id) => id > r.after && id <= r.upTo);
+  };
+
+  it('each partition checks its own versions once, keeps its own cursor, and one killed halfway resumes alone', async () => {
+    const ids = await allVersionIds();
+    const parts = allPartitions(COUNT);
+    // The partitions hold every version between them, once.
+    expect(parts.flatMap((p) => inRange(ids, p.index)).sort()).toEqual(ids);
+    // The largest share (over a page: 56 versions in four) is the one killed in its second page.
+    const victim = parts.reduce((a, b) =>
+      inRange(ids, b.index).length > inRange(ids, a.index).length ? b : a,
+    );
+    const mine = inRange(ids, victim.index);
+    expect(mine.length).toBeGreaterThan(PAGE);
+    for (const p of parts.filter((x) => x !== victim)) {
+      const r = await reconciler({ partitions: COUNT }).sweep({ partition: p, full: true });
+      expect(r).toMatchObject({ pass: 'full', complete: true, partition: `${p.index}of${COUNT}` });
+      expect(r.versions).toBe(inRange(ids, p.index).length);
+    }
+    const seen: string[] = [];
+    const killed = reconciler({
+      partitions: COUNT,
+      onLedgerRead: async (id) => {
+        // Four ledger reads a version: the first read of the second page kills the run.
+        if (!seen.includes(id)) seen.push(id);
+        if (seen.length === PAGE + 1) throw new Error('killed');
+      },
+    });
+    await expect(killed.sweep({ partition: victim, full: true })).rejects.toThrow('killed');
+    // Only versions of its own range were read.
+    expect(seen.every((id) => mine.includes(id))).toBe(true);
+    const key = sweepStateKey(victim);
+    const saved = await rt.container.state.get<{ pass?: { after: string } }>(key.pk, key.sk);
+    expect(saved?.data.pass?.after).toBe(mine[PAGE - 1]);
+
+    // The loop over every partition: the killed one goes on from its cursor, the others have
+    // nothing to do but an incremental pass.
+    const all = await reconciler({ partitions: COUNT }).sweep();
+    expect(all).toMatchObject({ pass: 'full', complete: true, partitions: COUNT });
+    const again = await reconciler({ partitions: COUNT }).sweep({ partition: victim });
+    expect(again.pass).toBe('incremental');
+    for (const p of parts) {
+      const k = sweepStateKey(p);
+      const st = await rt.container.state.get<{ pass?: unknown; lastFull?: unknown }>(k.pk, k.sk);
+      expect(st?.data.pass, k.pk).toBeUndefined();
+      expect(st?.data.lastFull, k.pk).toBeDefined();
+    }
+    for (const id of ids) {
+      const verified = (await rt.container.ledger.forVersion(id)).filter((r) => r.data.state === 'verified');
+      expect(verified.length, id).toBe(2);
+    }
+  });
+
+  it('a resumed partition checks only what is left of its range', async () => {
+    const ids = await allVersionIds();
+    const p = { index: 1, count: COUNT };
+    const mine = inRange(ids, p.index);
+    const stops = [];
+    for (let i = 0; i < 20; i++) {
+      // A spent budget: each run does one page of the partition, then keeps its cursor.
+      const r = await reconciler({ partitions: COUNT, runBudgetMs: 1 }).sweep({
+        partition: p,
+        full: i === 0,
+      });
+      stops.push(r);
+      if (r.complete) break;
+    }
+    expect(stops.reduce((n, r) => n + r.versions, 0)).toBe(mine.length);
+    expect(stops.slice(1).every((r) => r.resumedAfter !== undefined)).toBe(true);
   });
 });

@@ -264,6 +264,8 @@ describe('bad choices stop synthesis with one clear line', () => {
     [{ purgeGraceDays: 'soon' }, /-c purgeGraceDays=soon/],
     [{ inlineVerifyMiB: '2048' }, /-c inlineVerifyMiB=2048: a whole number of MiB from 0 to 1024/],
     [{ inlineVerifyMiB: '-1' }, /-c inlineVerifyMiB=-1/],
+    [{ reconcilePartitions: '0' }, /-c reconcilePartitions=0: a whole number from 1 to 256/],
+    [{ reconcilePartitions: '300' }, /-c reconcilePartitions=300/],
     [{ regions: 'us-east-1,mars-1' }, /"mars-1" is not a region name/],
     [{ stage: 'Prod!' }, /-c stage=Prod!/],
   ])('%o', (context, message) => {
@@ -356,6 +358,19 @@ describe('-c inlineVerifyMiB: which uploads the verifier function commits (202)'
     expect(new Set(envs(Template.fromStack(synth({ inlineVerifyMiB: '0' }).built.stateless)))).toEqual(
       new Set(['0']),
     );
+  });
+});
+
+describe('-c reconcilePartitions: how many shares of the sweep the Distributed Map runs at once', () => {
+  it('lists that many partitions and runs them all at once', () => {
+    const t = Template.fromStack(synth({ reconcilePartitions: '3' }).built.stateless);
+    const [machine] = Object.values(t.findResources('AWS::StepFunctions::StateMachine')) as {
+      Properties: { DefinitionString: unknown };
+    }[];
+    const text = JSON.stringify(machine?.Properties.DefinitionString);
+    expect(text).toContain('{\\"index\\":2,\\"count\\":3}');
+    expect(text).not.toContain('\\"index\\":3');
+    expect(text).toContain('\\"MaxConcurrency\\":3');
   });
 });
 

@@ -429,10 +429,60 @@ describe('stateless stack', () => {
     }
   });
 
+  it('the hourly sweep is a Distributed Map: one maintenance invocation per share of the id space, at once', () => {
+    const machines = stateless.findResources('AWS::StepFunctions::StateMachine') as Resources;
+    expect(Object.keys(machines)).toHaveLength(1);
+    const [id, machine] = Object.entries(machines)[0] as [string, Resources[string]];
+    // The definition: a Pass listing the eight shares, then the Distributed Map over them, whose
+    // items invoke the maintenance function with the reconcile task and the share.
+    const props = machine.Properties as {
+      DefinitionString: { 'Fn::Join': [string, unknown[]] };
+      TracingConfiguration: unknown;
+      LoggingConfiguration: { Level: string };
+    };
+    const parts = props.DefinitionString['Fn::Join'][1];
+    const json = parts.map((p) => (typeof p === 'string' ? p : '<ref>')).join('');
+    const def = JSON.parse(json) as {
+      StartAt: string;
+      States: Record<string, Record<string, unknown>>;
+    };
+    const list = def.States[def.StartAt] as { Type: string; Result: { partitions: unknown[] }; Next: string };
+    expect(list.Type).toBe('Pass');
+    expect(list.Result.partitions).toEqual(Array.from({ length: 8 }, (_, index) => ({ index, count: 8 })));
+    const map = def.States[list.Next] as {
+      Type: string;
+      MaxConcurrency: number;
+      ItemsPath: string;
+      ItemSelector: Record<string, unknown>;
+      ItemProcessor: { ProcessorConfig: { Mode: string; ExecutionType: string } };
+    };
+    expect(map.Type).toBe('Map');
+    expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    expect(map.MaxConcurrency).toBe(8);
+    expect(map.ItemsPath).toBe('$.partitions');
+    expect(map.ItemSelector).toEqual({ task: 'reconcile', 'partition.$': '$$.Map.Item.Value' });
+    // The item's task is the maintenance function itself (its ARN is the one reference in the definition).
+    expect(json).toContain('"Type":"Task","Resource":"<ref>"');
+    const refs = parts.filter((p) => typeof p !== 'string') as { 'Fn::GetAtt'?: string[] }[];
+    expect(refs.map((r) => r['Fn::GetAtt']?.[0]?.startsWith('Fnmaintenance'))).toEqual([true]);
+    expect(props.TracingConfiguration).toEqual({ Enabled: true });
+    expect(props.LoggingConfiguration.Level).toBe('ALL');
+    // The hourly rule starts it (retries and the DLQ as every schedule), not the function.
+    const hourly = Object.values(stateless.findResources('AWS::Events::Rule') as Resources).find(
+      (r) => r.Properties.ScheduleExpression === 'rate(1 hour)',
+    );
+    expect((hourly?.Properties.Targets as { Arn: unknown }[] | undefined)?.[0]?.Arn).toEqual({ Ref: id });
+    // Its role may invoke the maintenance function.
+    const policies = Object.values(stateless.findResources('AWS::IAM::Policy') as Resources).filter((p) =>
+      (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref.startsWith('ReconcileSweep')),
+    );
+    expect(JSON.stringify(policies)).toContain('lambda:InvokeFunction');
+  });
+
   it('alarms on errors and throttles of every function, 5xx, every failure queue, stream lag, replication failures and replica lag', () => {
     const alarms = Object.values(stateless.findResources('AWS::CloudWatch::Alarm') as Resources);
     const names = alarms.map((a) => a.Properties.AlarmName as string);
-    expect(alarms.length).toBe(11 * 2 + 3 + 3 + 1);
+    expect(alarms.length).toBe(11 * 2 + 3 + 3 + 1 + 1);
     for (const fn of ['auth', 'uploads', 'state-stream', 'verifier', 'maintenance']) {
       expect(names).toContain(`stratus-test-${fn}-errors`);
       expect(names).toContain(`stratus-test-${fn}-throttles`);
@@ -445,6 +495,7 @@ describe('stateless stack', () => {
       'stream-iterator-age',
       'replication-failures',
       'replica-lag',
+      'reconcile-sweep-failures',
     ])
       expect(names).toContain(`stratus-test-${n}`);
     // Every queue of the stack is a failure queue, and each has a depth alarm at its first message.

@@ -10,6 +10,7 @@ import { UniqueViolationError } from '../../shared/domain/errors.ts';
 import type { ChildCursor, ChildSort, Item, User, Version } from '../../shared/domain/model.ts';
 import { nameKey } from '../../shared/domain/names.ts';
 import type { Tx } from '../../shared/ports/metadata.ts';
+import { allPartitions, partitionRange } from '../../shared/services/sweep-partitions.ts';
 import { type MetadataPorts, metadataBackends } from '../support/metadata-backends.ts';
 
 const GiB = 2 ** 30;
@@ -474,6 +475,27 @@ describe.each(metadataBackends)('metadata ports: $name', (backend) => {
         after = page[page.length - 1]?.id ?? MAX_ID;
       }
       expect(walked).toEqual(ids(all));
+      // A sweep partition's share, after `after` up to `upTo` inclusive: the shares of a split cover
+      // every version once, each in its range.
+      const split: string[] = [];
+      for (const p of allPartitions(3)) {
+        const r = partitionRange(p);
+        for (let after = r.after; ; ) {
+          const page = await m.items.versionsAfter(after, 2, r.upTo);
+          if (page.length === 0) break;
+          for (const v of page) expect(v.id > r.after && v.id <= r.upTo, v.id).toBe(true);
+          split.push(...ids(page));
+          after = page[page.length - 1]?.id ?? MAX_ID;
+        }
+      }
+      expect(split).toEqual(ids(all));
+      expect(ids(await m.items.versionsAfter(MIN_ID, 100, all[1]?.id))).toEqual(ids(all.slice(0, 2)));
+      const lastHour = new Date(Date.now() - 3_600_000);
+      const inRange = { after: all[0]?.id ?? MIN_ID, upTo: all[3]?.id ?? MAX_ID };
+      expect(ids(await m.items.versionsCreatedSince(lastHour, undefined, 100, inRange)).sort()).toEqual(
+        ids(all.slice(1, 4)).sort(),
+      );
+      expect(await m.items.versionsCreatedSince(lastHour, undefined, 100)).toHaveLength(all.length);
       expect((await m.items.versionsAfter(MIN_ID, 1))[0]).toEqual({
         id: all[0]?.id,
         nodeId: all[0]?.nodeId,

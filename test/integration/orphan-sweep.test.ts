@@ -20,6 +20,7 @@ import { type BlobStore, MAX_LIST_PAGE } from '../../shared/ports/blob-store.ts'
 import { NodeRegistry } from '../../shared/services/node-registry.ts';
 import { OrphanSweep } from '../../shared/services/orphan-sweep.ts';
 import { ReplicaLedger } from '../../shared/services/replica-ledger.ts';
+import { allPartitions, keyRange } from '../../shared/services/sweep-partitions.ts';
 import { startSeededS3 } from '../support/seeded-s3.ts';
 
 const TOTAL = 25_000;
@@ -136,8 +137,16 @@ describe.each(nodes)('orphan sweep over 25,000 objects: $name', (node) => {
       log: createLogger('silent'),
     });
 
-    const count = await sweep.sweepOrphans(0);
+    const run = await sweep.sweepOrphans(
+      0,
+      {},
+      { nodes: [store.nodeId] },
+      Number.POSITIVE_INFINITY,
+      async () => {},
+    );
+    const count = run.deleted;
 
+    expect(run.done).toBe(true);
     expect(deleted.sort()).toEqual([...ORPHANS].sort());
     expect(count).toBe(ORPHANS.size);
     for (const key of ORPHANS) expect(await store.stat(key), key).toBeUndefined();
@@ -149,5 +158,106 @@ describe.each(nodes)('orphan sweep over 25,000 objects: $name', (node) => {
     expect(Math.max(...pageSizes)).toBe(MAX_LIST_PAGE);
     expect(pageSizes.length).toBe(TOTAL / MAX_LIST_PAGE);
     expect(events.indexOf('delete')).toBeLessThan(events.indexOf('list', 1));
+  });
+});
+
+describe('orphan sweep in budgeted runs and partitions (memory nodes)', () => {
+  /** Two nodes holding every key; the sweep's listings and deletions recorded. */
+  function setUp() {
+    const listed: string[] = [];
+    const deleted: string[] = [];
+    const stores = ['mem-a', 'mem-b'].map((id) => {
+      const store = new MemoryBlobStore(id);
+      for (const key of KEYS) store.objects.set(key, Buffer.from('x'));
+      return Object.assign(Object.create(store) as BlobStore, {
+        listPage: async (prefix: string, opts?: { startAfter?: string; limit?: number }) => {
+          const page = await store.listPage(prefix, opts);
+          listed.push(...page.items.map((o) => `${id}:${o.key}`));
+          return page;
+        },
+        delete: async (key: string) => {
+          deleted.push(`${id}:${key}`);
+          await store.delete(key);
+        },
+      });
+    });
+    const owned = (key: string) => !ORPHANS.has(key) && key !== HELD;
+    const sweep = new OrphanSweep({
+      items: { blobReferenced: async (_n, key) => owned(key), blobKeyInUse: async (key) => owned(key) },
+      reservations: { heldByOpenUpload: async (key) => key === HELD },
+      nodes: new NodeRegistry(
+        stores.map((store) => ({
+          id: store.nodeId,
+          kind: 'localfs' as const,
+          region: 'local',
+          weight: 1,
+          store,
+          health: 'healthy' as const,
+          draining: false,
+        })),
+        2,
+      ),
+      ledger: new ReplicaLedger(new MemoryStateStore()),
+      log: createLogger('silent'),
+    });
+    const expected = ['mem-a', 'mem-b'].flatMap((id) => [...ORPHANS].map((k) => `${id}:${k}`)).sort();
+    return { sweep, listed, deleted, expected };
+  }
+
+  it('stops after a page once its budget is spent and the next runs go on from the saved cursor', async () => {
+    const { sweep, listed, deleted, expected } = setUp();
+    let cursor: { nodes: string[]; after?: string } = { nodes: ['mem-a', 'mem-b'] };
+    let runs = 0;
+    for (;;) {
+      runs++;
+      // A budget already spent: each run does one page (the least progress a run makes), then stops.
+      const r = await sweep.sweepOrphans(0, {}, cursor, Date.now(), async (c) => {
+        cursor = c;
+      });
+      if (r.done) break;
+      expect(runs).toBeLessThan(200);
+    }
+    // 25 pages a node, each run one page (or the step to the next node).
+    expect(runs).toBeGreaterThanOrEqual(2 * (TOTAL / MAX_LIST_PAGE));
+    expect(cursor).toEqual({ nodes: [] });
+    expect(deleted.sort()).toEqual(expected);
+    // Every key of both nodes listed exactly once across all the runs: nothing re-read, nothing missed.
+    expect(listed.length).toBe(2 * TOTAL);
+    expect(new Set(listed).size).toBe(2 * TOTAL);
+  });
+
+  it('partitions of the key space list disjoint ranges that together cover every key', async () => {
+    const { sweep, listed, deleted, expected } = setUp();
+    const parts = allPartitions(7);
+    let inRange = 0;
+    for (const p of parts) {
+      const listedBefore = listed.length;
+      const deletedBefore = deleted.length;
+      const r = await sweep.sweepOrphans(
+        0,
+        keyRange(p),
+        { nodes: ['mem-a', 'mem-b'] },
+        Number.POSITIVE_INFINITY,
+        async () => {},
+      );
+      expect(r.done).toBe(true);
+      // What this partition listed beyond its range is at most the rest of one page per node (the
+      // page holding its last key); it deletes nothing there.
+      const mine = listed.slice(listedBefore);
+      const range = keyRange(p);
+      const outside = mine.filter((k) => {
+        const key = k.slice(k.indexOf(':') + 1);
+        return (
+          (range.startAfter !== undefined && key <= range.startAfter) ||
+          (range.upTo !== undefined && key > range.upTo)
+        );
+      });
+      expect(outside.length).toBeLessThanOrEqual(2 * MAX_LIST_PAGE);
+      const outsideSet = new Set(outside);
+      expect(deleted.slice(deletedBefore).filter((k) => outsideSet.has(k))).toEqual([]);
+      inRange += mine.length - outside.length;
+    }
+    expect(inRange).toBe(2 * TOTAL);
+    expect(deleted.sort()).toEqual(expected);
   });
 });

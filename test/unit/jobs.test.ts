@@ -155,6 +155,27 @@ describe('maintenance tasks', () => {
     expect(deps.reconciler.sweep).toHaveBeenCalledWith({ verifyChecksums: true });
   });
 
+  it('sweeps the partition a Distributed Map item names; only the first also hands over', async () => {
+    const first = fakes();
+    await first.jobs.run('reconcile', { partition: { index: 0, count: 8 } });
+    expect(first.deps.reconciler.sweep).toHaveBeenCalledWith({ partition: { index: 0, count: 8 } });
+    expect(first.calls).toEqual(['verifier.resumeStalled', 'purges.resumeStalled', 'reconciler.sweep']);
+    const other = fakes();
+    await other.jobs.run('reconcile', { partition: { index: 5, count: 8 } });
+    expect(other.deps.reconciler.sweep).toHaveBeenCalledWith({ partition: { index: 5, count: 8 } });
+    expect(other.calls).toEqual(['reconciler.sweep']);
+    for (const partition of [
+      { index: 8, count: 8 },
+      { index: -1, count: 8 },
+      { index: 0, count: 0 },
+      { index: 0, count: 257 },
+      { index: 0.5, count: 2 },
+    ])
+      await expect(other.jobs.run('reconcile', { partition }), JSON.stringify(partition)).rejects.toThrow(
+        /sweep partition/,
+      );
+  });
+
   it('logs a background reconciliation that fails as "<what> failed", and throws at nobody', async () => {
     const { jobs, lines } = fakes({
       reconciler: { sweep: async () => Promise.reject(new Error('node gone')) },

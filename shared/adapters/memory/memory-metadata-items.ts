@@ -311,12 +311,17 @@ export class MemoryItemStore extends MemoryStore implements ItemStore {
     return this.run((t) => versions.versionsOfFiles(t, fileIds, limit));
   }
 
-  versionsAfter(afterId: string, limit: number) {
-    return this.run((t) => versions.versionsAfter(t, afterId, limit));
+  versionsAfter(afterId: string, limit: number, upTo?: string) {
+    return this.run((t) => versions.versionsAfter(t, afterId, limit, upTo));
   }
 
-  versionsCreatedSince(since: Date, after: { at: string; id: string } | undefined, limit: number) {
-    return this.run((t) => versions.versionsCreatedSince(t, since, after, limit));
+  versionsCreatedSince(
+    since: Date,
+    after: { at: string; id: string } | undefined,
+    limit: number,
+    ids?: { after: string; upTo: string },
+  ) {
+    return this.run((t) => versions.versionsCreatedSince(t, since, after, limit, ids));
   }
 
   countVersions() {

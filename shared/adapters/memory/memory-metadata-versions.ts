@@ -161,11 +161,12 @@ export function versionsOfFiles(t: Tables, fileIds: readonly string[], limit: nu
     .map(toVersion);
 }
 
-/** `where id > $1 order by id` (uuid order). */
-export function versionsAfter(t: Tables, afterId: string, limit: number): VersionRef[] {
+/** `where id > $1 [and id <= $3] order by id` (uuid order). */
+export function versionsAfter(t: Tables, afterId: string, limit: number, upTo?: string): VersionRef[] {
   const after = uuid(afterId);
+  const last = upTo === undefined ? undefined : uuid(upTo);
   return [...t.versions.values()]
-    .filter((v) => compareUuid(v.id, after) > 0)
+    .filter((v) => compareUuid(v.id, after) > 0 && (last === undefined || compareUuid(v.id, last) <= 0))
     .sort((a, b) => compareUuid(a.id, b.id))
     .slice(0, limitOf(limit))
     .map((v) => ({ id: v.id, nodeId: v.nodeId, blobKey: v.blobKey, size: v.size, sha256: v.sha256 }));
@@ -177,14 +178,19 @@ export function versionsCreatedSince(
   since: Date,
   after: { at: string; id: string } | undefined,
   limit: number,
+  ids?: { after: string; upTo: string },
 ): (VersionRef & { at: string })[] {
   const from = micros(since);
+  const lo = ids ? uuid(ids.after) : undefined;
+  const hi = ids ? uuid(ids.upTo) : undefined;
   const afterAt = after ? timestampOf(after.at) : undefined;
   const afterId = after ? uuid(after.id) : undefined;
   return [...t.versions.values()]
     .filter(
       (v) =>
         v.createdAt >= from &&
+        (lo === undefined || compareUuid(v.id, lo) > 0) &&
+        (hi === undefined || compareUuid(v.id, hi) <= 0) &&
         (afterAt === undefined ||
           v.createdAt > afterAt ||
           (v.createdAt === afterAt && compareUuid(v.id, afterId as string) > 0)),

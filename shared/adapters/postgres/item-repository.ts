@@ -362,17 +362,19 @@ export class ItemRepository implements ItemStore {
   }
 
   /** Versions in id order after `afterId`, a page at a time (the reconciler's walk). */
-  async versionsAfter(afterId: string, limit: number): Promise<VersionRef[]> {
+  async versionsAfter(afterId: string, limit: number, upTo?: string): Promise<VersionRef[]> {
     const rows = await this.q.query<{
       id: string;
       node_id: string;
       blob_key: string;
       size: number | string;
       sha256: string;
-    }>('select id, node_id, blob_key, size, sha256 from versions where id > $1 order by id limit $2', [
-      afterId,
-      limit,
-    ]);
+    }>(
+      upTo === undefined
+        ? 'select id, node_id, blob_key, size, sha256 from versions where id > $1 order by id limit $2'
+        : 'select id, node_id, blob_key, size, sha256 from versions where id > $1 and id <= $3 order by id limit $2',
+      upTo === undefined ? [afterId, limit] : [afterId, limit, upTo],
+    );
     return rows.map((r) => ({
       id: r.id,
       nodeId: r.node_id,
@@ -386,8 +388,17 @@ export class ItemRepository implements ItemStore {
     since: Date,
     after: { at: string; id: string } | undefined,
     limit: number,
+    ids?: { after: string; upTo: string },
   ): Promise<(VersionRef & { at: string })[]> {
     // created_at::text round-trips exactly (microseconds), so the keyset neither skips nor repeats.
+    // A partition's id range filters the rows the created_at index finds (each partition reads the
+    // recent rows of the others too: an hour of commits, small beside a pass).
+    const params: SqlValue[] = after ? [since, after.at, after.id, limit] : [since, limit];
+    let range = '';
+    if (ids) {
+      params.push(ids.after, ids.upTo);
+      range = ` and id > $${params.length - 1} and id <= $${params.length}`;
+    }
     const rows = await this.q.query<{
       id: string;
       node_id: string;
@@ -398,11 +409,11 @@ export class ItemRepository implements ItemStore {
     }>(
       after
         ? `select id, node_id, blob_key, size, sha256, created_at::text as at from versions
-           where created_at >= $1 and (created_at > $2::timestamptz or (created_at = $2::timestamptz and id > $3))
+           where created_at >= $1 and (created_at > $2::timestamptz or (created_at = $2::timestamptz and id > $3))${range}
            order by created_at, id limit $4`
         : `select id, node_id, blob_key, size, sha256, created_at::text as at from versions
-           where created_at >= $1 order by created_at, id limit $2`,
-      after ? [since, after.at, after.id, limit] : [since, limit],
+           where created_at >= $1${range} order by created_at, id limit $2`,
+      params,
     );
     return rows.map((r) => ({
       id: r.id,
