@@ -4,7 +4,7 @@
  * is acknowledged app-wide. Findings that had a fix were fixed instead: S3 server access logs, DLQs
  * on the stream mapping and on the EventBridge targets, TLS-only queues and buckets.
  */
-import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { allRoutes } from '../functions/api/routes.ts';
 import type { ReplicaBlobStack, ReplicationLinkStack } from './replication.ts';
@@ -103,7 +103,9 @@ export function acknowledgeFindings(
   const sweep = stateless.reconcileSweep;
   const sweepRef = stateless.resolve(sweep.stateMachineArn) as { Ref: string };
   const sweepName = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${sweepRef.Ref}"}]}]}`;
+  // A stack with an explicit env (the emulator's 000000000000) renders region and account literally.
   const region = stateless.region;
+  const account = Token.isUnresolved(stateless.account) ? '<AWS::AccountId>' : stateless.account;
   ack(
     sweep,
     'AwsSolutions-IAM5[Resource::*]',
@@ -118,7 +120,7 @@ export function acknowledgeFindings(
   for (const suffix of [':*', '/*:*'])
     ack(
       sweep,
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:<AWS::AccountId>:execution:${sweepName}${suffix}]`,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:${sweepName}${suffix}]`,
       'The Distributed Map starts, describes and stops child executions of its own state machine only ' +
         '(their names are generated per run).',
     );

@@ -589,6 +589,26 @@ describe('several regions (-c regions=us-east-1,eu-west-1,ap-southeast-2 -c repl
   });
 });
 
+describe('an explicit account and region (as the emulator deploy sets CDK_DEFAULT_ACCOUNT)', () => {
+  it('passes cdk-nag: acknowledgements that name the account match it rendered literally', () => {
+    const before = process.env.CDK_DEFAULT_ACCOUNT;
+    process.env.CDK_DEFAULT_ACCOUNT = '000000000000';
+    try {
+      const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-cdk-acct-'));
+      const built = buildApp({ outdir, context: { stage: 'emu', 'aws:cdk:bundling-stacks': [] } });
+      expect(built.stateless.account).toBe('000000000000');
+      built.app.synth(); // throws on any unacknowledged cdk-nag finding
+      const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+        pluginReports: { violations?: unknown[] }[];
+      };
+      expect(report.pluginReports.flatMap((r) => r.violations ?? [])).toEqual([]);
+    } finally {
+      if (before === undefined) delete process.env.CDK_DEFAULT_ACCOUNT;
+      else process.env.CDK_DEFAULT_ACCOUNT = before;
+    }
+  }, 120_000);
+});
+
 describe('prod (-c stage=prod)', () => {
   let t: Template;
   let violations: unknown[];
