@@ -482,7 +482,7 @@ describe('stateless stack', () => {
   it('alarms on errors and throttles of every function, 5xx, every failure queue, stream lag, replication failures and replica lag', () => {
     const alarms = Object.values(stateless.findResources('AWS::CloudWatch::Alarm') as Resources);
     const names = alarms.map((a) => a.Properties.AlarmName as string);
-    expect(alarms.length).toBe(11 * 2 + 3 + 3 + 1 + 1);
+    expect(alarms.length).toBe(11 * 2 + 3 + 3 + 1 + 2);
     for (const fn of ['auth', 'uploads', 'state-stream', 'verifier', 'maintenance']) {
       expect(names).toContain(`stratus-test-${fn}-errors`);
       expect(names).toContain(`stratus-test-${fn}-throttles`);
@@ -496,6 +496,7 @@ describe('stateless stack', () => {
       'replication-failures',
       'replica-lag',
       'reconcile-sweep-failures',
+      'reconcile-sweep-timeouts',
     ])
       expect(names).toContain(`stratus-test-${n}`);
     // Every queue of the stack is a failure queue, and each has a depth alarm at its first message.
