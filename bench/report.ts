@@ -177,6 +177,27 @@ export async function writeReport(r: Results, stem: string): Promise<void> {
     );
   }
 
+  const o = r.curves.orphanSweep as
+    | {
+        objects: number;
+        keysListed: number;
+        pages: number;
+        orphansPlanted: number;
+        orphansDeleted: number;
+        seconds: number;
+      }
+    | undefined;
+  if (o)
+    add(
+      `Orphan sweep, one local node of ${o.objects.toLocaleString('en')} objects`,
+      `${o.keysListed.toLocaleString('en')} of ${o.objects.toLocaleString('en')} keys listed in ${o.pages} pages; ${o.orphansDeleted} of ${o.orphansPlanted} orphans deleted, every owned object kept; ${o.seconds} s (ownership from PGlite)`,
+      'every key of a node with 25,000 objects',
+      verdict(
+        o.objects >= 25_000 && o.keysListed === o.objects && o.orphansDeleted === o.orphansPlanted,
+        `${o.keysListed} of ${o.objects} keys`,
+      ),
+    );
+
   const notes = await fs.readFile(path.join(ROOT, 'bench', 'notes.md'), 'utf8').catch(() => '');
   const table = [
     '| Scenario | Measured (median, min–max) | Target | Result |',

@@ -14,6 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { StratusApi } from '../clients/api.ts';
+import { postgresMetadata } from '../functions/container.ts';
+import { NodeRegistry } from '../shared/services/node-registry.ts';
+import { OrphanSweep } from '../shared/services/orphan-sweep.ts';
 import { startRuntime } from '../test/support/local-runtime.ts';
 import { PG_URL } from '../test/support/services.ts';
 import { COLD_RUNS, coldStart, describeColdStart } from './cold-start.ts';
@@ -61,6 +64,7 @@ const SIZES = quick
       curveSizes: [16, 64, 128].map((n) => n * MiB),
       listSizes: [100, 1_000, 3_000],
       sweepSizes: [300, 1_000, 2_000],
+      orphanObjects: 2_500,
     }
   : {
       big: 1024 * MiB,
@@ -75,6 +79,7 @@ const SIZES = quick
       curveSizes: [16, 64, 256, 1024, 4096].map((n) => n * MiB),
       listSizes: [100, 1_000, 10_000, 100_000],
       sweepSizes: [1_000, 10_000, 100_000],
+      orphanObjects: 25_000,
     };
 
 // Under the system's temporary directory (big files: up to 4 GiB and its stored copy), removed at the end.
@@ -574,6 +579,7 @@ async function curves(uploadOnly = false) {
   const listCurve: [number, number][] = [];
   const sweepCurve: [number, number][] = [];
   const quietSweepCurve: [number, number][] = [];
+  let orphans: Awaited<ReturnType<typeof orphanSweepOver>> | undefined;
   try {
     const api = await signUp(meta.url, 'bench-curve-meta@example.com');
     const me = await api.me();
@@ -629,6 +635,7 @@ async function curves(uploadOnly = false) {
         throw new Error(`expected an incremental pass, got ${quiet.value.pass}`);
       quietSweepCurve.push([n, round(quiet.ms / 1000, 3)]);
     }
+    orphans = await orphanSweepOver(meta, { fileId: done.fileId, userId: me.id, sha });
   } finally {
     await meta.stop();
     await fs.rm(path.join(work, 'curve-meta'), { recursive: true, force: true });
@@ -645,6 +652,91 @@ async function curves(uploadOnly = false) {
     sweepSecondsByVersions: sweepCurve,
     /** A sweep with nothing changed since the last pass: incremental (seconds). */
     quietSweepSecondsByVersions: quietSweepCurve,
+    /** The orphan sweep over one local node of SIZES.orphanObjects objects. */
+    orphanSweep: orphans,
+  };
+}
+
+/**
+ * The orphan sweep over a node holding SIZES.orphanObjects objects (issue 19: it used to see only
+ * the first 10,000 keys of a node). One of the runtime's local nodes gets that many objects in its
+ * own layout, a version row owning each but one in a thousand (spread over the whole key space);
+ * the sweep runs over the real metadata (PGlite) with no grace period. Counts what it listed,
+ * checks that exactly the unowned objects went and every owned one stayed.
+ */
+async function orphanSweepOver(
+  rt: Awaited<ReturnType<typeof startRuntime>>,
+  seed: { fileId: string; userId: string; sha: string },
+) {
+  const node = rt.container.localNodes[0];
+  if (!node) throw new Error('the runtime has no local node');
+  const total = SIZES.orphanObjects;
+  const ids = Array.from({ length: total }, () => randomUUID()).sort();
+  const keys = ids.map((id) => `v/${id}`);
+  const orphanSet = new Set(keys.filter((_, i) => i % 1_000 === 500 || i === 0 || i === total - 1));
+  const owned = ids.filter((id) => !orphanSet.has(`v/${id}`));
+  const db = rt.container.db as unknown as { query: (sql: string, p?: unknown[]) => Promise<unknown[]> };
+  for (let i = 0; i < owned.length; i += 5_000)
+    await db.query(
+      `insert into versions (id, file_id, node_id, blob_key, size, sha256, content_type, created_by, created_at)
+       select k.id::uuid, $1::uuid, $2, 'v/' || k.id, 1, $3, 'application/octet-stream', $4::uuid, now() - interval '1 day'
+       from unnest($5::text[]) as k(id)`,
+      [seed.fileId, node.nodeId, seed.sha, seed.userId, owned.slice(i, i + 5_000)],
+    );
+  const manifest = JSON.stringify({ size: 1, parts: [{ partNumber: 1, size: 1 }] });
+  for (let i = 0; i < keys.length; i += 200)
+    await Promise.all(
+      keys.slice(i, i + 200).map(async (key) => {
+        const dir = node.objectDir(key);
+        await fs.mkdir(dir, { recursive: true });
+        await fs.writeFile(path.join(dir, 'part.1'), 'x');
+        await fs.writeFile(path.join(dir, 'manifest.json'), manifest);
+      }),
+    );
+  const listed = new Set<string>();
+  let pages = 0;
+  const counted = Object.assign(Object.create(node) as typeof node, {
+    listPage: async (prefix: string, opts?: { startAfter?: string; limit?: number }) => {
+      pages++;
+      const page = await node.listPage(prefix, opts);
+      for (const o of page.items) listed.add(o.key);
+      return page;
+    },
+  });
+  const stores = postgresMetadata(rt.container.db);
+  const only = rt.container.nodes.get(node.nodeId);
+  if (!only) throw new Error(`node ${node.nodeId} is not in the registry`);
+  const sweep = new OrphanSweep({
+    items: stores.items,
+    reservations: stores.reservations,
+    nodes: new NodeRegistry([{ ...only, store: counted }], 1),
+    ledger: rt.container.ledger,
+    log: rt.container.log,
+  });
+  const t = await timed(() =>
+    sweep.sweepOrphans(0, {}, { nodes: [node.nodeId] }, Number.POSITIVE_INFINITY, async () => {}),
+  );
+  const missed = keys.filter((k) => !listed.has(k)).length;
+  let kept = 0;
+  let left = 0;
+  for (const key of keys) {
+    const there = (await node.stat(key)) !== undefined;
+    if (orphanSet.has(key)) left += there ? 1 : 0;
+    else kept += there ? 1 : 0;
+  }
+  if (!t.value.done || missed > 0 || left > 0 || kept !== owned.length || t.value.deleted !== orphanSet.size)
+    throw new Error(
+      `orphan sweep: done ${t.value.done}, ${missed} keys not listed, ${left} orphans left, ` +
+        `${owned.length - kept} owned objects lost, ${t.value.deleted} deleted of ${orphanSet.size}`,
+    );
+  return {
+    objects: total,
+    keysListed: keys.length - missed,
+    pages,
+    orphansPlanted: orphanSet.size,
+    orphansDeleted: t.value.deleted,
+    ownedKept: kept,
+    seconds: round(t.ms / 1000, 2),
   };
 }
 

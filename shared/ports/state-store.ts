@@ -27,6 +27,13 @@ export interface StateStore {
     pk: string,
     opts?: { skPrefix?: string; limit?: number },
   ): Promise<StateItem<T>[]>;
+  /**
+   * The live items of several partitions (each as `query` without a prefix answers it), by pk; a
+   * partition with none maps to []. One statement where the store can (SQL); where it cannot
+   * (DynamoDB has no query across partitions), queries a few partitions at a time. For a page of
+   * versions' ledgers: a page costs one round trip, not one per version.
+   */
+  queryMany<T = Record<string, unknown>>(pks: readonly string[]): Promise<Map<string, StateItem<T>[]>>;
   /** How many live items a partition holds. */
   count(pk: string): Promise<number>;
   /**

@@ -3,19 +3,16 @@
  * node, a node outside its placement once placement holds enough), and draining the pending index.
  */
 import type { VersionRef } from '../domain/model.ts';
+import type { StateItem } from '../ports/state-store.ts';
 import type { NodeRegistry } from './node-registry.ts';
-import type { ReplicaLedger } from './replica-ledger.ts';
+import type { Replica, ReplicaLedger } from './replica-ledger.ts';
 import type { Replicator } from './replicator.ts';
 
 /**
- * Drops a version's replicas on draining nodes or off its home nodes, once the home nodes hold
- * enough verified copies: never while fewer than the factor remain on home nodes that are up.
- * Runs after the page's copies, so a drain or an added node settles in one pass.
+ * The replicas of `v` to drop: on draining nodes or off its home nodes, once the home nodes hold
+ * enough verified copies (never while fewer than the factor remain on home nodes that are up).
  */
-export async function rebalance(nodes: NodeRegistry, ledger: ReplicaLedger, v: VersionRef): Promise<number> {
-  const rf = nodes.replicationFactor;
-  let moved = 0;
-  const replicas = await ledger.forVersion(v.id);
+function surplus(nodes: NodeRegistry, v: VersionRef, replicas: readonly StateItem<Replica>[]) {
   const placed = nodes.home(v.id).map((n) => n.id);
   const keep = replicas.filter((r) => {
     const n = nodes.get(r.data.nodeId);
@@ -27,11 +24,28 @@ export async function rebalance(nodes: NodeRegistry, ledger: ReplicaLedger, v: V
       !n.draining
     );
   });
-  if (keep.length < rf) return 0;
-  for (const r of replicas) {
+  if (keep.length < nodes.replicationFactor) return [];
+  return replicas.filter((r) => {
+    const off = !placed.includes(r.data.nodeId) || nodes.get(r.data.nodeId)?.draining;
+    return off && !keep.some((k) => k.data.nodeId === r.data.nodeId);
+  });
+}
+
+/**
+ * Drops the surplus replicas of a version (see `surplus`). Runs after the page's copies, so a
+ * drain or an added node settles in one pass. Decides on a fresh read of the ledger: `seen` (the
+ * caller's last read) only spares that read when it shows nothing to drop.
+ */
+export async function rebalance(
+  nodes: NodeRegistry,
+  ledger: ReplicaLedger,
+  v: VersionRef,
+  seen?: readonly StateItem<Replica>[],
+): Promise<number> {
+  if (seen && surplus(nodes, v, seen).length === 0) return 0;
+  let moved = 0;
+  for (const r of surplus(nodes, v, await ledger.forVersion(v.id))) {
     const n = nodes.get(r.data.nodeId);
-    const surplus = !placed.includes(r.data.nodeId) || n?.draining;
-    if (!surplus || keep.some((k) => k.data.nodeId === r.data.nodeId)) continue;
     if (n && n.health !== 'down') await n.store.delete(v.blobKey);
     await ledger.drop(v.id, r.data.nodeId);
     moved++;

@@ -1,40 +1,11 @@
-/**
- * The reconciler: a scheduled sweep (EventBridge -> Lambda in AWS, a timer locally) that finds and
- * repairs what the event path missed. The event path (commit -> ledger -> stream -> replicator) is
- * the primary mechanism; the sweep only catches what it missed, and its cost follows what changed:
- *
- * - A **full pass** walks every version in id order, a page at a time, from a cursor persisted
- *   after each page (`reconcile#sweep` in the state store): a run that stops (its time budget is
- *   spent, or it dies) loses nothing, and the next run goes on from the cursor. It runs when the
- *   topology changed (a node added, draining, down or back), when the last full pass is older than
- *   `fullPassEverySeconds`, on demand (`full`, `verifyChecksums`), and the first time. It ends
- *   with the orphan and leftover sweeps, which list every node.
- * - Otherwise an **incremental pass** looks only at the versions created since the last pass
- *   began (a commit that died before planning its replicas), then drains due replicas. With
- *   nothing changed it reads one page and the pending index: near-instant.
- *
- * A full pass learns what S3 nodes hold from their listings, merge-joined against each page of
- * versions (one LIST per 1,000 keys instead of a HEAD per replica; only what a listing lacks is
- * confirmed with a HEAD); local nodes answer a stat per replica, a system call.
- *
- * For each version it checks the ledger against placement: replicas that are missing or corrupt go
- * back to `pending`; versions below the replication factor get new pending replicas; failed ones
- * are retried. The page's pending replicas are then copied, and the page rebalanced: replicas on
- * draining nodes, or on nodes outside placement once placement holds enough, are deleted, but only
- * while at least the replication factor of verified replicas remain elsewhere, so no version ever
- * drops below it. Two sweeps never run one pass at once: the cursor item is also a lease.
- */
-
-import { createHash } from 'node:crypto';
-import { ConditionFailedError } from '../domain/errors.ts';
-import type { VersionRef } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ItemStore, ReservationStore } from '../ports/metadata.ts';
 import type { StateStore } from '../ports/state-store.ts';
-import { type Listed, listedAt, listRange } from './listing-join.ts';
+import { listRange } from './listing-join.ts';
 import type { NodeRegistry } from './node-registry.ts';
 import { OrphanSweep } from './orphan-sweep.ts';
-import { drainPending, rebalance } from './rebalance.ts';
+import { drainPending } from './rebalance.ts';
+import { PageReconciler } from './reconcile-page.ts';
 import { emptyReport, mergeReports, type ReconcileReport, type SweepOptions } from './reconcile-report.ts';
 import type { ReplicaLedger } from './replica-ledger.ts';
 import type { Replicator } from './replicator.ts';
@@ -54,15 +25,6 @@ import { SweepLease } from './sweep-state.ts';
  */
 const WATERMARK_SLACK_MS = 10 * 60_000;
 
-/** Runs `each` over `items`, at most `limit` at once. */
-async function inParallel<T>(items: readonly T[], limit: number, each: (x: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) await each(items[i] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 export class Reconciler {
   private readonly items: ItemStore;
   private readonly nodes: NodeRegistry;
@@ -72,6 +34,7 @@ export class Reconciler {
   private readonly log: Logger;
   private readonly reapExpired: (() => Promise<number>) | undefined;
   private readonly orphans: OrphanSweep;
+  private readonly pages: PageReconciler;
   /** A run stops at the next page boundary after this long (0: never); the next run goes on. */
   private readonly runBudgetMs: number;
   private readonly fullPassEverySeconds: number;
@@ -104,6 +67,7 @@ export class Reconciler {
     this.log = deps.log;
     this.reapExpired = deps.reapExpired;
     this.orphans = new OrphanSweep(deps);
+    this.pages = new PageReconciler(deps);
     this.runBudgetMs = deps.runBudgetMs ?? 0;
     this.fullPassEverySeconds = deps.fullPassEverySeconds ?? 86_400;
     this.pageSize = deps.pageSize ?? 500;
@@ -130,11 +94,6 @@ export class Reconciler {
       this.running.set(key, run);
     }
     return run;
-  }
-
-  private usable(nodeId: string) {
-    const n = this.nodes.get(nodeId);
-    return n !== undefined && n.health !== 'down';
   }
 
   /** What placement depends on: the nodes, which are draining and which are down. */
@@ -181,7 +140,7 @@ export class Reconciler {
           const listed = await listRange(this.nodes, this.log, pass.after, page, () => {
             report.listRequests++;
           });
-          await this.reconcilePage(
+          await this.pages.reconcile(
             page,
             { ...opts, verifyChecksums: pass.verifyChecksums },
             report,
@@ -227,7 +186,7 @@ export class Reconciler {
             upTo === undefined ? undefined : range,
           );
           if (page.length === 0) break;
-          await this.reconcilePage(page, opts, report, stopAt);
+          await this.pages.reconcile(page, opts, report, stopAt);
           const last = page[page.length - 1];
           if (last) after = { at: last.at, id: last.id };
           held = await lease.save(held, { ...held.data });
@@ -268,123 +227,5 @@ export class Reconciler {
     }
     this.log.info('reconcile sweep', { ...report });
     return report;
-  }
-
-  /** One page: each version checked and planned, its pending copies made, then rebalanced. */
-  private async reconcilePage(
-    page: readonly VersionRef[],
-    opts: SweepOptions,
-    report: ReconcileReport,
-    stopAt: number,
-    listed?: Listed,
-  ) {
-    const concurrency = opts.concurrency ?? 8;
-    await inParallel(page, concurrency, async (v) => {
-      try {
-        await this.reconcileVersion(v, opts, report, listed);
-      } catch (err) {
-        // The replicator (or a commit) changed this version's ledger meanwhile: it is being acted
-        // on, and the next pass looks at it again.
-        if (!(err instanceof ConditionFailedError)) throw err;
-        report.contended++;
-      }
-    });
-    // The page's copies, while the run has time: past its budget they are left to the replicator
-    // (the stream) and the next pass, so a page of big copies cannot keep a run from its cursor.
-    await inParallel(page, concurrency, async (v) => {
-      for (const r of await this.ledger.forVersion(v.id)) {
-        if (r.data.state !== 'pending' || (r.data.retryAt ?? 0) > Date.now() || Date.now() >= stopAt)
-          continue;
-        if (await this.replicator.replicate(r)) report.replicated++;
-      }
-    });
-    await inParallel(page, concurrency, async (v) => {
-      // Not `report.moved += await …`: that reads the total before the await, losing the others' counts.
-      const moved = await rebalance(this.nodes, this.ledger, v);
-      report.moved += moved;
-    });
-  }
-
-  private async reconcileVersion(
-    v: VersionRef,
-    opts: SweepOptions,
-    report: ReconcileReport,
-    listed?: Listed,
-  ) {
-    const rf = this.nodes.replicationFactor;
-    report.versions++;
-    const size = Number(v.size);
-    let replicas = await this.ledger.forVersion(v.id);
-    if (replicas.length === 0) {
-      // Committed before the ledger existed, or a crash between commit and plan.
-      await this.ledger.plan({ versionId: v.id, blobKey: v.blobKey, size, sha256: v.sha256 }, v.nodeId, []);
-      replicas = await this.ledger.forVersion(v.id);
-    }
-    // Check what the ledger calls verified.
-    for (const r of replicas.filter((x) => x.data.state === 'verified' && this.usable(x.data.nodeId))) {
-      const store = this.nodes.store(r.data.nodeId);
-      if (!store) continue;
-      // The listing vouches for a replica of the right size; what it lacks is confirmed by a stat
-      // (the copy may have landed after the listing, or the key may lie outside the listed range).
-      let stat: { size: number } | undefined;
-      if (listedAt(listed, r.data.nodeId, v.blobKey, size)) stat = { size };
-      else {
-        report.statChecks++;
-        stat = await store.stat(v.blobKey).catch(() => undefined);
-      }
-      let bad: 'missing' | 'corrupt' | undefined = stat?.size === size ? undefined : 'missing';
-      if (!bad && opts.verifyChecksums) {
-        const h = createHash('sha256');
-        for await (const c of (await store.read(v.blobKey)) as AsyncIterable<Buffer>) h.update(c);
-        if (h.digest('hex') !== v.sha256) bad = 'corrupt';
-      }
-      if (bad) {
-        report[bad]++;
-        if (bad === 'corrupt') await store.delete(v.blobKey);
-        await this.ledger.update(r, {
-          state: 'pending',
-          attempts: 0,
-          lastError: bad,
-          lastCheck: new Date().toISOString(),
-        });
-      }
-    }
-    replicas = await this.ledger.forVersion(v.id);
-    const good = replicas.filter(
-      (r) =>
-        r.data.state === 'verified' && this.usable(r.data.nodeId) && !this.nodes.get(r.data.nodeId)?.draining,
-    );
-    if (good.length < rf) report.belowReplicationFactor++;
-    // Plan replicas on the version's home nodes that are up and have none: this is what moves data
-    // onto an added node (rebalance() drops the surplus once these copies are verified). While a
-    // home node is down, stand-ins from the live placement keep the factor. Failed ones are retried.
-    const have = new Set(replicas.map((r) => r.data.nodeId));
-    const onHome = this.nodes
-      .home(v.id)
-      .map((n) => n.id)
-      .filter((id) => !have.has(id) && this.usable(id));
-    const active =
-      replicas.filter(
-        (r) =>
-          r.data.state !== 'failed' && !this.nodes.get(r.data.nodeId)?.draining && this.usable(r.data.nodeId),
-      ).length + onHome.length;
-    const standIns = this.nodes
-      .placement(v.id)
-      .map((n) => n.id)
-      .filter((id) => !have.has(id) && !onHome.includes(id))
-      .slice(0, Math.max(0, rf - active));
-    const missingNodes = [...onHome, ...standIns];
-    if (missingNodes.length) {
-      await this.ledger.plan(
-        { versionId: v.id, blobKey: v.blobKey, size, sha256: v.sha256 },
-        undefined,
-        missingNodes,
-      );
-      report.planned += missingNodes.length;
-    }
-    for (const r of replicas.filter((x) => x.data.state === 'failed' || x.data.state === 'missing')) {
-      await this.ledger.update(r, { state: 'pending', attempts: 0, retryAt: 0 });
-      report.retried++;
-    }
   }
 }

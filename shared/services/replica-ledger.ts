@@ -157,6 +157,12 @@ export class ReplicaLedger {
     return this.store.query<Replica>(ledgerPk(versionId));
   }
 
+  /** The ledgers of several versions in one read (a page of the sweep), by version id. */
+  async forVersions(versionIds: readonly string[]): Promise<Map<string, StateItem<Replica>[]>> {
+    const byPk = await this.store.queryMany<Replica>(versionIds.map(ledgerPk));
+    return new Map(versionIds.map((id) => [id, byPk.get(ledgerPk(id)) ?? []]));
+  }
+
   async pending(limit = 500): Promise<{ versionId: string; nodeId: string; createdAt: string }[]> {
     return (
       await this.store.query<{ versionId: string; nodeId: string; createdAt: string }>(PENDING, { limit })

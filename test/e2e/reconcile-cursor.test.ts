@@ -23,14 +23,27 @@ const BODY = Buffer.from('reconcile me');
 
 /** A reconciler over the runtime's stores, with small pages; `forVersion` may be wrapped. */
 function reconciler(
-  o: { runBudgetMs?: number; partitions?: number; onLedgerRead?: (versionId: string) => Promise<void> } = {},
+  o: {
+    runBudgetMs?: number;
+    partitions?: number;
+    onLedgerRead?: (versionId: string) => Promise<void>;
+    /** Each ledger request: one version's, or a page's (how many versions). */
+    onLedgerCall?: (kind: 'version' | 'page', versions: number) => void;
+  } = {},
 ) {
   const meta = postgresMetadata(rt.container.db);
   const ledger = rt.container.ledger;
   const watched = Object.create(ledger) as typeof ledger;
   watched.forVersion = async (id: string): Promise<StateItem<Replica>[]> => {
+    o.onLedgerCall?.('version', 1);
     await o.onLedgerRead?.(id);
     return ledger.forVersion(id);
+  };
+  // A page's ledgers are read at once: each version of it counts as read.
+  watched.forVersions = async (ids: readonly string[]) => {
+    o.onLedgerCall?.('page', ids.length);
+    for (const id of ids) await o.onLedgerRead?.(id);
+    return ledger.forVersions(ids);
   };
   return new Reconciler({
     items: meta.items,
@@ -97,11 +110,12 @@ afterAll(async () => {
 describe('reconciliation from a persisted cursor', () => {
   it('a sweep killed halfway is resumed from its cursor by the next run, which finishes', async () => {
     const ids = await allVersionIds();
-    let reads = 0;
+    const seen = new Set<string>();
     const killed = reconciler({
-      onLedgerRead: async () => {
-        // The third page's first ledger read kills the run (pages of ten, one read per version first).
-        if (++reads === 2 * PAGE * 3 + 1) throw new Error('killed');
+      onLedgerRead: async (id) => {
+        // The first ledger read of the third page's versions kills the run (pages of ten).
+        seen.add(id);
+        if (seen.size === 2 * PAGE + 1) throw new Error('killed');
       },
     });
     await expect(killed.sweep()).rejects.toThrow('killed');
@@ -135,6 +149,18 @@ describe('reconciliation from a persisted cursor', () => {
     // Only the seed upload (created minutes ago, inside the look-back) is checked again.
     expect(report.versions).toBeLessThanOrEqual(1);
     expect(report.planned).toBe(0);
+  });
+
+  it('a full pass over settled versions reads their ledgers a page at a time, and no version alone', async () => {
+    const calls: string[] = [];
+    const report = await reconciler({ onLedgerCall: (kind, n) => void calls.push(`${kind}:${n}`) }).sweep({
+      full: true,
+    });
+    const total = (await allVersionIds()).length;
+    expect(report).toMatchObject({ pass: 'full', complete: true, versions: total, planned: 0, moved: 0 });
+    // 55 versions in pages of ten: six page reads (ten, ..., five) and nothing else.
+    const pages = Array.from({ length: Math.ceil(total / PAGE) }, (_, i) => Math.min(PAGE, total - i * PAGE));
+    expect(calls).toEqual(pages.map((n) => `page:${n}`));
   });
 
   it('an incremental sweep plans a version committed since, whose replicas were never planned', async () => {
@@ -231,7 +257,7 @@ describe('a sweep split into partitions (the Distributed Map in AWS, a loop loca
     const killed = reconciler({
       partitions: COUNT,
       onLedgerRead: async (id) => {
-        // Four ledger reads a version: the first read of the second page kills the run.
+        // The first ledger read of the second page's versions kills the run.
         if (!seen.includes(id)) seen.push(id);
         if (seen.length === PAGE + 1) throw new Error('killed');
       },

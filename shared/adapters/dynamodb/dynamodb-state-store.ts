@@ -141,6 +141,21 @@ export class DynamoDbStateStore implements StateStore {
     return ((res.Items ?? []) as Stored[]).filter(isLive).map((s) => toItem<T>(s));
   }
 
+  /** Sixteen Query requests in flight at a time (BatchGetItem needs every sort key up front). */
+  async queryMany<T>(pks: readonly string[]) {
+    const unique = [...new Set(pks)];
+    const out = new Map<string, StateItem<T>[]>(pks.map((pk) => [pk, []]));
+    let next = 0;
+    const worker = async () => {
+      while (next < unique.length) {
+        const pk = unique[next++] as string;
+        out.set(pk, await this.query<T>(pk));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, unique.length) }, worker));
+    return out;
+  }
+
   async count(pk: string) {
     let total = 0;
     let start: Record<string, unknown> | undefined;

@@ -61,6 +61,13 @@ export class MemoryStateStore implements StateStore {
       .map((i) => structuredClone(i) as StateItem<T>);
   }
 
+  async queryMany<T>(pks: readonly string[]) {
+    const out = new Map<string, StateItem<T>[]>(pks.map((pk) => [pk, []]));
+    for (const i of [...this.items.values()].sort((a, b) => (a.sk < b.sk ? -1 : 1)))
+      if (out.has(i.pk) && this.live(i.pk, i.sk)) out.get(i.pk)?.push(structuredClone(i) as StateItem<T>);
+    return out;
+  }
+
   async count(pk: string) {
     return (await this.query(pk, { limit: Number.MAX_SAFE_INTEGER })).length;
   }

@@ -129,6 +129,20 @@ export class SqlStateStore implements StateStore {
     return rows.map((r) => toItem<T>(r));
   }
 
+  async queryMany<T>(pks: readonly string[]) {
+    const out = new Map<string, StateItem<T>[]>(pks.map((pk) => [pk, []]));
+    if (pks.length === 0) return out;
+    const unique = [...new Set(pks)];
+    const list = unique.map((_, i) => `$${i + 2}`).join(', ');
+    const rows = await this.db.query<Row>(
+      `select * from state_items where pk in (${list}) and (expires_at is null or expires_at > $1)
+       order by pk, sk`,
+      [nowSeconds(), ...unique],
+    );
+    for (const r of rows) out.get(r.pk)?.push(toItem<T>(r));
+    return out;
+  }
+
   async count(pk: string) {
     const rows = await this.db.query<{ n: string }>(
       'select count(*)::text as n from state_items where pk = $1 and (expires_at is null or expires_at > $2)',
