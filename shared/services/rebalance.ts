@@ -69,7 +69,12 @@ export async function drainPending(
       const results = await Promise.all(
         batch.map(async (p) => {
           const item = (await ledger.forVersion(p.versionId)).find((r) => r.data.nodeId === p.nodeId);
-          if (item?.data.state !== 'pending') return false;
+          if (item?.data.state !== 'pending') {
+            // A stale entry (an earlier release's, kept in one partition): it goes, or the drain
+            // would meet it every round.
+            await ledger.prunePending(p, item);
+            return false;
+          }
           return replicator.replicate({ ...item, data: { ...item.data, retryAt: 0 } });
         }),
       );

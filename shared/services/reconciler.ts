@@ -25,6 +25,8 @@ import { SweepLease } from './sweep-state.ts';
  */
 const WATERMARK_SLACK_MS = 10 * 60_000;
 
+const noop = () => undefined;
+
 export class Reconciler {
   private readonly items: ItemStore;
   private readonly nodes: NodeRegistry;
@@ -42,8 +44,8 @@ export class Reconciler {
   private readonly pageSize: number;
   /** How many shares of the id space a sweep of everything runs, one after another (see sweepAll). */
   private readonly partitions: number;
-  /** Sweeps running in this process, by partition state key. */
-  private readonly running = new Map<string, Promise<ReconcileReport>>();
+  /** Sweeps running (or queued) in this process, by partition state key, with their topology. */
+  private readonly running = new Map<string, { topology: string; run: Promise<ReconcileReport> }>();
 
   constructor(deps: {
     items: ItemStore;
@@ -77,7 +79,8 @@ export class Reconciler {
   /**
    * Runs one sweep: of `opts.partition` (one worker's share, as the Distributed Map asks in AWS),
    * or of every partition in turn (the local loop). A sweep of a partition already running in this
-   * process is joined rather than doubled.
+   * process on the same topology is joined rather than doubled; one that began before a node was
+   * added, drained or went down is not what the caller asked for, so the new sweep runs after it.
    */
   async sweep(opts: SweepOptions = {}): Promise<ReconcileReport> {
     if (opts.partition) return this.sweepPartition(checkPartition(opts.partition), opts);
@@ -88,11 +91,16 @@ export class Reconciler {
 
   private sweepPartition(partition: SweepPartition, opts: SweepOptions): Promise<ReconcileReport> {
     const key = sweepStateKey(partition).pk;
-    let run = this.running.get(key);
-    if (!run) {
-      run = this.run(partition, opts).finally(() => this.running.delete(key));
-      this.running.set(key, run);
-    }
+    const topology = this.topology();
+    const current = this.running.get(key);
+    if (current?.topology === topology) return current.run;
+    const after = current ? current.run.then(noop, noop) : Promise.resolve();
+    const run: Promise<ReconcileReport> = after
+      .then(() => this.run(partition, opts))
+      .finally(() => {
+        if (this.running.get(key)?.run === run) this.running.delete(key);
+      });
+    this.running.set(key, { topology, run });
     return run;
   }
 

@@ -54,7 +54,29 @@ export interface LedgerCounts {
   byVerifiedNodes: { nodes: string[]; versions: number }[];
 }
 
-const PENDING = 'ledger-pending';
+/**
+ * The index of pending replicas (what the drain copies), in 16 partitions by the version id's
+ * first hex digit: one partition took every commit's writes (a DynamoDB partition takes ~1,000 a
+ * second). Written only when a replica enters or leaves `pending`. `ledger-pending` alone is where
+ * earlier releases kept it: still read, and emptied as its entries go stale.
+ */
+const LEGACY_PENDING = 'ledger-pending';
+export const PENDING_SHARDS = 16;
+export const pendingPk = (versionId: string) => {
+  const digit = Number.parseInt(versionId.charAt(0), 16);
+  return `${LEGACY_PENDING}#${Number.isNaN(digit) ? 0 : digit}`;
+};
+const PENDING_PKS = [
+  ...Array.from({ length: PENDING_SHARDS }, (_, i) => `${LEGACY_PENDING}#${i}`),
+  LEGACY_PENDING,
+];
+
+/** An entry of the pending index: a replica to copy. */
+export interface PendingEntry {
+  versionId: string;
+  nodeId: string;
+  createdAt: string;
+}
 export const ledgerPk = (versionId: string) => `ledger#${versionId}`;
 const nodeIndex = (nodeId: string) => `node#${nodeId}`;
 const summaryKey = (versionId: string) => ({ pk: `ledger-summary#${versionId}`, sk: 'summary' });
@@ -163,10 +185,58 @@ export class ReplicaLedger {
     return new Map(versionIds.map((id) => [id, byPk.get(ledgerPk(id)) ?? []]));
   }
 
-  async pending(limit = 500): Promise<{ versionId: string; nodeId: string; createdAt: string }[]> {
-    return (
-      await this.store.query<{ versionId: string; nodeId: string; createdAt: string }>(PENDING, { limit })
-    ).map((i) => i.data);
+  /**
+   * Up to `limit` entries of the pending index, taken from every shard in turn (so no shard waits
+   * behind another's backlog), the legacy partition last.
+   */
+  async pending(limit = 500): Promise<PendingEntry[]> {
+    const each = Math.max(1, Math.ceil(limit / PENDING_SHARDS));
+    const shards = await Promise.all(
+      PENDING_PKS.map((pk) =>
+        this.store.query<PendingEntry>(pk, { limit: pk === LEGACY_PENDING ? limit : each }),
+      ),
+    );
+    const out: PendingEntry[] = [];
+    for (let i = 0; out.length < limit; i++) {
+      let any = false;
+      for (const shard of shards) {
+        const e = shard[i];
+        if (!e) continue;
+        any = true;
+        if (out.length < limit) out.push(e.data);
+      }
+      if (!any) break;
+    }
+    return out;
+  }
+
+  /**
+   * Removes an index entry whose replica is no longer pending (a legacy entry, or one left by
+   * whatever wrote the item apart from its index), only while the replica stays as it was read.
+   * Answers whether it removed it.
+   */
+  async prunePending(entry: PendingEntry, replica: StateItem<Replica> | undefined): Promise<boolean> {
+    if (replica?.data.state === 'pending') return false;
+    const sk = `${entry.versionId}#${entry.nodeId}`;
+    const guard: StateWrite = replica
+      ? {
+          op: 'check',
+          pk: ledgerPk(entry.versionId),
+          sk: entry.nodeId,
+          condition: { kind: 'version', version: replica.version },
+        }
+      : { op: 'check', pk: ledgerPk(entry.versionId), sk: entry.nodeId, condition: { kind: 'absent' } };
+    try {
+      await this.store.transact([
+        guard,
+        { op: 'delete', pk: pendingPk(entry.versionId), sk },
+        { op: 'delete', pk: LEGACY_PENDING, sk },
+      ]);
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionFailedError) return false;
+      throw err;
+    }
   }
 
   async forget(versionId: string): Promise<void> {
@@ -179,7 +249,8 @@ export class ReplicaLedger {
       const current = await this.store.get<Replica>(ledgerPk(versionId), nodeId);
       if (!current) {
         // Index entries left by a crash of code that wrote them apart from the item.
-        await this.store.delete(PENDING, `${versionId}#${nodeId}`);
+        await this.store.delete(pendingPk(versionId), `${versionId}#${nodeId}`);
+        await this.store.delete(LEGACY_PENDING, `${versionId}#${nodeId}`);
         await this.store.delete(nodeIndex(nodeId), versionId);
         return;
       }
@@ -192,7 +263,8 @@ export class ReplicaLedger {
   }
 
   async pendingCount(): Promise<number> {
-    return this.store.count(PENDING);
+    const counts = await Promise.all(PENDING_PKS.map((pk) => this.store.count(pk)));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** The counters: a fixed number of reads, whatever the size of the ledger. */
@@ -315,16 +387,23 @@ export class ReplicaLedger {
           sk: nodeId,
           ...(before ? { condition: { kind: 'version', version: before.version } } : {}),
         };
-    return [
-      item,
-      after?.state === 'pending'
-        ? { op: 'put', item: { pk: PENDING, sk, data: { versionId, nodeId, createdAt: after.createdAt } } }
-        : { op: 'delete', pk: PENDING, sk },
-      // Per-node index of verified replicas: how many a node holds (a drained node holds none).
-      after?.state === 'verified'
-        ? { op: 'put', item: { pk: nodeIndex(nodeId), sk: versionId, data: { versionId } } }
-        : { op: 'delete', pk: nodeIndex(nodeId), sk: versionId },
-    ];
+    const writes: StateWrite[] = [item];
+    // The indexes change only when the replica enters or leaves their state: a retry's bookkeeping
+    // (attempts, lastError) writes the item alone.
+    const was = before?.data.state;
+    if (after?.state === 'pending' && was !== 'pending')
+      writes.push({
+        op: 'put',
+        item: { pk: pendingPk(versionId), sk, data: { versionId, nodeId, createdAt: after.createdAt } },
+      });
+    else if (was === 'pending' && after?.state !== 'pending')
+      writes.push({ op: 'delete', pk: pendingPk(versionId), sk });
+    // Per-node index of verified replicas: how many a node holds (a drained node holds none).
+    if (after?.state === 'verified' && was !== 'verified')
+      writes.push({ op: 'put', item: { pk: nodeIndex(nodeId), sk: versionId, data: { versionId } } });
+    else if (was === 'verified' && after?.state !== 'verified')
+      writes.push({ op: 'delete', pk: nodeIndex(nodeId), sk: versionId });
+    return writes;
   }
 
   /** Writes `next` over the summary that was read (or checks it is still absent, for none over none). */

@@ -228,6 +228,46 @@ describe('reconciliation from a persisted cursor', () => {
     release();
     expect((await first).complete).toBe(true);
   });
+
+  it('a sweep asked for after a topology change does not join one that began before it', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let entered: () => void = () => undefined;
+    const inside = new Promise<void>((r) => {
+      entered = r;
+    });
+    const r = reconciler({
+      onLedgerRead: async () => {
+        entered();
+        await gate;
+      },
+    });
+    const first = r.sweep({ full: true });
+    await inside;
+    // Same topology: the running sweep is joined, not doubled.
+    const joined = r.sweep();
+    const node = rt.container.nodes.all()[2];
+    if (!node) throw new Error('three nodes expected');
+    rt.container.nodes.setHealth(node.id, 'down');
+    try {
+      // A node went down since the first began: this one runs after it, on the new topology.
+      const queued = r.sweep();
+      release();
+      const [a, b, c] = await Promise.all([first, joined, queued]);
+      expect(b).toBe(a);
+      expect(c).not.toBe(a);
+      expect(c).toMatchObject({ pass: 'full', complete: true });
+      const state = await rt.container.state.get<{ lastFull?: { topology: string } }>(
+        'reconcile#sweep',
+        'state',
+      );
+      expect(state?.data.lastFull?.topology).toContain(`${node.id}:down`);
+    } finally {
+      rt.container.nodes.setHealth(node.id, 'healthy');
+    }
+  });
 });
 
 describe('a sweep split into partitions (the Distributed Map in AWS, a loop locally)', () => {
