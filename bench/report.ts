@@ -217,6 +217,10 @@ its numbers are not quoted here). Every run first measures the machine's own lim
 hold on a noisy or different machine even when the absolute numbers move.
 \`node bench/cold-start.ts [--quick]\` runs the cold-start section alone (under a minute) and also prints
 the heaviest inputs of the largest bundle, for work on the bundles themselves.
+\`npm exec -- node bench/scale-sim.ts [--versions N]\` is not part of \`npm run bench\`: it runs the real
+reconciler, replicator and ledger over a synthetic sample (default 50,000 versions, under two minutes)
+on metering adapters and extrapolates requests, wall time and dollars per sweep to 10^8 versions; the
+numbers and their assumptions are in [docs/scale.md](../docs/scale.md).
 
 Latest full run: **${r.date.slice(0, 10)}** ([results/${stem}.json](results/${stem}.json)), ${r.durationSeconds} s.
 Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB RAM, Node ${r.machine.node};
