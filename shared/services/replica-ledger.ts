@@ -37,6 +37,14 @@ export interface Replica {
   createdAt: string;
 }
 
+/** Verified replicas per node, from the counters (`counts()`): no read of the ledger itself. */
+export function verifiedByNode(counts: LedgerCounts): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const set of counts.byVerifiedNodes)
+    for (const node of set.nodes) out.set(node, (out.get(node) ?? 0) + set.versions);
+  return out;
+}
+
 /** What the counters hold for one version. */
 export interface VersionSummary {
   /** Nodes holding a verified replica, sorted. */
@@ -258,8 +266,17 @@ export class ReplicaLedger {
     }
   }
 
+  /**
+   * Verified replicas on a node, counted item by item: exact, but it reads the node's whole index
+   * (tests and audits; the API answers from `verifiedByNode` and `holdsAny`).
+   */
   async countOn(nodeId: string): Promise<number> {
     return this.store.count(nodeIndex(nodeId));
+  }
+
+  /** Whether a node still holds a verified replica: one item read, whatever it holds. */
+  async holdsAny(nodeId: string): Promise<boolean> {
+    return (await this.store.query(nodeIndex(nodeId), { limit: 1 })).length > 0;
   }
 
   async pendingCount(): Promise<number> {

@@ -171,4 +171,25 @@ describe('the admin API answers from counters (local runtime on PostgreSQL)', ()
     expect(body.totalBytes).toBe(body.users.reduce((s, x) => s + x.usedBytes, 0));
     expect(body.totalBytes).toBe(5 * 1000 + 10 + 3 * 2000 + 3);
   });
+
+  it('lists nodes with their replicas from the counters, counting no node index item by item', async () => {
+    const admin = new Client(rt.url);
+    await admin.login(ADMIN, ADMIN_PASSWORD);
+    rec.log.length = 0;
+    rec.on.value = true;
+    const nodes = await admin.call('GET', '/v1/admin/nodes');
+    rec.on.value = false;
+    expect(nodes.status).toBe(200);
+    const stateReads = rec.log.filter((e) => /\bstate_items\b/.test(e.sql));
+    expect(stateReads.filter((e) => /count\s*\(/i.test(e.sql))).toEqual([]);
+    expect(stateReads.filter((e) => /^(ledger#|ledger-pending|node#)/.test(String(e.params[0])))).toEqual([]);
+    // The figures are the exact ones.
+    const items = nodes.json.items as { id: string; replicas: number; state: string }[];
+    expect(items.length).toBeGreaterThan(0);
+    for (const n of items) {
+      expect(n.state).toBe('active');
+      expect(n.replicas, n.id).toBe(await rt.container.ledger.countOn(n.id));
+    }
+    expect(items.reduce((sum, n) => sum + n.replicas, 0)).toBeGreaterThan(0);
+  });
 });
