@@ -17,6 +17,7 @@ import type { StratusApi } from '../clients/api.ts';
 import { postgresMetadata } from '../functions/container.ts';
 import { NodeRegistry } from '../shared/services/node-registry.ts';
 import { OrphanSweep } from '../shared/services/orphan-sweep.ts';
+import { seedLocalObjects } from '../test/support/local-node.ts';
 import { startRuntime } from '../test/support/local-runtime.ts';
 import { PG_URL } from '../test/support/services.ts';
 import { COLD_RUNS, coldStart, describeColdStart } from './cold-start.ts';
@@ -686,16 +687,7 @@ async function orphanSweepOver(
        from unnest($5::text[]) as k(id)`,
       [seed.fileId, node.nodeId, seed.sha, seed.userId, owned.slice(i, i + 5_000)],
     );
-  const manifest = JSON.stringify({ size: 1, parts: [{ partNumber: 1, size: 1 }] });
-  for (let i = 0; i < keys.length; i += 200)
-    await Promise.all(
-      keys.slice(i, i + 200).map(async (key) => {
-        const dir = node.objectDir(key);
-        await fs.mkdir(dir, { recursive: true });
-        await fs.writeFile(path.join(dir, 'part.1'), 'x');
-        await fs.writeFile(path.join(dir, 'manifest.json'), manifest);
-      }),
-    );
+  await seedLocalObjects(node, keys);
   const listed = new Set<string>();
   let pages = 0;
   const counted = Object.assign(Object.create(node) as typeof node, {

@@ -125,7 +125,7 @@ export class PageReconciler {
       let bad: 'missing' | 'corrupt' | undefined = stat?.size === size ? undefined : 'missing';
       if (!bad && opts.verifyChecksums) {
         const h = createHash('sha256');
-        for await (const c of (await store.read(v.blobKey)) as AsyncIterable<Buffer>) h.update(c);
+        for await (const chunk of (await store.read(v.blobKey)) as AsyncIterable<Buffer>) h.update(chunk);
         if (h.digest('hex') !== v.sha256) bad = 'corrupt';
       }
       if (bad) {

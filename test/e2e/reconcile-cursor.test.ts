@@ -59,6 +59,25 @@ function reconciler(
   });
 }
 
+/** A reconciler whose ledger reads wait at a gate: `inside` once one is waiting, `release` opens it. */
+function gatedReconciler() {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let entered: () => void = () => undefined;
+  const inside = new Promise<void>((r) => {
+    entered = r;
+  });
+  const r = reconciler({
+    onLedgerRead: async () => {
+      entered();
+      await gate;
+    },
+  });
+  return { r, inside, release: () => release() };
+}
+
 /**
  * `n` versions of the seed file, created a day ago (settled), each with its own blob on the seed's
  * node and no ledger entries yet (the first pass plans them).
@@ -208,20 +227,8 @@ describe('reconciliation from a persisted cursor', () => {
   });
 
   it('two sweeps at once: one runs the pass, the other stands aside', async () => {
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let entered: () => void = () => undefined;
-    const inside = new Promise<void>((r) => {
-      entered = r;
-    });
-    const first = reconciler({
-      onLedgerRead: async () => {
-        entered();
-        await gate;
-      },
-    }).sweep({ full: true });
+    const { r, inside, release } = gatedReconciler();
+    const first = r.sweep({ full: true });
     await inside;
     const second = await reconciler().sweep({ full: true });
     expect(second).toMatchObject({ pass: 'busy', complete: false, versions: 0 });
@@ -230,20 +237,7 @@ describe('reconciliation from a persisted cursor', () => {
   });
 
   it('a sweep asked for after a topology change does not join one that began before it', async () => {
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let entered: () => void = () => undefined;
-    const inside = new Promise<void>((r) => {
-      entered = r;
-    });
-    const r = reconciler({
-      onLedgerRead: async () => {
-        entered();
-        await gate;
-      },
-    });
+    const { r, inside, release } = gatedReconciler();
     const first = r.sweep({ full: true });
     await inside;
     // Same topology: the running sweep is joined, not doubled.

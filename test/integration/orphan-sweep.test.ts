@@ -21,6 +21,8 @@ import { NodeRegistry } from '../../shared/services/node-registry.ts';
 import { OrphanSweep } from '../../shared/services/orphan-sweep.ts';
 import { ReplicaLedger } from '../../shared/services/replica-ledger.ts';
 import { allPartitions, keyRange } from '../../shared/services/sweep-partitions.ts';
+import { healthyRegistry } from '../support/fixtures.ts';
+import { seedLocalObjects } from '../support/local-node.ts';
 import { startSeededS3 } from '../support/seeded-s3.ts';
 
 const TOTAL = 25_000;
@@ -58,17 +60,7 @@ const nodes: Node[] = [
         'http://127.0.0.1:9/storage/local-sweep',
         randomBytes(32),
       ).init();
-      // The node's own layout (an object is a directory with its parts and a manifest), unsynced.
-      const manifest = JSON.stringify({ size: 1, parts: [{ partNumber: 1, size: 1 }] });
-      for (let i = 0; i < KEYS.length; i += 200)
-        await Promise.all(
-          KEYS.slice(i, i + 200).map(async (key) => {
-            const dir = store.objectDir(key);
-            await fs.mkdir(dir, { recursive: true });
-            await fs.writeFile(path.join(dir, 'part.1'), 'x');
-            await fs.writeFile(path.join(dir, 'manifest.json'), manifest);
-          }),
-        );
+      await seedLocalObjects(store, KEYS);
       return { store, dispose: () => fs.rm(root, { recursive: true, force: true }) };
     },
   },
@@ -185,18 +177,7 @@ describe('orphan sweep in budgeted runs and partitions (memory nodes)', () => {
     const sweep = new OrphanSweep({
       items: { blobReferenced: async (_n, key) => owned(key), blobKeyInUse: async (key) => owned(key) },
       reservations: { heldByOpenUpload: async (key) => key === HELD },
-      nodes: new NodeRegistry(
-        stores.map((store) => ({
-          id: store.nodeId,
-          kind: 'localfs' as const,
-          region: 'local',
-          weight: 1,
-          store,
-          health: 'healthy' as const,
-          draining: false,
-        })),
-        2,
-      ),
+      nodes: healthyRegistry(stores, 2),
       ledger: new ReplicaLedger(new MemoryStateStore()),
       log: createLogger('silent'),
     });

@@ -22,7 +22,9 @@ import { inject } from 'vitest';
 import { migrate } from '../../shared/adapters/postgres/migrations.ts';
 import { openPgDatabase } from '../../shared/adapters/postgres/pg-database.ts';
 import { openPgliteDatabase } from '../../shared/adapters/postgres/pglite-database.ts';
+import type { BlobStore } from '../../shared/ports/blob-store.ts';
 import type { Database } from '../../shared/ports/database.ts';
+import { NodeRegistry } from '../../shared/services/node-registry.ts';
 
 export const uid = (prefix = 't') => `${prefix}${randomBytes(6).toString('hex')}`;
 
@@ -177,4 +179,20 @@ export async function createUserPool(
     }),
   );
   return pool.UserPool?.Id as string;
+}
+
+/** A registry of healthy, active local-kind nodes over the given stores (unit and integration tests). */
+export function healthyRegistry(stores: readonly BlobStore[], replicationFactor: number): NodeRegistry {
+  return new NodeRegistry(
+    stores.map((store) => ({
+      id: store.nodeId,
+      kind: 'localfs' as const,
+      region: 'local',
+      weight: 1,
+      store,
+      health: 'healthy' as const,
+      draining: false,
+    })),
+    replicationFactor,
+  );
 }

@@ -5,26 +5,15 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBlobStore } from '../../shared/adapters/memory/memory-blob-store.ts';
 import { MemoryStateStore } from '../../shared/adapters/memory/memory-state-store.ts';
-import { NodeRegistry } from '../../shared/services/node-registry.ts';
 import { rebalance } from '../../shared/services/rebalance.ts';
 import { ReplicaLedger } from '../../shared/services/replica-ledger.ts';
+import { healthyRegistry } from '../support/fixtures.ts';
 
 const V = { id: '5e8c1f2a-0000-4000-8000-000000000001', blobKey: 'v/5e8c1f2a-0000-4000-8000-000000000001' };
 
 async function setUp() {
   const stores = ['n1', 'n2', 'n3'].map((id) => new MemoryBlobStore(id));
-  const nodes = new NodeRegistry(
-    stores.map((store) => ({
-      id: store.nodeId,
-      kind: 'localfs' as const,
-      region: 'local',
-      weight: 1,
-      store,
-      health: 'healthy' as const,
-      draining: false,
-    })),
-    2,
-  );
+  const nodes = healthyRegistry(stores, 2);
   const ledger = new ReplicaLedger(new MemoryStateStore());
   const home = nodes.home(V.id).map((n) => n.id);
   const off = stores.map((s) => s.nodeId).find((id) => !home.includes(id)) as string;
